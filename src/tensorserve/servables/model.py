@@ -1,0 +1,66 @@
+"""The protocol every servable model implements, whatever its platform.
+
+The data plane computes only through this interface, so a batching servable,
+a TensorFlow SavedModel and a test fake are interchangeable. Calls may block
+(they run model code) and so are made from worker threads, never the event
+loop. Implementations must be thread-safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from tensorserve.servables.signature import Signature
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Classifications:
+    """Per-example class labels ``[batch, k]`` (bytes) and/or scores ``[batch, k]``."""
+
+    classes: np.ndarray | None
+    scores: np.ndarray | None
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A loaded model version that answers predict, classify and regress."""
+
+    @property
+    def signatures(self) -> Mapping[str, Signature]:
+        """Signatures by name."""
+        ...
+
+    def signature_def_map(self) -> Any:
+        """A ``tensorflow.serving.SignatureDefMap`` proto for metadata responses."""
+        ...
+
+    def predict(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run a predict signature on named input arrays; return named output arrays.
+
+        Raises ``ServingError`` with TensorFlow Serving's code and message for
+        unknown signatures, missing or extra inputs, bad output filters and
+        runtime errors.
+        """
+        ...
+
+    def classify(
+        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
+    ) -> Classifications:
+        """Run a classify signature on serialized ``tf.Example`` protos."""
+        ...
+
+    def regress(
+        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
+    ) -> np.ndarray:
+        """Run a regress signature on serialized ``tf.Example`` protos; one value each."""
+        ...

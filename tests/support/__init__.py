@@ -1,0 +1,1 @@
+"""Shared test doubles, builders and process helpers for every layer's tests."""
