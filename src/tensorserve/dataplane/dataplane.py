@@ -36,7 +36,7 @@ class ModelRef:
     they run the model on the data plane's worker pool.
     """
 
-    __slots__ = ("_closed", "_executor", "_handle", "_observer", "id", "model")
+    __slots__ = ("_closed", "_executor", "_handle", "_job", "_observer", "id", "model")
 
     def __init__(
         self, handle: ServableHandle, executor: Executor, observer: RequestObserver
@@ -45,6 +45,7 @@ class ModelRef:
         self._executor = executor
         self._observer = observer
         self._closed = False
+        self._job: asyncio.Future[Any] | None = None
         self.id: ServableId = handle.id
         self.model: Model = handle.servable
         observer.inflight(self.id.name, 1)
@@ -79,15 +80,27 @@ class ModelRef:
     async def _run(self, api: str, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
-        result = await loop.run_in_executor(self._executor, fn, *args)
+        # Shielded: if the caller is cancelled, the worker still runs to the end,
+        # and close() keeps the version loaded until it has.
+        self._job = loop.run_in_executor(self._executor, fn, *args)
+        result = await asyncio.shield(self._job)
         self._observer.runtime(self.id.name, api, time.perf_counter() - start)
         return result
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._observer.inflight(self.id.name, -1)
-            self._handle.close()
+        """Release the version, at once or when a still-running model call ends."""
+        if self._closed:
+            return
+        self._closed = True
+        job = self._job
+        if job is not None and not job.done():
+            job.add_done_callback(lambda _job: self._release())
+        else:
+            self._release()
+
+    def _release(self) -> None:
+        self._observer.inflight(self.id.name, -1)
+        self._handle.close()
 
     def __enter__(self) -> ModelRef:
         return self

@@ -1,1 +1,20 @@
-"""tensorserve.rest."""
+"""TensorFlow Serving's REST API (``/v1/...``) as a raw ASGI app, and its uvicorn server.
+
+Rule: this package only converts JSON to the data plane's numpy arrays and back
+and delegates; it holds no model logic and no state beyond its options.
+"""
+
+from tensorserve.rest.app import RestApp, create_app
+from tensorserve.rest.http_status import HTTP_STATUS, http_status
+from tensorserve.rest.options import Readiness, RestOptions
+from tensorserve.rest.server import RestServer
+
+__all__ = [
+    "HTTP_STATUS",
+    "Readiness",
+    "RestApp",
+    "RestOptions",
+    "RestServer",
+    "create_app",
+    "http_status",
+]

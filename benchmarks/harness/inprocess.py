@@ -1,0 +1,79 @@
+"""The limit: the model's own predict call, made by N threads in this process.
+
+This is the exact call tensorserve makes per request (``SavedModelLoader`` then
+``servable().predict``), with no transport, so a server's rate divided by this
+one is the share of the model's capacity that survives the network stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+
+import numpy as np
+
+from .measurement import Measurement, from_latencies
+from .models import SIGNATURE, BenchModel
+
+Predict = Callable[[], Mapping[str, np.ndarray]]
+
+
+@contextlib.contextmanager
+def loaded_predict(model: BenchModel) -> Iterator[Predict]:
+    """Load ``model`` with tensorserve's own loader; yield a zero-argument predict of
+    its sample. The model is unloaded on exit. The callable is thread-safe."""
+    from tensorserve.core.servable_id import ServableId
+    from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
+
+    loader = SavedModelLoader(ServableId(model.name, model.version), model.version_path)
+    loader.load()
+    servable = loader.servable()
+    inputs = {model.input_name: model.sample}
+    try:
+        yield lambda: servable.predict(SIGNATURE, inputs)
+    finally:
+        loader.unload()
+
+
+def measure(
+    predict: Predict,
+    model: str,
+    target: str,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+) -> Measurement:
+    """Call ``predict`` from ``concurrency`` threads in a closed loop for ``duration_s``
+    after ``warmup_s``; latencies are per call. Blocks for the whole run."""
+    _closed_loop(predict, concurrency, warmup_s)
+    latencies, elapsed = _closed_loop(predict, concurrency, duration_s)
+    return from_latencies(model, target, concurrency, latencies, elapsed, 0, "threads")
+
+
+def _closed_loop(predict: Predict, concurrency: int, duration_s: float) -> tuple[list[float], float]:
+    """Run the threads; each appends only to its own list, so no lock is needed."""
+    per_thread: list[list[float]] = [[] for _ in range(concurrency)]
+    start = threading.Barrier(concurrency + 1)
+    deadline = [0.0]
+
+    def worker(latencies: list[float]) -> None:
+        start.wait()
+        while True:
+            began = time.perf_counter()
+            if began >= deadline[0]:
+                return
+            predict()
+            latencies.append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=worker, args=(lat,), daemon=True) for lat in per_thread]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    deadline[0] = began + duration_s
+    start.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return [value for latencies in per_thread for value in latencies], elapsed

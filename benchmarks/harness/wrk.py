@@ -1,0 +1,85 @@
+"""REST load with ``wrk``: closed loop, ``-c`` connections, POSTing one body.
+
+A Lua script sets the body and, in ``done``, prints the exact counts and
+percentiles as one JSON line, which is parsed rather than wrk's rounded text.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from .measurement import Measurement
+
+WRK_MARKER = "WRK_JSON "
+WRK_SCRIPT = """\
+wrk.method = "POST"
+wrk.body = [==[{body}]==]
+wrk.headers["Content-Type"] = "{content_type}"
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{marker}{{"requests":%d,"duration_us":%d,"status":%d,"connect":%d,"read":%d,' ..
+    '"write":%d,"timeout":%d,"p50_us":%d,"p99_us":%d}}\\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def write_script(path: Path, body: bytes, content_type: str = "application/json") -> Path:
+    """Write the Lua script that POSTs ``body`` (which must not contain ``]==]``)."""
+    text = body.decode()
+    if "]==]" in text:
+        raise ValueError("body cannot be embedded in a Lua long string")
+    path.write_text(WRK_SCRIPT.format(body=text, content_type=content_type, marker=WRK_MARKER))
+    return path
+
+
+def run(
+    wrk: str,
+    url: str,
+    script: Path,
+    concurrency: int,
+    duration_s: float,
+    model: str,
+    target: str,
+) -> Measurement:
+    """Drive ``url`` for ``duration_s`` with ``concurrency`` connections (2 threads at most).
+    Blocks; returns the successful requests per second and p50/p99."""
+    command = [
+        wrk,
+        f"-t{min(2, concurrency)}",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration_s))}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=duration_s + 60, check=False
+    )
+    line = next(
+        (row for row in completed.stdout.splitlines() if row.startswith(WRK_MARKER)), None
+    )
+    if completed.returncode != 0 or line is None:
+        reason = (completed.stderr or completed.stdout).strip().splitlines()[-1:]
+        return Measurement.missing(model, target, concurrency, f"wrk failed: {reason}")
+    stats = json.loads(line[len(WRK_MARKER) :])
+    errors = sum(stats[key] for key in ("status", "connect", "read", "write", "timeout"))
+    good = max(0, stats["requests"] - stats["status"])
+    return Measurement(
+        model=model,
+        target=target,
+        concurrency=concurrency,
+        requests_per_s=good / (stats["duration_us"] / 1e6),
+        p50_ms=stats["p50_us"] / 1e3,
+        p99_ms=stats["p99_us"] / 1e3,
+        errors=errors,
+        load_generator="wrk",
+    )

@@ -1,0 +1,253 @@
+"""The gRPC front end: PredictionService, ModelService, health and reflection on grpc.aio.
+
+Mirrors TF Serving's ``model_servers/server.cc``: listens on ``0.0.0.0:<port>``
+and optionally ``unix:<path>``, message size fixed at INT32_MAX both ways,
+channel arguments from ``--grpc_channel_arguments``, TLS from ``SSLConfig``.
+
+``--grpc_max_threads`` maps to ``maximum_concurrent_rpcs``: a grpc.aio server
+has no handler threads to cap, and past that many concurrent RPCs it answers
+RESOURCE_EXHAUSTED, as a C++ sync server does when its thread quota is spent.
+Leave it None (no cap) unless the flag was given: a cap of 4 x CPUs would
+starve request batching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from tensorflow_serving.apis import (
+    model_service_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from tensorserve.config import SslConfig
+from tensorserve.core.errors import InvalidArgument
+from tensorserve.dataplane import DataPlane
+from tensorserve.grpc.model_service import MetricValue, ModelService, ReloadConfig
+from tensorserve.grpc.prediction_service import PredictionService
+
+INT32_MAX = 2**31 - 1
+PREDICTION_SERVICE = prediction_service_pb2.DESCRIPTOR.services_by_name[
+    "PredictionService"
+].full_name
+MODEL_SERVICE = model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+ChannelArgument = tuple[str, "int | str"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GrpcOptions:
+    """Settings of the gRPC front end, parsed from TF Serving's flags by the caller."""
+
+    port: int | None = 8500
+    """TCP port on ``host``; 0 lets the OS pick, None listens on no TCP port
+    (TF Serving's ``--port=0`` with ``--grpc_socket_path``)."""
+    host: str = "0.0.0.0"
+    socket_path: str = ""
+    """``--grpc_socket_path``: also listen on ``unix:<path>`` when set."""
+    channel_arguments: str = ""
+    """``--grpc_channel_arguments``: ``key=value,key=value``."""
+    max_concurrent_rpcs: int | None = None
+    """``--grpc_max_threads`` (see the module docstring); None = no cap."""
+    ssl: SslConfig | None = None
+    """``--ssl_config_file``; None = plaintext."""
+    enable_health_service: bool = False
+    """``--enable_grpc_healthcheck_service``."""
+    enable_reflection: bool = True
+    tensor_content_outputs: bool = False
+    """``--enable_serialization_as_tensor_content``."""
+
+
+def parse_channel_arguments(text: str) -> list[ChannelArgument]:
+    """``a=1,b=x`` -> ``[("a", 1), ("b", "x")]``; values that parse as int32 become ints,
+    surrounding whitespace is dropped, as in TF Serving. Raises ValueError when a
+    part has no ``=``."""
+    if not text:
+        return []
+    arguments: list[ChannelArgument] = []
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"--grpc_channel_arguments entry {part!r} is not key=value")
+        arguments.append((key.strip(), _int32_or_text(value.strip())))
+    return arguments
+
+
+def channel_options(options: GrpcOptions) -> list[ChannelArgument]:
+    """Server channel arguments: SO_REUSEPORT off (a busy port fails loudly), the
+    user's arguments, then the message size limits, which stay at INT32_MAX."""
+    merged: dict[str, int | str] = {"grpc.so_reuseport": 0}
+    merged.update(parse_channel_arguments(options.channel_arguments))
+    merged["grpc.max_send_message_length"] = INT32_MAX
+    merged["grpc.max_receive_message_length"] = INT32_MAX
+    return list(merged.items())
+
+
+def create_grpc_server(
+    dataplane: DataPlane,
+    reload_config: ReloadConfig,
+    options: GrpcOptions,
+    *,
+    metric_value: MetricValue | None = None,
+    health_servicer: health.aio.HealthServicer | None = None,
+) -> grpc.aio.Server:
+    """A grpc.aio server with every service registered and no port bound yet
+    (see :func:`bind_ports`). Call from the event loop."""
+    server = grpc.aio.server(
+        options=channel_options(options), maximum_concurrent_rpcs=options.max_concurrent_rpcs
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(dataplane, tensor_content_outputs=options.tensor_content_outputs),
+        server,
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelService(dataplane, reload_config, metric_value), server
+    )
+    names = [PREDICTION_SERVICE, MODEL_SERVICE]
+    if health_servicer is not None:
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        names.append(HEALTH_SERVICE)
+    if options.enable_reflection:
+        reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
+    return server
+
+
+def ssl_server_credentials(ssl: SslConfig) -> grpc.ServerCredentials:
+    """TF Serving's TLS setup: one key/cert pair, ``custom_ca`` to verify clients, and
+    ``client_verify`` to require them (which needs ``custom_ca``)."""
+    if ssl.client_verify and not ssl.custom_ca:
+        raise InvalidArgument("ssl client_verify requires custom_ca to verify clients against")
+    return grpc.ssl_server_credentials(
+        [(ssl.server_key.encode(), ssl.server_cert.encode())],
+        root_certificates=ssl.custom_ca.encode() if ssl.custom_ca else None,
+        require_client_auth=ssl.client_verify,
+    )
+
+
+def bind_ports(server: grpc.aio.Server, options: GrpcOptions) -> int:
+    """Listen on the TCP port and the UNIX socket ``options`` name; returns the TCP port
+    bound (0 when none). Raises OSError when an address cannot be bound."""
+    credentials = ssl_server_credentials(options.ssl) if options.ssl else None
+    addresses = []
+    if options.port is not None:
+        addresses.append(f"{options.host}:{options.port}")
+    if options.socket_path:
+        addresses.append(f"unix:{options.socket_path}")
+    if not addresses:
+        raise ValueError("gRPC needs a TCP port or a UNIX socket path")
+    bound_port = 0
+    for address in addresses:
+        try:
+            if credentials is None:
+                port = server.add_insecure_port(address)
+            else:
+                port = server.add_secure_port(address, credentials)
+        except RuntimeError as exc:  # grpcio reports a failed bind this way
+            raise OSError(f"Failed to bind gRPC address {address}: {exc}") from exc
+        if not address.startswith("unix:"):
+            bound_port = port
+    return bound_port
+
+
+class GrpcServer:
+    """The running gRPC front end, with per-model health entries.
+
+    ``start``/``stop`` run on the event loop; ``set_model_health`` is thread-safe
+    and may be called before ``start`` (entries are applied when it starts).
+    """
+
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        reload_config: ReloadConfig,
+        options: GrpcOptions,
+        *,
+        metric_value: MetricValue | None = None,
+    ) -> None:
+        self._dataplane = dataplane
+        self._reload_config = reload_config
+        self._options = options
+        self._metric_value = metric_value
+        self._server: grpc.aio.Server | None = None
+        self._health: health.aio.HealthServicer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._model_health: dict[str, bool] = {}
+        self._health_update: asyncio.Future[None] | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        """Bind, start serving and mark services SERVING; returns the bound TCP port."""
+        self._loop = asyncio.get_running_loop()
+        if self._options.enable_health_service:
+            self._health = health.aio.HealthServicer()
+        self._server = create_grpc_server(
+            self._dataplane,
+            self._reload_config,
+            self._options,
+            metric_value=self._metric_value,
+            health_servicer=self._health,
+        )
+        self.port = bind_ports(self._server, self._options)
+        await self._server.start()
+        if self._health is not None:
+            for service in (PREDICTION_SERVICE, MODEL_SERVICE):
+                await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+            for name, serving in list(self._model_health.items()):
+                await self._health.set(name, _serving_status(serving))
+        return self.port
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Report NOT_SERVING, then let in-flight RPCs finish for up to ``grace_s``."""
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace_s)
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    def set_model_health(self, name: str, serving: bool) -> None:
+        """Set health entry ``name`` to SERVING or NOT_SERVING. Thread-safe; updates
+        apply in call order."""
+        self._model_health[name] = serving
+        if self._health is None or self._loop is None or self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._queue_health_update, name, serving)
+
+    def _queue_health_update(self, name: str, serving: bool) -> None:
+        previous = self._health_update
+        self._health_update = asyncio.ensure_future(self._update_health(previous, name, serving))
+
+    async def _update_health(
+        self, previous: asyncio.Future[None] | None, name: str, serving: bool
+    ) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous
+        assert self._health is not None
+        await self._health.set(name, _serving_status(serving))
+
+
+def _serving_status(serving: bool) -> int:
+    return (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+
+
+def _int32_or_text(value: str) -> int | str:
+    try:
+        number = int(value, 10)
+    except ValueError:
+        return value
+    return number if -(2**31) <= number < 2**31 else value

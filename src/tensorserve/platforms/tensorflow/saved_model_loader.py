@@ -1,0 +1,138 @@
+"""The Loader of one SavedModel version: a MetaGraph in its own Graph and Session.
+
+TensorFlow's v1 session loader is used because it loads every SavedModel
+TensorFlow Serving loads (TF1 exports included, which ``tf.saved_model.load``
+rejects), and a v1 Session offers C++ callables for a cheap per-call path.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from pathlib import Path
+
+import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
+from tensorflow.python.saved_model import loader_impl
+
+from tensorserve.core import errors
+from tensorserve.core.loader import Loader, ResourceEstimate
+from tensorserve.core.servable_id import ServableId
+
+from .options import TensorFlowOptions
+from .session_runner import SessionRunner, serving_error
+from .tensorflow_model import TensorFlowModel
+from .warmup import run_warmup
+
+RAM_ESTIMATE_MULTIPLIER = 1.2
+"""TensorFlow Serving's heuristic: RAM = 1.2 x the size of the files on disk."""
+
+logger = logging.getLogger(__name__)
+
+
+def disk_size(path: str | os.PathLike[str]) -> int:
+    """Bytes of every file under ``path``, recursively. Raises NotFound if it is absent."""
+    root = Path(path)
+    if not root.exists():
+        raise errors.NotFound(f"{root}; No such file or directory")
+    if root.is_file():
+        return root.stat().st_size
+    return sum(entry.stat().st_size for entry in root.rglob("*") if entry.is_file())
+
+
+class SavedModelLoader(Loader):
+    """Loads the SavedModel in one version directory. Construction is cheap; the
+    manager serialises ``load``/``unload`` (not thread-safe itself)."""
+
+    def __init__(
+        self,
+        servable_id: ServableId,
+        path: str | os.PathLike[str],
+        options: TensorFlowOptions | None = None,
+    ) -> None:
+        self.servable_id = servable_id
+        self.path = Path(path)
+        self.options = options or TensorFlowOptions()
+        self._model: TensorFlowModel | None = None
+        self.warmup_records = 0
+        """Warmup records replayed by the last ``load``."""
+
+    def estimate_resources(self) -> ResourceEstimate:
+        """RAM as TensorFlow Serving estimates it: file sizes x 1.2 (reads the directory)."""
+        return ResourceEstimate(ram_bytes=int(disk_size(self.path) * RAM_ESTIMATE_MULTIPLIER))
+
+    def load(self) -> None:
+        """Load the MetaGraph, restore variables, run warmup. Raises ServingError naming
+        the path on failure, leaving nothing allocated."""
+        session = self._new_session()
+        try:
+            meta_graph_def = self._load_meta_graph(session)
+            model = TensorFlowModel(SessionRunner(session), meta_graph_def, self.options)
+        except BaseException:
+            session.close()
+            raise
+        try:
+            if self.options.enable_model_warmup:
+                self.warmup_records = run_warmup(model, self.path, self.options.warmup_iterations)
+        except BaseException:
+            model.close()
+            raise
+        self._model = model
+        logger.info("Loaded servable version %s from %s", self.servable_id, self.path)
+
+    def unload(self) -> None:
+        """Close the session and drop the graph, then collect garbage so TensorFlow's
+        buffers go back to the allocator now rather than at some later collection."""
+        model, self._model = self._model, None
+        if model is not None:
+            model.close()
+            del model
+        gc.collect()
+
+    def servable(self) -> TensorFlowModel:
+        """The loaded model; raises FailedPrecondition outside load..unload."""
+        if self._model is None:
+            raise errors.FailedPrecondition(f"Servable {self.servable_id} is not loaded")
+        return self._model
+
+    def _new_session(self) -> tf.compat.v1.Session:
+        config = config_pb2.ConfigProto(
+            intra_op_parallelism_threads=self.options.intra_op_parallelism,
+            inter_op_parallelism_threads=self.options.inter_op_parallelism,
+            allow_soft_placement=True,
+        )
+        return tf.compat.v1.Session(graph=tf.Graph(), config=config)
+
+    def _load_meta_graph(self, session: tf.compat.v1.Session) -> tf.compat.v1.MetaGraphDef:
+        export_dir = os.fspath(self.path)
+        tags = sorted(self.options.saved_model_tags)
+        try:
+            saved_model = loader_impl.SavedModelLoader(export_dir)
+        except OSError:
+            raise errors.NotFound(
+                "Could not find SavedModel .pb or .pbtxt at supplied export directory "
+                f"path: {export_dir}"
+            ) from None
+        except Exception as exc:
+            raise errors.DataLoss(f"Failed to read the SavedModel at {export_dir}: {exc}") from None
+        available = [set(graph.meta_info_def.tags) for graph in saved_model.saved_model.meta_graphs]
+        if set(tags) not in available:
+            raise errors.NotFound(
+                "Could not find meta graph def matching supplied tags: "
+                f"{{ {' '.join(tags)} }}. To inspect available tag-sets in the SavedModel, "
+                f"please use the SavedModel CLI: `saved_model_cli` (export dir: {export_dir})"
+            )
+        try:
+            with session.graph.as_default():
+                meta_graph_def: tf.compat.v1.MetaGraphDef = saved_model.load(session, tags)
+        except tf.errors.OpError as exc:
+            error = serving_error(exc)
+            raise type(error)(
+                f"Failed to load SavedModel at {export_dir}: {exc.message}", error.code
+            ) from None
+        except Exception as exc:
+            raise errors.Internal(
+                f"Failed to load SavedModel at {export_dir}: {type(exc).__name__}: {exc}"
+            ) from None
+        return meta_graph_def

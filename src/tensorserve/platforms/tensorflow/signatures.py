@@ -1,0 +1,85 @@
+"""SignatureDef protos as the data plane sees them, and as TensorFlow prints them.
+
+Converts a MetaGraph's ``SignatureDef`` map to :class:`Signature` values once at
+load time, decodes signature ``defaults`` to arrays, and renders protos the way
+TensorFlow's C++ ``DebugString`` does for error texts. Pure functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2
+
+from tensorserve.servables.dtypes import DataType
+from tensorserve.servables.signature import DEFAULT_SIGNATURE, Signature, TensorInfo
+
+
+def resolve_signature_name(signature_name: str) -> str:
+    """TensorFlow Serving's rule: an empty name means ``serving_default``."""
+    return signature_name or DEFAULT_SIGNATURE
+
+
+def tensor_info(proto: meta_graph_pb2.TensorInfo) -> TensorInfo:
+    """One TensorInfo proto as a :class:`TensorInfo` (unknown rank -> ``shape=None``)."""
+    shape: tuple[int, ...] | None = None
+    if not proto.tensor_shape.unknown_rank:
+        shape = tuple(dim.size for dim in proto.tensor_shape.dim)
+    try:
+        dtype = DataType(proto.dtype)
+    except ValueError:
+        dtype = DataType.DT_INVALID
+    return TensorInfo(name=proto.name, dtype=dtype, shape=shape)
+
+
+def signature(name: str, proto: meta_graph_pb2.SignatureDef) -> Signature:
+    """A ``SignatureDef`` as a :class:`Signature`, aliases in sorted order as TensorFlow
+    iterates them."""
+    return Signature(
+        name=name,
+        method_name=proto.method_name,
+        inputs={alias: tensor_info(proto.inputs[alias]) for alias in sorted(proto.inputs)},
+        outputs={alias: tensor_info(proto.outputs[alias]) for alias in sorted(proto.outputs)},
+        has_defaults=len(proto.defaults) > 0,
+    )
+
+
+def signatures(
+    signature_defs: Mapping[str, meta_graph_pb2.SignatureDef],
+) -> dict[str, Signature]:
+    """Every signature of a MetaGraph by name."""
+    return {name: signature(name, signature_defs[name]) for name in sorted(signature_defs)}
+
+
+def default_inputs(proto: meta_graph_pb2.SignatureDef) -> dict[str, np.ndarray]:
+    """The signature's default input values (``SignatureDef.defaults``) as arrays."""
+    return {alias: tf.make_ndarray(proto.defaults[alias]) for alias in sorted(proto.defaults)}
+
+
+def signature_def_map(
+    signature_defs: Mapping[str, meta_graph_pb2.SignatureDef],
+) -> get_model_metadata_pb2.SignatureDefMap:
+    """A ``tensorflow.serving.SignatureDefMap`` for GetModelMetadata responses."""
+    result = get_model_metadata_pb2.SignatureDefMap()
+    for name, proto in signature_defs.items():
+        result.signature_def[name].CopyFrom(proto)
+    return result
+
+
+def debug_string(proto: meta_graph_pb2.SignatureDef) -> str:
+    """The proto in C++ ``DebugString`` form (text format, maps sorted by key)."""
+    return str(text_format.MessageToString(proto))
+
+
+def shape_debug_string(shape: tuple[int, ...]) -> str:
+    """A runtime tensor shape as ``TensorShape::DebugString`` prints it: ``[2,1]``."""
+    return "[" + ",".join(str(dim) for dim in shape) + "]"
+
+
+def join_sorted(names: Iterable[str]) -> str:
+    """``absl::StrJoin`` of a ``std::set<string>``: sorted, comma-separated."""
+    return ",".join(sorted(names))

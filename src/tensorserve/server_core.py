@@ -1,0 +1,211 @@
+"""ServerCore: the models a server serves, and how its model config changes.
+
+It owns the source chain (file-system source -> platform router -> manager),
+the version labels and the current ``ModelServerConfig``, and answers the
+question TensorFlow Serving's ``ServerCore`` answers: "has this config
+taken effect yet?". Unlike TensorFlow Serving it never waits forever: a model
+whose base path is missing or holds no version is reported, not waited for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+from tensorserve.config.model_server_config import (
+    ModelConfig,
+    ModelServerConfig,
+    validate_model_server_config,
+    validate_version_labels,
+)
+from tensorserve.core.aspired_versions_manager import AspiredVersionsManager
+from tensorserve.core.errors import ServingError, Unknown
+from tensorserve.core.loader import Loader
+from tensorserve.core.servable_id import ServableId
+from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
+from tensorserve.dataplane.version_labels import VersionLabels
+from tensorserve.sources.file_system_source import (
+    FileSystemStoragePathSource,
+    ServableSourceConfig,
+)
+from tensorserve.sources.source_adapter import PlatformRouter
+
+_LOG = logging.getLogger(__name__)
+
+LoaderFactory = Callable[[ServableId, str], Loader]
+_SETTLED = (ManagerState.AVAILABLE, ManagerState.END)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ModelProblem:
+    """Why a configured model has no available version."""
+
+    name: str
+    message: str
+
+
+class ServerCore:
+    """Applies model configs to the source chain and waits for them to take effect.
+
+    Thread-safe: ``reload_config`` calls are serialised; call it from a worker
+    thread (it blocks while models load).
+    """
+
+    def __init__(
+        self,
+        manager: AspiredVersionsManager,
+        monitor: ServableStateMonitor,
+        platforms: Mapping[str, LoaderFactory],
+        poll_wait_seconds: float,
+        *,
+        allow_version_labels_for_unavailable_models: bool = False,
+        on_labels: Callable[[VersionLabels], None] = lambda _labels: None,
+    ) -> None:
+        self.manager = manager
+        self.monitor = monitor
+        self._router = PlatformRouter(platforms)
+        self._router.set_aspired_versions_callback(manager.aspired_versions_callback)
+        self._source = FileSystemStoragePathSource([], poll_wait_seconds)
+        self._source.set_aspired_versions_callback(self._router.on_aspired_versions)
+        self._allow_unavailable_labels = allow_version_labels_for_unavailable_models
+        self._on_labels = on_labels
+        self._labels = VersionLabels()
+        self._config: ModelServerConfig | None = None
+        self._reload_lock = threading.Lock()
+        self._started = False
+
+    @property
+    def config(self) -> ModelServerConfig | None:
+        return self._config
+
+    @property
+    def labels(self) -> VersionLabels:
+        return self._labels
+
+    def start(self) -> None:
+        self.manager.start()
+
+    def stop(self, timeout: float | None = 30.0) -> bool:
+        """Stop polling, then unload every version (waiting for open requests)."""
+        self._source.stop()
+        return self.manager.stop(timeout)
+
+    def reload_config(self, config: ModelServerConfig, timeout: float | None = None) -> None:
+        """Make ``config`` the served set of models and wait until it takes effect.
+
+        Models absent from ``config`` are unloaded; new ones are loaded and
+        waited for (until AVAILABLE or END); then labels are checked against
+        the versions now available. Raises ServingError with TensorFlow
+        Serving's messages.
+        """
+        with self._reload_lock:
+            if not config.has_model_list:
+                return  # an empty config text means "take no action"
+            validate_model_server_config(config, self._config)
+            previous = {m.name for m in self._config.models} if self._config else set()
+            self._router.update_routes({m.name: m.platform for m in config.models})
+            self._source.update_config([_source_config(m) for m in config.models])
+            for name in previous - set(config.names):
+                self.monitor.forget(name)
+            if not self._started:
+                self._started = True
+                self._source.start()
+            if self._source.poll_wait_seconds != 0:
+                self._source.poll_once()
+            self._config = config
+            new_names = [m.name for m in config.models if m.name not in previous]
+            problems = self.wait_for_models(new_names, timeout)
+            self._apply_labels(config)
+            if problems:
+                details = ", ".join(f"{{{p.message}}}" for p in problems)
+                raise Unknown(f"{len(problems)} model(s) did not become available: {details}, ")
+
+    def wait_for_models(self, names: Iterable[str], timeout: float | None) -> list[ModelProblem]:
+        """Block until each model's aspired versions are AVAILABLE or END, or the
+        source says it has none; return the models that ended without one."""
+        names = list(names)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            pending = [n for n in names if not self._settled(n)]
+            if not pending:
+                break
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return [ModelProblem(n, f"{n}: still loading after {timeout}s") for n in pending]
+            # State changes wake the wait; source polls don't, so re-check twice a second.
+            self.monitor.wait_for(
+                _all_settled(self, pending), 0.5 if remaining is None else min(remaining, 0.5)
+            )
+        return [p for p in (self._problem(n) for n in names) if p is not None]
+
+    def readiness(self) -> tuple[bool, dict[str, str]]:
+        """Ready when every configured model has an AVAILABLE version."""
+        config = self._config
+        if config is None:
+            return False, {"server": "no model config loaded yet"}
+        not_ready = {}
+        for model in config.models:
+            problem = self._problem(model.name)
+            if problem is not None:
+                not_ready[model.name] = problem.message
+        return not not_ready, not_ready
+
+    def _settled(self, name: str) -> bool:
+        poll = self._source.last_poll(name)
+        if poll is None:
+            return False
+        if poll.error is not None or not poll.versions:
+            return True
+        # Every aspired version, not only the newest: labels may name any of them.
+        states = self.monitor.versions(name)
+        return all(
+            (state := states.get(v)) is not None and state.state in _SETTLED
+            for v in poll.versions
+        )
+
+    def _problem(self, name: str) -> ModelProblem | None:
+        states = self.monitor.versions(name)
+        if any(s.state is ManagerState.AVAILABLE for s in states.values()):
+            return None
+        poll = self._source.last_poll(name)
+        if poll is not None and poll.error is not None:
+            return ModelProblem(name, poll.error.message)
+        if poll is not None and not poll.versions:
+            return ModelProblem(name, f"No versions of servable {name} found")
+        failed = [s for s in states.values() if s.error is not None]
+        if failed:
+            newest = max(failed, key=lambda s: s.id.version)
+            return ModelProblem(name, f"{newest.id} due to error: {_error_text(newest)}")
+        return ModelProblem(name, f"{name}: no version is available yet")
+
+    def _apply_labels(self, config: ModelServerConfig) -> None:
+        for model in config.models:
+            available = {
+                v for v, s in self.monitor.versions(model.name).items()
+                if s.state is ManagerState.AVAILABLE
+            }
+            validate_version_labels(
+                model,
+                available,
+                self._labels.for_model(model.name),
+                allow_labels_for_unavailable_models=self._allow_unavailable_labels,
+            )
+        self._labels = VersionLabels({m.name: m.version_labels for m in config.models})
+        self._on_labels(self._labels)
+
+
+def _all_settled(core: ServerCore, names: list[str]) -> Callable[[object], bool]:
+    return lambda _states: all(core._settled(n) for n in names)
+
+
+def _source_config(model: ModelConfig) -> ServableSourceConfig:
+    return ServableSourceConfig(model.name, model.base_path, model.version_policy)
+
+
+def _error_text(state: ServableState) -> str:
+    error = state.error
+    return error.with_prefix() if isinstance(error, ServingError) else str(error)
+

@@ -1,0 +1,26 @@
+"""Tests of the session runner's error mapping and timeout conversion."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tensorserve.core import errors
+from tensorserve.core.errors import Code
+from tensorserve.platforms.tensorflow.session_runner import serving_error, timeout_ms
+
+
+def test_tensorflow_errors_keep_their_code_and_message() -> None:
+    error = serving_error(tf.errors.DeadlineExceededError(None, None, "Timed out"))
+    assert isinstance(error, errors.DeadlineExceeded)
+    assert error.code is Code.DEADLINE_EXCEEDED
+    assert error.message == "Timed out"
+    aborted = serving_error(tf.errors.AbortedError(None, None, "stop"))
+    assert aborted.code is Code.ABORTED
+
+
+def test_timeout_ms_rounds_and_treats_non_positive_as_none() -> None:
+    assert timeout_ms(None) is None
+    assert timeout_ms(0) is None
+    assert timeout_ms(-1.0) is None
+    assert timeout_ms(0.0001) == 1
+    assert timeout_ms(30.0) == 30000

@@ -1,0 +1,106 @@
+import math
+
+import pytest
+
+from tensorserve.core.errors import InvalidArgument
+from tensorserve.rest.json_document import (
+    format_decimal,
+    json_snippet,
+    json_type_name,
+    parse_json,
+    parse_request_object,
+)
+
+
+def _parse_error(body: bytes) -> str:
+    with pytest.raises(InvalidArgument) as info:
+        parse_json(body)
+    return info.value.message
+
+
+def test_empty_body_is_the_document_is_empty() -> None:
+    assert _parse_error(b"") == "JSON Parse error: The document is empty"
+
+
+def test_whitespace_only_body_reports_rapidjson_empty_with_offset() -> None:
+    assert _parse_error(b"  \n") == "JSON Parse error: The document is empty. at offset: 3"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"a": tru}', "Invalid value. at offset: 6"),
+        (b'{"a":1 "b":2}', "Missing a comma or '}' after an object member. at offset: 7"),
+        (b"[1 2]", "Missing a comma or ']' after an array element. at offset: 3"),
+        (b'{"a" 1}', "Missing a colon after a name of object member. at offset: 5"),
+        (b"{1:2}", "Missing a name for object member. at offset: 1"),
+        (b'{"a": "abc', "Missing a closing quotation mark in string. at offset: 10"),
+        (b'{"a": "\\x"}', "Invalid escape character in string. at offset: 7"),
+        (b'{"\xc3\xa9": 1 2}', "Missing a comma or '}' after an object member. at offset: 9"),
+    ],
+)
+def test_malformed_json_reports_rapidjson_text_and_byte_offset(body: bytes, message: str) -> None:
+    assert _parse_error(body) == f"JSON Parse error: {message}"
+
+
+def test_nan_and_infinity_tokens_are_accepted() -> None:
+    value = parse_json(b'{"a": [NaN, Infinity, -Infinity]}')
+    assert math.isnan(value["a"][0])
+    assert value["a"][1:] == [math.inf, -math.inf]
+
+
+def test_trailing_garbage_after_the_document_is_ignored() -> None:
+    assert parse_json(b'{"a": 1} trailing garbage') == {"a": 1}
+
+
+def test_request_must_be_an_object() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        parse_request_object(b"[1, 2]")
+    assert info.value.message == "JSON Value: [1, 2] Is not object"
+
+
+def test_signature_name_must_be_a_string() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        parse_request_object(b'{"signature_name": 1}')
+    assert info.value.message == (
+        'JSON Value: {\n    "signature_name": 1\n} not formatted correctly. '
+        "'signature_name' key must be a string value."
+    )
+
+
+def test_signature_name_defaults_to_empty() -> None:
+    assert parse_request_object(b'{"instances": []}') == ({"instances": []}, "")
+
+
+def test_snippet_is_pretty_with_single_line_arrays() -> None:
+    assert json_snippet({"a": [1, "x", None, True], "b": {}}) == (
+        '{\n    "a": [1, "x", null, true],\n    "b": {}\n}'
+    )
+
+
+def test_snippet_is_cut_after_256_bytes() -> None:
+    snippet = json_snippet({"instances": list(range(10_000))})
+    assert len(snippet.encode()) == 256
+    assert snippet.startswith('{\n    "instances": [0, 1, 2')
+
+
+def test_type_names_are_rapidjson_names() -> None:
+    values: tuple[object, ...] = (None, False, True, {}, [], "s", 1, 1.5)
+    names = [json_type_name(v) for v in values]
+    assert names == ["Null", "False", "True", "Object", "Array", "String", "Number", "Number"]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (3.0, "3.0"),
+        (9000000.0, "9e+06"),
+        (0.00003, "3e-05"),
+        (555557.5, "555557.5"),
+        (0.1, "0.1"),
+        (math.nan, "NaN"),
+        (-math.inf, "-Infinity"),
+    ],
+)
+def test_decimals_are_written_like_write_decimal(value: float, text: str) -> None:
+    assert format_decimal(value) == text

@@ -1,0 +1,237 @@
+"""Builders of small, real SavedModels (and warmup files) for every layer's tests.
+
+Each ``write_*`` function exports one version directory at ``path`` (which must
+not exist or be empty) using TensorFlow's v1 graph builder, so a build takes a
+fraction of a second and needs no tracing. The models mirror TensorFlow
+Serving's own test models so expectations read the same:
+
+* :func:`write_half_plus_two` - ``y = 0.5 * x + 2`` with ``serving_default``,
+  ``classify_x_to_y`` and ``regress_x_to_y`` signatures, like
+  ``saved_model_half_plus_two_cpu``.
+* :func:`write_two_input_model` - ``sum = a + b``, ``product = a * b``.
+* :func:`write_string_model` - string in, string and length out.
+* :func:`write_classifier_model` - a classify signature with both ``classes``
+  and ``scores`` outputs.
+* :func:`write_blocking_model` - a run that never finishes before its timeout.
+* :func:`write_tf2_half_plus_two` - the same computation as a TF2
+  ``tf.Module`` (slower: it traces a function).
+* :func:`write_warmup_requests` - a ``tf_serving_warmup_requests`` TFRecord.
+
+Import cost: TensorFlow is imported on first use, not at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HALF_PLUS_TWO_SIGNATURES = ("classify_x_to_y", "regress_x_to_y", "serving_default")
+"""Signature names :func:`write_half_plus_two` exports."""
+
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+"""Where TensorFlow Serving looks for warmup records, relative to a version directory."""
+
+
+def _tf() -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf
+
+
+def _save(path: str | os.PathLike[str], graph: Any, signatures: Mapping[str, Any]) -> Path:
+    """Initialise the graph's variables and export it under the ``serve`` tag."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    with graph.as_default(), v1.Session(graph=graph) as session:
+        session.run(v1.global_variables_initializer())
+        builder = v1.saved_model.Builder(os.fspath(path))
+        builder.add_meta_graph_and_variables(
+            session, [v1.saved_model.tag_constants.SERVING], signature_def_map=dict(signatures)
+        )
+        builder.save()
+    return Path(path)
+
+
+def write_half_plus_two(path: str | os.PathLike[str], a: float = 0.5, b: float = 2.0) -> Path:
+    """Export ``y = a * x + b`` (float32, any shape) with predict, classify and regress
+    signatures. Classify and regress read feature ``x`` (one float) from serialized
+    ``tf.Example`` protos fed to input ``inputs``; both return ``[batch, 1]``."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    build = v1.saved_model.utils.build_tensor_info
+    graph = tf.Graph()
+    with graph.as_default():
+        var_a = v1.Variable(a, name="a", dtype=tf.float32)
+        var_b = v1.Variable(b, name="b", dtype=tf.float32)
+        x = v1.placeholder(tf.float32, shape=None, name="x")
+        y = tf.add(var_a * x, var_b, name="y")
+        serialized = v1.placeholder(tf.string, shape=[None], name="tf_example")
+        features = tf.io.parse_example(serialized, {"x": tf.io.FixedLenFeature([1], tf.float32)})
+        y_example = tf.add(var_a * features["x"], var_b, name="y_example")
+        signatures = {
+            "serving_default": v1.saved_model.signature_def_utils.predict_signature_def(
+                inputs={"x": x}, outputs={"y": y}
+            ),
+            "classify_x_to_y": v1.saved_model.signature_def_utils.build_signature_def(
+                inputs={"inputs": build(serialized)},
+                outputs={"scores": build(y_example)},
+                method_name="tensorflow/serving/classify",
+            ),
+            "regress_x_to_y": v1.saved_model.signature_def_utils.build_signature_def(
+                inputs={"inputs": build(serialized)},
+                outputs={"outputs": build(y_example)},
+                method_name="tensorflow/serving/regress",
+            ),
+        }
+    return _save(path, graph, signatures)
+
+
+def write_two_input_model(path: str | os.PathLike[str]) -> Path:
+    """Export ``serving_default``: float32 inputs ``a``, ``b`` -> ``sum``, ``product``."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        a = v1.placeholder(tf.float32, shape=[None], name="a")
+        b = v1.placeholder(tf.float32, shape=[None], name="b")
+        signature = v1.saved_model.signature_def_utils.predict_signature_def(
+            inputs={"a": a, "b": b},
+            outputs={"sum": tf.add(a, b, name="sum"), "product": tf.multiply(a, b, name="product")},
+        )
+    return _save(path, graph, {"serving_default": signature})
+
+
+def write_string_model(path: str | os.PathLike[str]) -> Path:
+    """Export ``serving_default``: string input ``text`` -> ``greeting`` (``"hello, " + text``)
+    and int32 ``length`` (bytes of each input)."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        text = v1.placeholder(tf.string, shape=[None], name="text")
+        greeting = tf.strings.join(["hello, ", text], name="greeting")
+        length = tf.strings.length(text, name="length")
+        signature = v1.saved_model.signature_def_utils.predict_signature_def(
+            inputs={"text": text}, outputs={"greeting": greeting, "length": length}
+        )
+    return _save(path, graph, {"serving_default": signature})
+
+
+def write_classifier_model(
+    path: str | os.PathLike[str], labels: Iterable[str] = ("negative", "positive")
+) -> Path:
+    """Export a ``serving_default`` *classify* signature over feature ``x`` (one float):
+    ``classes`` are the labels for every example, ``scores`` are ``[1 - p, p]`` with
+    ``p = sigmoid(x)``. Also exports ``regress`` returning ``p`` as ``[batch]``."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    build = v1.saved_model.utils.build_tensor_info
+    labels = list(labels)
+    graph = tf.Graph()
+    with graph.as_default():
+        serialized = v1.placeholder(tf.string, shape=[None], name="tf_example")
+        features = tf.io.parse_example(serialized, {"x": tf.io.FixedLenFeature([1], tf.float32)})
+        p = tf.sigmoid(features["x"])
+        scores = tf.concat([1.0 - p, p], axis=1, name="scores")
+        batch = tf.shape(serialized)[0]
+        classes = tf.tile(tf.constant([labels]), [batch, 1], name="classes")
+        probability = tf.reshape(p, [-1], name="probability")
+        signatures = {
+            "serving_default": v1.saved_model.signature_def_utils.classification_signature_def(
+                examples=serialized, classes=classes, scores=scores
+            ),
+            "regress": v1.saved_model.signature_def_utils.build_signature_def(
+                inputs={"inputs": build(serialized)},
+                outputs={"outputs": build(probability)},
+                method_name="tensorflow/serving/regress",
+            ),
+        }
+    return _save(path, graph, signatures)
+
+
+def write_blocking_model(path: str | os.PathLike[str]) -> Path:
+    """Export ``serving_default``: ``y = x + q.dequeue()`` over an always-empty queue, so
+    every run blocks until its timeout; for deadline tests."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, shape=[], name="x")
+        queue = tf.queue.FIFOQueue(1, tf.float32, shapes=[[]], name="never_filled")
+        y = tf.add(x, queue.dequeue(), name="y")
+        signature = v1.saved_model.signature_def_utils.predict_signature_def(
+            inputs={"x": x}, outputs={"y": y}
+        )
+    return _save(path, graph, {"serving_default": signature})
+
+
+def write_tf2_half_plus_two(path: str | os.PathLike[str]) -> Path:
+    """Export ``y = 0.5 * x + 2`` as a TF2 ``tf.Module`` with one ``serving_default``
+    signature over float32 ``x`` of shape ``[None]``. Takes about a second (tracing)."""
+    tf = _tf()
+
+    class HalfPlusTwo(tf.Module):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = tf.Variable(0.5)
+            self.b = tf.Variable(2.0)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x: Any) -> dict[str, Any]:
+            return {"y": self.a * x + self.b}
+
+    module = HalfPlusTwo()
+    tf.saved_model.save(module, os.fspath(path), signatures={"serving_default": module.serve})
+    return Path(path)
+
+
+def example(**features: float | int | bytes | Iterable[float]) -> bytes:
+    """A serialized ``tf.Example``: floats become float_list, ints int64_list, bytes
+    bytes_list; an iterable of floats is one float_list."""
+    from tensorflow.core.example import example_pb2, feature_pb2
+
+    proto = example_pb2.Example()
+    for name, value in features.items():
+        feature: feature_pb2.Feature = proto.features.feature[name]
+        if isinstance(value, bytes):
+            feature.bytes_list.value.append(value)
+        elif isinstance(value, bool | int):
+            feature.int64_list.value.append(int(value))
+        elif isinstance(value, float):
+            feature.float_list.value.append(value)
+        else:
+            feature.float_list.value.extend(float(v) for v in value)
+    return proto.SerializeToString()
+
+
+def predict_log(inputs: Mapping[str, np.ndarray], signature_name: str = "") -> Any:
+    """A ``PredictionLog`` holding a predict request with these named inputs."""
+    tf = _tf()
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    log = prediction_log_pb2.PredictionLog()
+    request = log.predict_log.request
+    request.model_spec.name = "warmup"
+    request.model_spec.signature_name = signature_name
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    return log
+
+
+def write_warmup_requests(
+    version_dir: str | os.PathLike[str], records: Iterable[Any | bytes]
+) -> Path:
+    """Write ``records`` (``PredictionLog`` messages, or raw bytes written as-is) as the
+    version's ``assets.extra/tf_serving_warmup_requests`` TFRecord file."""
+    tf = _tf()
+    target = Path(version_dir) / WARMUP_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(os.fspath(target)) as writer:
+        for record in records:
+            writer.write(record if isinstance(record, bytes) else record.SerializeToString())
+    return target

@@ -1,0 +1,127 @@
+"""Start the real tensorserve server process on free ports and talk to it."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from tests.support.waiting import wait_until
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclasses.dataclass
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    grpc_port: int
+    rest_port: int
+    log_path: Path
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, timeout: float = 30) -> tuple[int, bytes]:
+        return http_request("GET", self.rest_url + path, timeout=timeout)
+
+    def post(
+        self,
+        path: str,
+        body: bytes | dict | str,
+        timeout: float = 30,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        if isinstance(body, dict):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        return http_request("POST", self.rest_url + path, body, timeout=timeout, headers=headers)
+
+    def model_states(self, name: str) -> dict[int, str]:
+        status, body = self.get(f"/v1/models/{name}")
+        if status != 200:
+            return {}
+        return {int(v["version"]): v["state"] for v in json.loads(body)["model_version_status"]}
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def http_request(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    timeout: float = 30,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def server_command(args: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "tensorserve", "serve", *args]
+
+
+@contextlib.contextmanager
+def running_server(
+    *args: str,
+    env: dict[str, str] | None = None,
+    wait_ready: bool = True,
+    startup_timeout: float = 120.0,
+) -> Iterator[ServerProcess]:
+    """Run ``tensorserve serve`` with ``args`` plus free ``--port``/``--rest_api_port``.
+
+    Yields once the REST port answers ``/healthz``; on exit sends SIGTERM and
+    waits for a clean exit, killing the process if it hangs.
+    """
+    grpc_port, rest_port = free_port(), free_port()
+    log_file = tempfile.NamedTemporaryFile(prefix="tensorserve-", suffix=".log", delete=False)
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **(env or {})}
+    cmd = server_command([f"--port={grpc_port}", f"--rest_api_port={rest_port}", *args])
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)
+    server = ServerProcess(proc, grpc_port, rest_port, Path(log_file.name))
+    try:
+        if wait_ready:
+
+            def up() -> bool:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")
+                return server.get("/healthz", timeout=2)[0] == 200
+
+            wait_until(up, timeout=startup_timeout, interval=0.1, what="server /healthz")
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log_file.close()
