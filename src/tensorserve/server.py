@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -105,6 +106,9 @@ class ModelServer:
             # because one bad model must not take the others down.
             _LOG.error("Some models did not load: %s", err.message)
         _LOG.info("Initial model load took %.2fs", time.monotonic() - started)
+        # TensorFlow leaves ~10^6 long-lived objects; freezing them keeps each
+        # collection (and the one every unload runs) from walking them again.
+        gc.freeze()
         await self._start_transports()
         if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
             self._config_poller = asyncio.create_task(self._poll_config_file())

@@ -169,16 +169,20 @@ def test_labels_resolve_to_versions(harness: RestHarness) -> None:
     assert metadata["model_spec"]["version"] == "123"
 
 
-def test_oversized_version_is_400_with_json_content_type_and_empty_body(
+def test_oversized_version_is_400_with_the_message_as_a_json_body(
     harness: RestHarness,
 ) -> None:
+    # TensorFlow Serving answers these with an empty body; we send the message it
+    # computed, so every error a client sees is JSON (a documented difference).
     for response in (
         harness.post("/v1/models/half_plus_two/versions/99999999999999999999:predict", {}),
         harness.get("/v1/models/half_plus_two/versions/99999999999999999999"),
     ):
         assert response.status == 400
         assert response.headers["content-type"] == "application/json"
-        assert response.body == b""
+        assert response.json() == {
+            "error": "Failed to convert version: 99999999999999999999 to numeric."
+        }
 
 
 # Bad requests.

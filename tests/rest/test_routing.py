@@ -1,7 +1,7 @@
 import pytest
 
 from tensorserve.core.errors import InvalidArgument
-from tensorserve.rest.routing import Api, BodylessError, Route, is_v1_path, match_route
+from tensorserve.rest.routing import Api, UndecodablePath, Route, is_v1_path, match_route
 
 
 @pytest.mark.parametrize(
@@ -48,26 +48,26 @@ def test_routes_match_tensorflow_serving_paths(method: str, path: str, route: Ro
 def test_anything_else_under_v1_is_malformed(method: str, path: str) -> None:
     with pytest.raises(InvalidArgument) as info:
         match_route(method, path)
-    assert not isinstance(info.value, BodylessError)
+    assert not isinstance(info.value, UndecodablePath)
     assert info.value.message == f"Malformed request: {method} {path}"
 
 
 def test_version_beyond_int64_is_a_bodyless_error() -> None:
-    with pytest.raises(BodylessError) as info:
+    with pytest.raises(UndecodablePath) as info:
         match_route("POST", "/v1/models/m/versions/9223372036854775808:predict")
     assert info.value.message == "Failed to convert version: 9223372036854775808 to numeric."
     assert match_route("GET", "/v1/models/m/versions/9223372036854775807").version == 2**63 - 1
 
 
 def test_version_error_comes_before_the_verb_check() -> None:
-    with pytest.raises(BodylessError):
+    with pytest.raises(UndecodablePath):
         match_route("POST", "/v1/models/m/versions/99999999999999999999:PREDICT")
 
 
 def test_bad_percent_escapes_are_bodyless_errors() -> None:
-    with pytest.raises(BodylessError):
+    with pytest.raises(UndecodablePath):
         match_route("GET", "/v1/models/a%zz")
-    with pytest.raises(BodylessError):
+    with pytest.raises(UndecodablePath):
         match_route("POST", "/v1/models/m/labels/%ff:predict")
 
 

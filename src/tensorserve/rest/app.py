@@ -13,7 +13,7 @@ anything else                      plain-text 404, as TensorFlow Serving's libev
 
 Every ``/v1`` answer is JSON (errors ``{"error": "<message>"}`` with the
 status from ``http_status.py``), except OPTIONS preflights and the
-empty-bodied 400s of ``routing.BodylessError``. No routing framework: at
+empty-bodied 400s of ``routing.UndecodablePath``. No routing framework: at
 thousands of requests a second its overhead shows.
 
 Call from the event loop; one app serves any number of concurrent requests.
@@ -50,7 +50,7 @@ from tensorserve.rest.request_body import (
     is_gzip_encoded,
     read_body,
 )
-from tensorserve.rest.routing import Api, BodylessError, Route, is_v1_path, match_route
+from tensorserve.rest.routing import Api, UndecodablePath, Route, is_v1_path, match_route
 from tensorserve.rest.status_json import render_all_models
 
 _logger = logging.getLogger(__name__)
@@ -119,8 +119,9 @@ class RestApp:
             route = match_route(scope["method"], path)
             body = await self._request_body(scope, receive) if scope["method"] == "POST" else b""
             status, payload, code = 200, await self._apis[route.api](route, body), Code.OK
-        except BodylessError as error:
-            status, payload, code = 400, b"", error.code
+        except UndecodablePath as error:
+            # TensorFlow Serving leaves these bodies empty; a JSON error helps clients more.
+            status, payload, code = 400, _error_body(error.message), error.code
         except PayloadTooLarge as error:
             status, payload, code = 413, _error_body(error.message), error.code
         except ServingError as error:

@@ -4,8 +4,9 @@ Paths match case-insensitively, as TensorFlow Serving's ``(?i)`` regexes do,
 but the verb after ``:`` and the ``metadata`` suffix are then compared
 case-sensitively, so ``:PREDICT`` is malformed and ``/METADATA`` asks for
 status. Model names and labels are percent-decoded; a version must fit int64.
-Those two failures are reported before TensorFlow Serving builds its JSON
-error, so they answer with an empty body (:class:`BodylessError`).
+TensorFlow Serving reports those two failures before it builds its JSON error,
+so its 400 has an empty body; tensorserve sends the same message as JSON
+(:class:`UndecodablePath`).
 
 Pure and thread-safe.
 """
@@ -54,8 +55,8 @@ class Route(NamedTuple):
 _VERBS = {"predict": Api.PREDICT, "classify": Api.CLASSIFY, "regress": Api.REGRESS}
 
 
-class BodylessError(InvalidArgument):
-    """A 400 answered with an empty body (TensorFlow Serving fails before writing one)."""
+class UndecodablePath(InvalidArgument):
+    """A model name, label or version in the path that cannot be decoded (400)."""
 
 
 def is_v1_path(path: str) -> bool:
@@ -67,7 +68,7 @@ def match_route(method: str, path: str) -> Route:
     """The route for ``method`` and the raw (still percent-encoded) ``path``.
 
     Raises ``InvalidArgument`` ``Malformed request: <METHOD> <path>`` when
-    nothing matches, and :class:`BodylessError` for a bad version or escape.
+    nothing matches, and :class:`UndecodablePath` for a bad version or escape.
     """
     if method == "POST":
         match = _POST.fullmatch(path)
@@ -93,15 +94,15 @@ def _route(api: Api | None, name: str, version: str | None, label: str | None) -
     if version is not None:
         parsed_version = int(version)
         if parsed_version > _INT64_MAX:
-            raise BodylessError(f"Failed to convert version: {version} to numeric.")
+            raise UndecodablePath(f"Failed to convert version: {version} to numeric.")
     decoded_name = _percent_decode(name)
     if decoded_name is None:
-        raise BodylessError(f"Failed to decode model name: {name}")
+        raise UndecodablePath(f"Failed to decode model name: {name}")
     decoded_label = None
     if label is not None:
         decoded_label = _percent_decode(label)
         if decoded_label is None:
-            raise BodylessError(f"Failed to decode model version label: {label}")
+            raise UndecodablePath(f"Failed to decode model version label: {label}")
     return None if api is None else Route(api, decoded_name, parsed_version, decoded_label)
 
 

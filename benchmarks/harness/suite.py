@@ -1,0 +1,204 @@
+"""Measure every target in turn, one server at a time, and collect the cells.
+
+Each target is started on free ports, answered once correctly (or marked
+unavailable with the reason), warmed up, then timed at each concurrency.
+Servers never overlap, so each has the machine's cores to itself and its load
+generator. Not thread-safe: one suite runs on one thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import grpc_fallback, h2load, inprocess, targets, wrk
+from .grpc_requests import predict_request, write_grpc_frame
+from .measurement import Measurement
+from .models import BenchModel
+from .processes import ServerFailed
+from .report import FLASK, GRPC, GRPC_BATCHING, IN_PROCESS, MLSERVER, REST, REST_BATCHING
+from .tools import Tool
+
+Check = Callable[[targets.Endpoints, BenchModel, np.ndarray], None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SuiteOptions:
+    """How long and how hard to drive each cell."""
+
+    duration_s: float = 10.0
+    """Timed seconds per cell."""
+    warmup_s: float = 2.0
+    """Untimed load per target before its first cell."""
+    concurrencies: tuple[int, ...] = (1, 8, 32)
+
+
+class BenchmarkSuite:
+    """Collects Measurements into ``self.measurements`` as each target is driven."""
+
+    def __init__(
+        self, options: SuiteOptions, work_dir: Path, wrk_tool: Tool, h2load_tool: Tool
+    ) -> None:
+        self.options = options
+        self.work_dir = work_dir
+        self.wrk = wrk_tool
+        self.h2load = h2load_tool
+        self.measurements: list[Measurement] = []
+        self._expected: dict[str, np.ndarray] = {}
+        self._started = time.monotonic()
+
+    def in_process(self, model: BenchModel, concurrencies: Sequence[int]) -> None:
+        """The limit: N threads calling the loaded model's predict. Also records the answer
+        every server must reproduce."""
+        with inprocess.loaded_predict(model) as predict:
+            self._expected[model.name] = np.asarray(predict()[model.output_name])
+            for concurrency in concurrencies:
+                self._record(
+                    inprocess.measure(
+                        predict,
+                        model.name,
+                        IN_PROCESS,
+                        concurrency,
+                        self.options.duration_s,
+                        self.options.warmup_s,
+                    )
+                )
+
+    def tensorserve(self, model: BenchModel, batching: bool, concurrencies: Sequence[int]) -> None:
+        """tensorserve's REST then gRPC front end, optionally with ``--enable_batching``."""
+        rest, grpc = (REST_BATCHING, GRPC_BATCHING) if batching else (REST, GRPC)
+        labels = [rest, grpc]
+        try:
+            with targets.start_tensorserve(model, self.work_dir, batching) as endpoints:
+                self._drive_rest(rest, endpoints, model, targets.check_row_format, concurrencies)
+                labels.remove(rest)
+                self._drive_grpc(grpc, endpoints, model, concurrencies)
+                labels.remove(grpc)
+        except ServerFailed as failure:
+            self._unavailable(model, labels, concurrencies, failure)
+
+    def flask(self, model: BenchModel, concurrencies: Sequence[int]) -> None:
+        """The hand-written Flask service under gunicorn."""
+        try:
+            with targets.start_flask(model, self.work_dir) as endpoints:
+                self._drive_rest(FLASK, endpoints, model, targets.check_row_format, concurrencies)
+        except ServerFailed as failure:
+            self._unavailable(model, [FLASK], concurrencies, failure)
+
+    def mlserver(self, tool: Tool, model: BenchModel, concurrencies: Sequence[int]) -> None:
+        """MLServer with the custom SavedModel runtime, over V2 REST."""
+        if not tool.available:
+            self._unavailable(model, [MLSERVER], concurrencies, tool.reason)
+            return
+        try:
+            with targets.start_mlserver(tool.path, model, self.work_dir) as endpoints:
+                self._drive_rest(MLSERVER, endpoints, model, targets.check_v2, concurrencies)
+        except ServerFailed as failure:
+            self._unavailable(model, [MLSERVER], concurrencies, failure)
+
+    def _drive_rest(
+        self,
+        label: str,
+        endpoints: targets.Endpoints,
+        model: BenchModel,
+        check: Check,
+        concurrencies: Sequence[int],
+    ) -> None:
+        if not self._answers_correctly(label, endpoints, model, check, concurrencies):
+            return
+        if not self.wrk.available:
+            self._unavailable(model, [label], concurrencies, f"wrk: {self.wrk.reason}")
+            return
+        body = model.v2_body() if check is targets.check_v2 else model.rest_body()
+        script = wrk.write_script(self.work_dir / f"{model.name}-{len(self.measurements)}.lua", body)
+        url = endpoints.predict_url
+        wrk.run(self.wrk.path, url, script, max(concurrencies), self.options.warmup_s, "", "")
+        for concurrency in concurrencies:
+            self._record(
+                wrk.run(
+                    self.wrk.path, url, script, concurrency, self.options.duration_s,
+                    model.name, label,
+                )
+            )
+
+    def _drive_grpc(
+        self,
+        label: str,
+        endpoints: targets.Endpoints,
+        model: BenchModel,
+        concurrencies: Sequence[int],
+    ) -> None:
+        if not self._answers_correctly(label, endpoints, model, targets.check_grpc, concurrencies):
+            return
+        frame = write_grpc_frame(self.work_dir / f"{model.name}.grpc", predict_request(model))
+        host_port, seconds = endpoints.grpc_target, self.options.duration_s
+        self._grpc_cell(host_port, frame, max(concurrencies), self.options.warmup_s, "", "")
+        for concurrency in concurrencies:
+            self._record(self._grpc_cell(host_port, frame, concurrency, seconds, model.name, label))
+
+    def _grpc_cell(
+        self, host_port: str, frame: Path, concurrency: int, seconds: float, model: str, label: str
+    ) -> Measurement:
+        """h2load when it works, else the Python grpc.aio generator (marked in the table)."""
+        if self.h2load.available:
+            cell = h2load.run(
+                self.h2load.path, host_port, frame, concurrency, seconds, model, label,
+                self.work_dir,
+            )
+            if cell.ok:
+                return cell
+            self._say(f"{label} c={concurrency}: {cell.unavailable}; falling back to grpc.aio")
+        return grpc_fallback.run(host_port, frame, concurrency, seconds, model, label)
+
+    def _answers_correctly(
+        self,
+        label: str,
+        endpoints: targets.Endpoints,
+        model: BenchModel,
+        check: Check,
+        concurrencies: Sequence[int],
+    ) -> bool:
+        try:
+            check(endpoints, model, self._expected[model.name])
+        except Exception as error:  # any failure to answer means: do not time it
+            reason = f"wrong or no answer: {type(error).__name__}: {error}"
+            self._unavailable(model, [label], concurrencies, reason)
+            return False
+        self._say(f"{label} ({model.name}) answered correctly")
+        return True
+
+    def _unavailable(
+        self,
+        model: BenchModel,
+        labels: Sequence[str],
+        concurrencies: Sequence[int],
+        reason: object,
+    ) -> None:
+        text = str(reason)
+        self._say(f"{', '.join(labels)} ({model.name}) unavailable: {text}")
+        short = text.splitlines()[0][:160] if text else "unavailable"
+        for label in labels:
+            for concurrency in concurrencies:
+                self.measurements.append(Measurement.missing(model.name, label, concurrency, short))
+
+    def _record(self, cell: Measurement) -> None:
+        self.measurements.append(cell)
+        if cell.ok:
+            summary = f"{cell.requests_per_s:,.0f} req/s p50 {cell.p50_ms:.2f} ms p99 {cell.p99_ms:.2f} ms"
+        else:
+            summary = cell.unavailable
+        self._say(f"{cell.target} ({cell.model}) c={cell.concurrency}: {summary}")
+
+    def _say(self, line: str) -> None:
+        print(f"[{time.monotonic() - self._started:5.0f}s] {line}", file=sys.stderr, flush=True)
+
+
+def keep_going() -> contextlib.AbstractContextManager[None]:
+    """Turn Ctrl-C into a clean stop of the current server (the context managers run)."""
+    return contextlib.nullcontext()
