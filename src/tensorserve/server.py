@@ -40,6 +40,7 @@ from tensorserve.core.loader import Loader
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
 from tensorserve.dataplane import DataPlane
+from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.monitoring.metrics import Metrics
 from tensorserve.server_core import LoaderFactory, ServerCore
 
@@ -63,9 +64,7 @@ class ModelServer:
         self._load_started: dict[ServableId, float] = {}
         self.monitor.add_listener(self._record_load)
         self.manager = AspiredVersionsManager(self.monitor, _manager_options(options))
-        self.executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(options.rest_api_num_threads, 4), thread_name_prefix="tensorserve-model"
-        )
+        self.executor = _model_executor(options)
         self._control = concurrent.futures.ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="tensorserve-control"
         )
@@ -201,15 +200,19 @@ class ModelServer:
         if opts.rest_api_port == opts.port:
             _LOG.error("--rest_api_port cannot be the same as --port. Not starting REST server.")
             return
-        app = self._rest_app()
+        app, max_body = self._rest_app()
         rest_ssl = _read_ssl(opts.rest_ssl_config_file)
         self.rest = RestServer(
-            app, None, opts.rest_api_port, _ssl_context(rest_ssl) if rest_ssl else None
+            app,
+            None,
+            opts.rest_api_port,
+            _ssl_context(rest_ssl) if rest_ssl else None,
+            max_body_bytes=max_body,
         )
         await self.rest.start()
         _LOG.info("Exporting HTTP/REST API at:localhost:%d ...", self.rest.port)
 
-    def _rest_app(self) -> Any:
+    def _rest_app(self) -> tuple[Any, int]:
         from tensorserve.config.text_protos import read_monitoring_config_file
         from tensorserve.monitoring.asgi import prometheus_asgi_app
         from tensorserve.rest.app import create_app
@@ -226,7 +229,7 @@ class ModelServer:
             readiness=self.core.readiness,
             extra_routes=extra,
         )
-        return create_app(self.dataplane, options)
+        return create_app(self.dataplane, options), options.max_body_bytes
 
     def _set_health(self, name: str) -> None:
         if self.grpc is None:
@@ -295,8 +298,17 @@ class ModelServer:
         await self._in_control(self.core.stop, grace_s)
         if self.batch_scheduler is not None:
             self.batch_scheduler.stop()
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        await self._in_control(self.executor.shutdown)
         self._control.shutdown(wait=False)
+
+
+def _model_executor(options: ServerOptions) -> ModelExecutor:
+    """Workers for model calls. With batching each call blocks until its batch runs,
+    so every concurrent request needs a thread of its own (TensorFlow Serving's
+    advice: about twice max_batch_size callers)."""
+    if options.enable_batching:
+        return ModelExecutor(max(options.rest_api_num_threads, 256), max_calls_per_handoff=1)
+    return ModelExecutor(max(options.rest_api_num_threads, 1))
 
 
 def _manager_options(options: ServerOptions) -> ManagerOptions:

@@ -20,6 +20,7 @@ from tensorserve.core.errors import InvalidArgument, NotFound
 from tensorserve.core.manager import Manager, ServableHandle
 from tensorserve.core.servable_id import ServableId, ServableRequest
 from tensorserve.core.servable_state import ServableState, ServableStateMonitor
+from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.dataplane.model_spec import ModelSpec
 from tensorserve.dataplane.observer import NullObserver, RequestObserver
 from tensorserve.dataplane.version_labels import VersionLabels
@@ -27,6 +28,15 @@ from tensorserve.servables.model import Classifications, Model
 from tensorserve.servables.signature import Signature
 
 T = TypeVar("T")
+
+
+def submit(
+    executor: Executor | ModelExecutor, fn: Callable[..., T], *args: Any
+) -> asyncio.Future[T]:
+    """Run ``fn`` on ``executor`` from the event loop."""
+    if isinstance(executor, ModelExecutor):
+        return executor.submit(fn, *args)
+    return asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
 
 class ModelRef:
@@ -39,7 +49,7 @@ class ModelRef:
     __slots__ = ("_closed", "_executor", "_handle", "_job", "_observer", "id", "model")
 
     def __init__(
-        self, handle: ServableHandle, executor: Executor, observer: RequestObserver
+        self, handle: ServableHandle, executor: Executor | ModelExecutor, observer: RequestObserver
     ) -> None:
         self._handle = handle
         self._executor = executor
@@ -68,9 +78,7 @@ class ModelRef:
     async def classify(
         self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
     ) -> Classifications:
-        return await self._run(
-            "classify", self.model.classify, signature_name, examples, timeout_s
-        )
+        return await self._run("classify", self.model.classify, signature_name, examples, timeout_s)
 
     async def regress(
         self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
@@ -78,11 +86,10 @@ class ModelRef:
         return await self._run("regress", self.model.regress, signature_name, examples, timeout_s)
 
     async def _run(self, api: str, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
         start = time.perf_counter()
         # Shielded: if the caller is cancelled, the worker still runs to the end,
         # and close() keeps the version loaded until it has.
-        self._job = loop.run_in_executor(self._executor, fn, *args)
+        self._job = submit(self._executor, fn, *args)
         result = await asyncio.shield(self._job)
         self._observer.runtime(self.id.name, api, time.perf_counter() - start)
         return result
@@ -119,7 +126,7 @@ class DataPlane:
         self,
         manager: Manager,
         states: ServableStateMonitor,
-        executor: Executor,
+        executor: Executor | ModelExecutor,
         observer: RequestObserver | None = None,
     ) -> None:
         self._manager = manager
@@ -155,7 +162,7 @@ class DataPlane:
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the worker pool (for conversions too big for the loop)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await submit(self._executor, fn, *args)
 
     def model_status(self, name: str, version: int | None = None) -> list[ServableState]:
         """Version states as GetModelStatus reports them, newest version first."""
@@ -171,5 +178,8 @@ class DataPlane:
 
     def all_model_status(self) -> dict[str, list[ServableState]]:
         """Every model the server has seen, with its version states (our addition)."""
-        return {name: self.model_status(name) for name in self._states.names()
-                if self._states.versions(name)}
+        return {
+            name: self.model_status(name)
+            for name in self._states.names()
+            if self._states.versions(name)
+        }

@@ -50,7 +50,7 @@ from tensorserve.rest.request_body import (
     is_gzip_encoded,
     read_body,
 )
-from tensorserve.rest.routing import Api, UndecodablePath, Route, is_v1_path, match_route
+from tensorserve.rest.routing import Api, Route, UndecodablePath, is_v1_path, match_route
 from tensorserve.rest.status_json import render_all_models
 
 _logger = logging.getLogger(__name__)

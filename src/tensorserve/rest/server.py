@@ -1,23 +1,21 @@
-"""Serving the REST app with uvicorn inside an event loop the caller already runs.
+"""Serving the REST app inside an event loop the caller already runs.
 
-The gRPC server shares the loop, so uvicorn's own ``run()``/``serve()`` (which
-make a loop and take over SIGINT/SIGTERM) are not used: :class:`RestServer`
-binds the socket itself (so port 0 reports the port it got), drives uvicorn's
-startup, tick loop and shutdown, and leaves signals to the composition root.
-uvicorn runs with httptools, no access log, no lifespan and no concurrency limit.
+The gRPC server shares the loop, so :class:`RestServer` binds its own socket
+(so port 0 reports the port it got), serves connections with
+:mod:`tensorserve.rest.http_protocol`, and leaves signals to the composition
+root. ``stop`` drains: it stops accepting, lets every received request finish,
+then closes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import socket
 import ssl
 
-import uvicorn
-
 from tensorserve.rest.asgi import ASGIApp
+from tensorserve.rest.http_protocol import ConnectionLimits, HttpConnection
 
 
 class RestServer:
@@ -34,32 +32,20 @@ class RestServer:
         port: int,
         ssl_context: ssl.SSLContext | None = None,
         *,
+        max_body_bytes: int = 256 * 1024 * 1024,
         keep_alive_s: float = 60.0,
+        read_timeout_s: float = 60.0,
         backlog: int = 2048,
-        access_log: bool = False,
     ) -> None:
-        self._config = uvicorn.Config(
-            app,
-            host=host or "",
-            port=port,
-            http="httptools",
-            ws="none",
-            lifespan="off",
-            interface="asgi3",
-            access_log=access_log,
-            log_config=None,
-            server_header=False,
-            limit_concurrency=None,
-            timeout_keep_alive=int(keep_alive_s),
-            backlog=backlog,
-            h11_max_incomplete_event_size=64 * 1024,
-        )
+        self._app = app
         self._host = host or ""
         self._port = port
         self._ssl_context = ssl_context
-        self._server: uvicorn.Server | None = None
+        self._limits = ConnectionLimits(max_body_bytes, keep_alive_s, read_timeout_s)
+        self._backlog = backlog
+        self._connections: set[HttpConnection] = set()
+        self._server: asyncio.Server | None = None
         self._socket: socket.socket | None = None
-        self._ticker: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -72,26 +58,33 @@ class RestServer:
         """Bind and listen; returns once connections are being accepted."""
         if self._server is not None:
             raise RuntimeError("RestServer already started")
-        self._config.load()
-        self._config.ssl = self._ssl_context
-        self._socket = _bind(self._host, self._port, self._config.backlog)
-        server = uvicorn.Server(self._config)
-        server.lifespan = self._config.lifespan_class(self._config)
-        await server.startup(sockets=[self._socket])
-        self._server = server
-        self._ticker = asyncio.create_task(server.main_loop(), name="rest-server-ticker")
+        self._socket = _bind(self._host, self._port, self._backlog)
+        scheme = "https" if self._ssl_context else "http"
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: HttpConnection(self._app, self._limits, self._connections, scheme),
+            sock=self._socket,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+        )
 
     async def stop(self, grace_s: float) -> None:
-        """Stop accepting, let in-flight requests finish for up to ``grace_s`` (whole seconds,
-        rounded up; uvicorn's unit), then close."""
-        server, ticker = self._server, self._ticker
-        if server is None or ticker is None:
+        """Stop accepting, let received requests finish for up to ``grace_s``, then close."""
+        server = self._server
+        if server is None:
             return
-        self._config.timeout_graceful_shutdown = max(math.ceil(grace_s), 0)
-        server.should_exit = True
-        await ticker
-        await server.shutdown(sockets=[self._socket] if self._socket else None)
-        self._server = self._ticker = None
+        self._server = None
+        server.close()
+        for connection in list(self._connections):
+            connection.drain()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(grace_s, 0.0)
+        while self._connections and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for connection in list(self._connections):
+            connection.abort()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), timeout=1.0)
 
 
 def _bind(host: str, port: int, backlog: int) -> socket.socket:
