@@ -1,4 +1,4 @@
-"""RestServer: uvicorn inside a loop we own, on a port the OS picks."""
+"""RestServer: our HTTP/1.1 protocol inside a loop we own, on a port the OS picks."""
 
 import asyncio
 from typing import Any

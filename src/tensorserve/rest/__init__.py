@@ -1,4 +1,4 @@
-"""TensorFlow Serving's REST API (``/v1/...``) as a raw ASGI app, and its uvicorn server.
+"""TensorFlow Serving's REST API (``/v1/...``) as a raw ASGI app, and its HTTP/1.1 server.
 
 Rule: this package only converts JSON to the data plane's numpy arrays and back
 and delegates; it holds no model logic and no state beyond its options.
