@@ -46,7 +46,9 @@ def create_app(model_name: str | None = None, model_path: str | None = None) -> 
             predictions: Any = next(iter(outputs.values())).numpy().tolist()
         else:
             columns = {key: value.numpy().tolist() for key, value in outputs.items()}
-            predictions = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values())]
+            predictions = [
+                dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)
+            ]
         return flask.jsonify({"predictions": predictions})
 
     return app

@@ -22,8 +22,14 @@ def run(
 ) -> Measurement:
     """Closed-loop gRPC load from a Python grpc.aio process. Blocks for ``duration_s``."""
     completed = subprocess.run(
-        [sys.executable, str(GRPC_LOAD_SCRIPT), host_port, str(frame), str(concurrency),
-         str(duration_s)],
+        [
+            sys.executable,
+            str(GRPC_LOAD_SCRIPT),
+            host_port,
+            str(frame),
+            str(concurrency),
+            str(duration_s),
+        ],
         capture_output=True,
         text=True,
         timeout=duration_s + 60,

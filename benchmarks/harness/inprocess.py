@@ -8,6 +8,7 @@ one is the share of the model's capacity that survives the network stack.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -48,11 +49,16 @@ def measure(
     """Call ``predict`` from ``concurrency`` threads in a closed loop for ``duration_s``
     after ``warmup_s``; latencies are per call. Blocks for the whole run."""
     _closed_loop(predict, concurrency, warmup_s)
+    cpu_before = time.process_time()
     latencies, elapsed = _closed_loop(predict, concurrency, duration_s)
-    return from_latencies(model, target, concurrency, latencies, elapsed, 0, "threads")
+    cpu_us = (time.process_time() - cpu_before) / max(1, len(latencies)) * 1e6
+    cell = from_latencies(model, target, concurrency, latencies, elapsed, 0, "threads")
+    return dataclasses.replace(cell, cpu_us_per_request=cpu_us)
 
 
-def _closed_loop(predict: Predict, concurrency: int, duration_s: float) -> tuple[list[float], float]:
+def _closed_loop(
+    predict: Predict, concurrency: int, duration_s: float
+) -> tuple[list[float], float]:
     """Run the threads; each appends only to its own list, so no lock is needed."""
     per_thread: list[list[float]] = [[] for _ in range(concurrency)]
     start = threading.Barrier(concurrency + 1)

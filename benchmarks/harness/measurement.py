@@ -25,6 +25,9 @@ class Measurement:
     errors: int = 0
     load_generator: str = ""
     unavailable: str = ""
+    cpu_us_per_request: float | None = None
+    """CPU time the serving side (server tree, or this process in-process) spent per
+    successful request; None when unknown."""
 
     @classmethod
     def missing(cls, model: str, target: str, concurrency: int, reason: str) -> Measurement:

@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-SERVER_START_TIMEOUT_S = 180.0
+SERVER_START_TIMEOUT_S = 120.0
 
 
 class ServerFailed(RuntimeError):

@@ -21,7 +21,19 @@ GRPC_BATCHING = "tensorserve gRPC +batching"
 FLASK = "Flask+gunicorn, 2 workers"
 MLSERVER = "MLServer, 2 workers"
 PEERS = (FLASK, MLSERVER)
-HEADER = ("model", "target", "conc", "req/s", "p50 ms", "p99 ms", "x limit", "load gen / note")
+MODEL_ORDER = (HALF_PLUS_TWO, SMALL_CNN)
+TARGET_ORDER = (IN_PROCESS, REST, GRPC, REST_BATCHING, GRPC_BATCHING, FLASK, MLSERVER)
+HEADER = (
+    "model",
+    "target",
+    "conc",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "x limit",
+    "CPU us/req",
+    "load gen / note",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,12 +66,12 @@ class Results:
 
 
 def table_rows(results: Results) -> list[tuple[str, ...]]:
-    """The table's cells as strings, one row per measurement, in measuring order."""
-    rows = []
-    for cell in results.rows:
+    """The table's cells as strings, one row per measurement, grouped by model and target."""
+    rows: list[tuple[str, ...]] = []
+    for cell in sorted(results.rows, key=_table_order):
         if not cell.ok:
             reason = cell.unavailable or "no successful requests"
-            rows.append((cell.model, cell.target, str(cell.concurrency), "-", "-", "-", "-", reason))
+            rows.append((cell.model, cell.target, str(cell.concurrency), *["-"] * 5, reason))
             continue
         limit = results.ratio(cell.model, cell.target, IN_PROCESS, cell.concurrency)
         note = cell.load_generator + (f", {cell.errors} errors" if cell.errors else "")
@@ -72,6 +84,7 @@ def table_rows(results: Results) -> list[tuple[str, ...]]:
                 f"{cell.p50_ms:.2f}",
                 f"{cell.p99_ms:.2f}",
                 "-" if limit is None else f"{limit:.2f}",
+                "-" if cell.cpu_us_per_request is None else f"{cell.cpu_us_per_request:,.0f}",
                 note,
             )
         )
@@ -84,9 +97,7 @@ def peer_ratios(results: Results, concurrencies: Sequence[int]) -> list[tuple[st
     for target in (REST, GRPC):
         for peer in (IN_PROCESS, *PEERS):
             cells = [results.ratio(HALF_PLUS_TWO, target, peer, c) for c in concurrencies]
-            rows.append(
-                (f"{target} / {peer}", *("-" if r is None else f"{r:.2f}x" for r in cells))
-            )
+            rows.append((f"{target} / {peer}", *("-" if r is None else f"{r:.2f}x" for r in cells)))
     return rows
 
 
@@ -102,10 +113,8 @@ def goals(results: Results) -> list[Goal]:
                     minimum,
                 )
             )
-    best_limit = max(
-        (cell.requests_per_s for c in (1, 8, 32) if (cell := results.get(HALF_PLUS_TWO, IN_PROCESS, c))),
-        default=None,
-    )
+    limits = [results.get(HALF_PLUS_TWO, IN_PROCESS, c) for c in (1, 8, 32)]
+    best_limit = max((cell.requests_per_s for cell in limits if cell), default=None)
     for target in (REST_BATCHING, GRPC_BATCHING):
         served = results.get(HALF_PLUS_TWO, target, 32)
         ratio = served.requests_per_s / best_limit if served and best_limit else None
@@ -142,6 +151,13 @@ def format_markdown(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str
     """Rows as a Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def _table_order(cell: Measurement) -> tuple[int, int, int]:
+    def index(order: Sequence[str], value: str) -> int:
+        return order.index(value) if value in order else len(order)
+
+    return index(MODEL_ORDER, cell.model), index(TARGET_ORDER, cell.target), cell.concurrency
 
 
 def _join(cells: Sequence[str], widths: Sequence[int]) -> str:

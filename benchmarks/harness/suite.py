@@ -8,8 +8,8 @@ generator. Not thread-safe: one suite runs on one thread.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import grpc_fallback, h2load, inprocess, targets, wrk
+from .cpu import process_tree_cpu_s
 from .grpc_requests import predict_request, write_grpc_frame
 from .measurement import Measurement
 from .models import BenchModel
@@ -70,16 +71,24 @@ class BenchmarkSuite:
                     )
                 )
 
-    def tensorserve(self, model: BenchModel, batching: bool, concurrencies: Sequence[int]) -> None:
-        """tensorserve's REST then gRPC front end, optionally with ``--enable_batching``."""
+    def tensorserve(
+        self,
+        model: BenchModel,
+        batching: bool,
+        concurrencies: Sequence[int],
+        with_grpc: bool = True,
+    ) -> None:
+        """tensorserve's REST then (``with_grpc``) gRPC front end, optionally with
+        ``--enable_batching``."""
         rest, grpc = (REST_BATCHING, GRPC_BATCHING) if batching else (REST, GRPC)
-        labels = [rest, grpc]
+        labels = [rest, grpc] if with_grpc else [rest]
         try:
             with targets.start_tensorserve(model, self.work_dir, batching) as endpoints:
                 self._drive_rest(rest, endpoints, model, targets.check_row_format, concurrencies)
                 labels.remove(rest)
-                self._drive_grpc(grpc, endpoints, model, concurrencies)
-                labels.remove(grpc)
+                if with_grpc:
+                    self._drive_grpc(grpc, endpoints, model, concurrencies)
+                    labels.remove(grpc)
         except ServerFailed as failure:
             self._unavailable(model, labels, concurrencies, failure)
 
@@ -116,14 +125,26 @@ class BenchmarkSuite:
             self._unavailable(model, [label], concurrencies, f"wrk: {self.wrk.reason}")
             return
         body = model.v2_body() if check is targets.check_v2 else model.rest_body()
-        script = wrk.write_script(self.work_dir / f"{model.name}-{len(self.measurements)}.lua", body)
+        script = wrk.write_script(
+            self.work_dir / f"{model.name}-{len(self.measurements)}.lua", body
+        )
         url = endpoints.predict_url
         wrk.run(self.wrk.path, url, script, max(concurrencies), self.options.warmup_s, "", "")
+        duration_s = self.options.duration_s
         for concurrency in concurrencies:
             self._record(
-                wrk.run(
-                    self.wrk.path, url, script, concurrency, self.options.duration_s,
-                    model.name, label,
+                self._priced(
+                    endpoints.pid,
+                    functools.partial(
+                        wrk.run,
+                        self.wrk.path,
+                        url,
+                        script,
+                        concurrency,
+                        duration_s,
+                        model.name,
+                        label,
+                    ),
                 )
             )
 
@@ -140,7 +161,25 @@ class BenchmarkSuite:
         host_port, seconds = endpoints.grpc_target, self.options.duration_s
         self._grpc_cell(host_port, frame, max(concurrencies), self.options.warmup_s, "", "")
         for concurrency in concurrencies:
-            self._record(self._grpc_cell(host_port, frame, concurrency, seconds, model.name, label))
+            self._record(
+                self._priced(
+                    endpoints.pid,
+                    functools.partial(
+                        self._grpc_cell, host_port, frame, concurrency, seconds, model.name, label
+                    ),
+                )
+            )
+
+    def _priced(self, pid: int, measure: Callable[[], Measurement]) -> Measurement:
+        """Run ``measure`` and add the server tree's CPU time per successful request
+        (requests counted as req/s x the cell's nominal duration)."""
+        before = process_tree_cpu_s(pid)
+        cell = measure()
+        after = process_tree_cpu_s(pid)
+        requests = cell.requests_per_s * self.options.duration_s
+        if before is None or after is None or requests <= 0:
+            return cell
+        return dataclasses.replace(cell, cpu_us_per_request=(after - before) / requests * 1e6)
 
     def _grpc_cell(
         self, host_port: str, frame: Path, concurrency: int, seconds: float, model: str, label: str
@@ -148,7 +187,13 @@ class BenchmarkSuite:
         """h2load when it works, else the Python grpc.aio generator (marked in the table)."""
         if self.h2load.available:
             cell = h2load.run(
-                self.h2load.path, host_port, frame, concurrency, seconds, model, label,
+                self.h2load.path,
+                host_port,
+                frame,
+                concurrency,
+                seconds,
+                model,
+                label,
                 self.work_dir,
             )
             if cell.ok:
@@ -182,7 +227,7 @@ class BenchmarkSuite:
     ) -> None:
         text = str(reason)
         self._say(f"{', '.join(labels)} ({model.name}) unavailable: {text}")
-        short = text.splitlines()[0][:160] if text else "unavailable"
+        short = text.splitlines()[0][:160].rstrip(":") if text else "unavailable"
         for label in labels:
             for concurrency in concurrencies:
                 self.measurements.append(Measurement.missing(model.name, label, concurrency, short))
@@ -190,15 +235,13 @@ class BenchmarkSuite:
     def _record(self, cell: Measurement) -> None:
         self.measurements.append(cell)
         if cell.ok:
-            summary = f"{cell.requests_per_s:,.0f} req/s p50 {cell.p50_ms:.2f} ms p99 {cell.p99_ms:.2f} ms"
+            summary = (
+                f"{cell.requests_per_s:,.0f} req/s, p50 {cell.p50_ms:.2f} ms, "
+                f"p99 {cell.p99_ms:.2f} ms"
+            )
         else:
             summary = cell.unavailable
         self._say(f"{cell.target} ({cell.model}) c={cell.concurrency}: {summary}")
 
     def _say(self, line: str) -> None:
         print(f"[{time.monotonic() - self._started:5.0f}s] {line}", file=sys.stderr, flush=True)
-
-
-def keep_going() -> contextlib.AbstractContextManager[None]:
-    """Turn Ctrl-C into a clean stop of the current server (the context managers run)."""
-    return contextlib.nullcontext()

@@ -40,10 +40,12 @@ class WrongAnswer(RuntimeError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Endpoints:
-    """Where a started server listens. ``grpc_target`` is empty for REST-only servers."""
+    """Where a started server listens. ``grpc_target`` is empty for REST-only servers;
+    ``pid`` is the server's top process (0 until started)."""
 
     predict_url: str
     grpc_target: str = ""
+    pid: int = 0
 
 
 def start_tensorserve(
@@ -184,5 +186,5 @@ def _serving(
     env: dict[str, str] | None = None,
 ) -> Iterator[Endpoints]:
     env = {**(env or {}), "PYTHONUNBUFFERED": "1"}
-    with processes.running(name, command, ready, log_path, env, cwd=Path(os.getcwd())):
-        yield endpoints
+    with processes.running(name, command, ready, log_path, env, cwd=Path(os.getcwd())) as process:
+        yield dataclasses.replace(endpoints, pid=process.pid)

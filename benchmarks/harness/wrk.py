@@ -64,9 +64,7 @@ def run(
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=duration_s + 60, check=False
     )
-    line = next(
-        (row for row in completed.stdout.splitlines() if row.startswith(WRK_MARKER)), None
-    )
+    line = next((row for row in completed.stdout.splitlines() if row.startswith(WRK_MARKER)), None)
     if completed.returncode != 0 or line is None:
         reason = (completed.stderr or completed.stdout).strip().splitlines()[-1:]
         return Measurement.missing(model, target, concurrency, f"wrk failed: {reason}")

@@ -18,7 +18,10 @@ _SUBCOMMANDS = {
     "export": ("tensorserve.export.cli", "Write a Keras model as a versioned SavedModel."),
     "inspect": ("tensorserve.export.cli", "Show the signatures of a SavedModel."),
     "webapp": ("tensorserve.webapp.cli", "Run the web app that talks to a model server."),
-    "demo": ("tensorserve.demo.cli", "Train/export the MNIST demo, then serve it with the web app."),
+    "demo": (
+        "tensorserve.demo.cli",
+        "Train/export the MNIST demo, then serve it with the web app.",
+    ),
 }
 
 

@@ -136,7 +136,9 @@ class ModelServer:
             from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
 
             self._model_paths[servable_id] = path
-            loader: Loader = SavedModelLoader(servable_id, path, tf_options)
+            loader: Loader = SavedModelLoader(
+                servable_id, path, tf_options, warmup_observer=self.metrics.record_warmup
+            )
             if batching is not None:
                 loader = batching(loader)
             return loader

@@ -76,6 +76,11 @@ class ServerCore:
         self._config: ModelServerConfig | None = None
         self._reload_lock = threading.Lock()
         self._started = False
+        # Versions that published START since their model was (re)added, per model
+        # being waited for: a re-added model's old END must not count as settled.
+        self._restarted: dict[str, set[int]] = {}
+        self._restarted_lock = threading.Lock()
+        monitor.add_listener(self._note_start)
 
     @property
     def config(self) -> ModelServerConfig | None:
@@ -106,6 +111,12 @@ class ServerCore:
                 return  # an empty config text means "take no action"
             validate_model_server_config(config, self._config)
             previous = {m.name for m in self._config.models} if self._config else set()
+            # As TF Serving: labels of models already served are checked before anything
+            # changes, so a rejected reload leaves the served models as they were.
+            self._check_labels(m for m in config.models if m.name in previous)
+            new_names = [m.name for m in config.models if m.name not in previous]
+            with self._restarted_lock:
+                self._restarted = {name: set() for name in new_names}
             self._router.update_routes({m.name: m.platform for m in config.models})
             self._source.update_config([_source_config(m) for m in config.models])
             for name in previous - set(config.names):
@@ -116,8 +127,11 @@ class ServerCore:
             if self._source.poll_wait_seconds != 0:
                 self._source.poll_once()
             self._config = config
-            new_names = [m.name for m in config.models if m.name not in previous]
-            problems = self.wait_for_models(new_names, timeout)
+            try:
+                problems = self.wait_for_models(new_names, timeout)
+            finally:
+                with self._restarted_lock:
+                    self._restarted = {}
             self._apply_labels(config)
             if problems:
                 details = ", ".join(f"{{{p.message}}}" for p in problems)
@@ -161,10 +175,21 @@ class ServerCore:
             return True
         # Every aspired version, not only the newest: labels may name any of them.
         states = self.monitor.versions(name)
+        with self._restarted_lock:
+            restarted = self._restarted.get(name)
         return all(
-            (state := states.get(v)) is not None and state.state in _SETTLED
+            (state := states.get(v)) is not None
+            and state.state in _SETTLED
+            and (restarted is None or v in restarted)
             for v in poll.versions
         )
+
+    def _note_start(self, state: ServableState) -> None:
+        if state.state is ManagerState.START:
+            with self._restarted_lock:
+                restarted = self._restarted.get(state.id.name)
+                if restarted is not None:
+                    restarted.add(state.id.version)
 
     def _problem(self, name: str) -> ModelProblem | None:
         states = self.monitor.versions(name)
@@ -182,9 +207,17 @@ class ServerCore:
         return ModelProblem(name, f"{name}: no version is available yet")
 
     def _apply_labels(self, config: ModelServerConfig) -> None:
-        for model in config.models:
+        self._check_labels(config.models)
+        self._labels = VersionLabels({m.name: m.version_labels for m in config.models})
+        self._on_labels(self._labels)
+
+    def _check_labels(self, models: Iterable[ModelConfig]) -> None:
+        """Raise FailedPrecondition unless each label points at an AVAILABLE version
+        (or may point elsewhere, per ``allow_version_labels_for_unavailable_models``)."""
+        for model in models:
             available = {
-                v for v, s in self.monitor.versions(model.name).items()
+                v
+                for v, s in self.monitor.versions(model.name).items()
                 if s.state is ManagerState.AVAILABLE
             }
             validate_version_labels(
@@ -193,8 +226,6 @@ class ServerCore:
                 self._labels.for_model(model.name),
                 allow_labels_for_unavailable_models=self._allow_unavailable_labels,
             )
-        self._labels = VersionLabels({m.name: m.version_labels for m in config.models})
-        self._on_labels(self._labels)
 
 
 def _all_settled(core: ServerCore, names: list[str]) -> Callable[[object], bool]:
@@ -208,4 +239,3 @@ def _source_config(model: ModelConfig) -> ServableSourceConfig:
 def _error_text(state: ServableState) -> str:
     error = state.error
     return error.with_prefix() if isinstance(error, ServingError) else str(error)
-

@@ -28,7 +28,8 @@ def half_plus_two_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, path in models.items():
         policy = "model_version_policy { all {} }" if name == "two_versions" else ""
         labels = (
-            'version_labels { key: "stable" value: 123 } version_labels { key: "canary" value: 124 }'
+            'version_labels { key: "stable" value: 123 } '
+            'version_labels { key: "canary" value: 124 }'
             if name == "two_versions"
             else ""
         )

@@ -65,11 +65,13 @@ def test_new_version_serves_and_no_request_fails_during_the_swap(tmp_path: Path)
             for t in threads:
                 t.join()
         assert failures == []
-        status, _ = server.post("/v1/models/half_plus_two/versions/124:predict",
-                                {"instances": [1.0]})
+        status, _ = server.post(
+            "/v1/models/half_plus_two/versions/124:predict", {"instances": [1.0]}
+        )
         assert status == 200
-        status, body = server.post("/v1/models/half_plus_two/versions/123:predict",
-                                   {"instances": [1.0]})
+        status, body = server.post(
+            "/v1/models/half_plus_two/versions/123:predict", {"instances": [1.0]}
+        )
         assert status == 404
         assert json.loads(body) == {
             "error": "Servable not found for request: Specific(half_plus_two, 123)"

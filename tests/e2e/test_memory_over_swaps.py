@@ -43,8 +43,10 @@ def test_rss_after_60_swaps_is_within_5_percent_of_rss_after_5(tmp_path: Path) -
             for version in range(2, 62):
                 publish_version(source, base, version)
                 wait_until(
-                    lambda v=version: server.model_states("m").get(v) == "AVAILABLE"
-                    and server.model_states("m").get(v - 1) == "END",
+                    lambda v=version: (
+                        server.model_states("m").get(v) == "AVAILABLE"
+                        and server.model_states("m").get(v - 1) == "END"
+                    ),
                     timeout=60,
                     what=f"swap to version {version}",
                 )

@@ -77,11 +77,13 @@ def test_bad_request_gets_tf_serving_status_and_message(
 def test_status_of_unknown_model_and_version(tfs_server: ServerProcess) -> None:
     status, body = tfs_server.get("/v1/models/nope")
     assert (status, json.loads(body)) == (
-        404, {"error": "Could not find any versions of model nope"}
+        404,
+        {"error": "Could not find any versions of model nope"},
     )
     status, body = tfs_server.get("/v1/models/half_plus_two/versions/7")
     assert (status, json.loads(body)) == (
-        404, {"error": "Could not find version 7 of model half_plus_two"}
+        404,
+        {"error": "Could not find version 7 of model half_plus_two"},
     )
     status, body = tfs_server.get("/v1/models")
     assert (status, json.loads(body)) == (400, {"error": "Missing model name in request."})

@@ -1,4 +1,4 @@
-"""Thousands of hostile requests: no 5xx, errors always JSON, the server alive and flat in memory."""
+"""Thousands of hostile requests: no 5xx, errors always JSON, the server alive, memory flat."""
 
 from __future__ import annotations
 
@@ -30,8 +30,21 @@ def deep_nesting(rng: random.Random) -> Request:
 
 def odd_numbers(rng: random.Random) -> Request:
     token = rng.choice(
-        ["1e400", "-1e400", "NaN", "Infinity", "-Infinity", "123456789012345678901234567890",
-         "1e-400", "0x10", "+1", "-0", "1.7976931348623157e309", "00012", ".5"]
+        [
+            "1e400",
+            "-1e400",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "123456789012345678901234567890",
+            "1e-400",
+            "0x10",
+            "+1",
+            "-0",
+            "1.7976931348623157e309",
+            "00012",
+            ".5",
+        ]
     )
     return "POST", "/v1/models/half_plus_two:predict", f'{{"instances": [{token}]}}'.encode(), {}
 
@@ -75,8 +88,12 @@ def random_json(rng: random.Random) -> Request:
             return rng.choice([None, True, False])
         if choice == 4:
             return [value(depth + 1) for _ in range(rng.randint(0, 4))]
-        return {rng.choice(["instances", "inputs", "x", "b64", "signature_name", "examples",
-                            "context"]): value(depth + 1) for _ in range(rng.randint(0, 3))}
+        return {
+            rng.choice(
+                ["instances", "inputs", "x", "b64", "signature_name", "examples", "context"]
+            ): value(depth + 1)
+            for _ in range(rng.randint(0, 3))
+        }
 
     verb = rng.choice([":predict", ":classify", ":regress"])
     body = json.dumps({"instances": value(0)} if rng.random() < 0.5 else value(0)).encode()
@@ -89,7 +106,13 @@ def random_bytes(rng: random.Random) -> Request:
 
 
 GENERATORS: list[Callable[[random.Random], Request]] = [
-    deep_nesting, odd_numbers, bad_base64, odd_names, random_json, random_bytes, corrupt_gzip,
+    deep_nesting,
+    odd_numbers,
+    bad_base64,
+    odd_names,
+    random_json,
+    random_bytes,
+    corrupt_gzip,
 ]
 
 
@@ -128,10 +151,7 @@ def test_hostile_requests_get_json_errors_and_the_server_survives(
     for i in range(total):
         if i == 500:
             rss_after_warmup = proc.memory_info().rss
-        if i % 200 == 0:
-            request = gzip_bomb(rng)
-        else:
-            request = rng.choice(GENERATORS)(rng)
+        request = gzip_bomb(rng) if i % 200 == 0 else rng.choice(GENERATORS)(rng)
         if i % 50 == 0:
             half_sent(tfs_server.rest_port, rng)
         try:

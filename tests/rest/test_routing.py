@@ -1,7 +1,7 @@
 import pytest
 
 from tensorserve.core.errors import InvalidArgument
-from tensorserve.rest.routing import Api, UndecodablePath, Route, is_v1_path, match_route
+from tensorserve.rest.routing import Api, Route, UndecodablePath, is_v1_path, match_route
 
 
 @pytest.mark.parametrize(

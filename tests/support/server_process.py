@@ -101,7 +101,9 @@ def running_server(
     waits for a clean exit, killing the process if it hangs.
     """
     grpc_port, rest_port = free_port(), free_port()
-    log_file = tempfile.NamedTemporaryFile(prefix="tensorserve-", suffix=".log", delete=False)
+    log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - must outlive this frame's block
+        prefix="tensorserve-", suffix=".log", delete=False
+    )
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **(env or {})}
     cmd = server_command([f"--port={grpc_port}", f"--rest_api_port={rest_port}", *args])
     proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)

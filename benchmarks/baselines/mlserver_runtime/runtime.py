@@ -43,5 +43,7 @@ class SavedModelRuntime(MLModel):  # type: ignore[misc]
         return InferenceResponse(
             model_name=self.name,
             model_version=self.version,
-            outputs=[NumpyCodec.encode_output(name, value.numpy()) for name, value in outputs.items()],
+            outputs=[
+                NumpyCodec.encode_output(name, value.numpy()) for name, value in outputs.items()
+            ],
         )

@@ -31,6 +31,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-serve", action="store_true", help="prepare the files and exit without serving"
     )
+    parser.add_argument(
+        "--grpc-port",
+        type=_port,
+        metavar="PORT",
+        default=8500,
+        help="model server gRPC port (default: 8500)",
+    )
+    parser.add_argument(
+        "--rest-port",
+        type=_port,
+        metavar="PORT",
+        default=8501,
+        help="model server REST port (default: 8501)",
+    )
+    parser.add_argument(
+        "--web-port", type=_port, metavar="PORT", default=8080, help="web app port (default: 8080)"
+    )
     parser.set_defaults(func=run_demo)
 
 
@@ -48,6 +65,16 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.no_serve:
         print(paths.export_dir)
         return 0
-    from tensorserve.demo.run import serve_demo  # type: ignore[import-not-found,unused-ignore]
+    from tensorserve.demo.run import DemoPorts, serve_demo
 
-    return int(serve_demo(paths) or 0)
+    return serve_demo(paths, DemoPorts(args.grpc_port, args.rest_port, args.web_port))
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
+    return port

@@ -1,7 +1,8 @@
 """Serve the prepared demo: the model server, then (once the model is up) the web app.
 
 Both run as child processes, exactly as a user would start them by hand, so the
-demo exercises the real commands. Ctrl-C or SIGTERM stops both cleanly.
+demo exercises the real commands. Ctrl-C or SIGTERM stops both cleanly. ``serve_demo``
+installs SIGINT/SIGTERM handlers, so call it from the main thread.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,107 +24,157 @@ from pathlib import Path
 from tensorserve.demo.setup import DemoPaths
 
 STARTUP_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 30.0
+CURL_SAMPLE = "7.png"
+"""The sample digit the printed curl line sends (the first one if it is missing)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DemoPorts:
+    """Where the demo listens: the model server's gRPC and REST ports, the web app's port."""
+
     grpc: int = 8500
     rest: int = 8501
     web: int = 8080
 
 
 def serve_demo(paths: DemoPaths, ports: DemoPorts | None = None) -> int:
-    """Run the server and the web app until interrupted; returns the exit code."""
+    """Run the server and the web app until interrupted; returns the exit code
+    (0 when stopped by a signal, 1 when a child failed or did not come up)."""
     ports = ports or DemoPorts()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    monitoring = _write_monitoring_config(paths.serving_base)
-    server_cmd = [
-        sys.executable, "-m", "tensorserve", "serve",
-        f"--port={ports.grpc}", f"--rest_api_port={ports.rest}",
-        f"--model_name={paths.model_name}",
-        f"--model_base_path={(paths.serving_base / paths.model_name).resolve()}",
-        f"--monitoring_config_file={monitoring}",
-    ]
     rest_url = f"http://127.0.0.1:{ports.rest}"
-    web_cmd = [
-        sys.executable, "-m", "tensorserve", "webapp",
-        f"--server-url={rest_url}", f"--port={ports.web}",
-        f"--images-dir={(paths.root / 'predict_images').resolve()}",
-    ]
-    with _child(server_cmd, "model server") as server:
+    web_url = f"http://127.0.0.1:{ports.web}"
+    with _child(_server_command(paths, ports), "model server") as server:
         _progress(f"Starting the model server (gRPC :{ports.grpc}, REST :{ports.rest}) ...")
         if not _wait(lambda: _model_available(rest_url, paths.model_name), server, stop):
-            return 1 if server.poll() is not None else 0
-        with _child(web_cmd, "web app") as web:
+            return 0 if stop.is_set() else 1
+        with _child(_web_command(paths, ports), "web app") as web:
             _progress(f"Model '{paths.model_name}' is AVAILABLE; starting the web app ...")
-            web_url = f"http://127.0.0.1:{ports.web}"
             if not _wait(lambda: _answers(f"{web_url}/healthz"), web, stop):
-                return 1 if web.poll() is not None else 0
+                return 0 if stop.is_set() else 1
             print(_banner(paths, ports), flush=True)
             while not stop.wait(0.5):
-                for proc, what in ((server, "model server"), (web, "web app")):
-                    if proc.poll() is not None:
-                        print(f"The {what} exited with code {proc.returncode}.", file=sys.stderr)
+                for child in (server, web):
+                    if child.process.poll() is not None:
+                        _progress(f"The {child.what} exited with code {child.process.returncode}.")
                         return 1
     _progress("Stopped.")
     return 0
 
 
+def classify_curl_command(paths: DemoPaths, ports: DemoPorts) -> str:
+    """A shell line that sends a sample digit to ``:classify`` (the ``classify``
+    signature); the image path is relative to the working directory when below it."""
+    samples = paths.sample_images()
+    preferred = paths.samples_dir / CURL_SAMPLE
+    sample = preferred if preferred in samples or not samples else samples[0]
+    image = shlex.quote(str(_display_path(sample)))
+    body = (
+        '{"signature_name": "classify", '
+        f'"examples": [{{"image/encoded": {{"b64": "$(base64 -w0 {image})"}}}}]}}'
+    )
+    url = f"http://localhost:{ports.rest}/v1/models/{paths.model_name}:classify"
+    escaped = body.replace('"', '\\"')
+    return f'curl -s {url} -d "{escaped}"'
+
+
+@dataclasses.dataclass(frozen=True)
+class _Child:
+    process: subprocess.Popen[bytes]
+    what: str
+
+
+def _server_command(paths: DemoPaths, ports: DemoPorts) -> list[str]:
+    monitoring = _write_monitoring_config(paths.serving_base)
+    return [
+        sys.executable,
+        "-m",
+        "tensorserve",
+        "serve",
+        f"--port={ports.grpc}",
+        f"--rest_api_port={ports.rest}",
+        f"--model_name={paths.model_name}",
+        f"--model_base_path={(paths.serving_base / paths.model_name).resolve()}",
+        f"--monitoring_config_file={monitoring}",
+    ]
+
+
+def _web_command(paths: DemoPaths, ports: DemoPorts) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "tensorserve",
+        "webapp",
+        f"--server-url=http://127.0.0.1:{ports.rest}",
+        f"--port={ports.web}",
+        f"--images-dir={(paths.root / 'predict_images').resolve()}",
+    ]
+
+
 def _banner(paths: DemoPaths, ports: DemoPorts) -> str:
-    samples = sorted(paths.samples_dir.glob("*.png"))
-    sample = samples[0].relative_to(paths.root) if samples else Path("digit.png")
-    return "\n".join([
-        "",
-        "tensorserve demo is running:",
-        f"  web app        http://localhost:{ports.web}/",
-        f"  REST API       http://localhost:{ports.rest}/v1/models/{paths.model_name}",
-        f"  gRPC API       localhost:{ports.grpc}",
-        f"  metrics        http://localhost:{ports.rest}/monitoring/prometheus/metrics",
-        "",
-        "Classify an image file with curl:",
-        f"  curl -s -X POST http://localhost:{ports.rest}/v1/models/{paths.model_name}:classify"
-        f" -d \"{{\\\"examples\\\": [{{\\\"image/encoded\\\": {{\\\"b64\\\": "
-        f"\\\"$(base64 -w0 {sample})\\\"}}}}]}}\"",
-        "",
-        "Press Ctrl-C to stop.",
-    ])
+    return "\n".join(
+        [
+            "",
+            "tensorserve demo is running:",
+            f"  web app        http://localhost:{ports.web}/",
+            f"  REST API       http://localhost:{ports.rest}/v1/models/{paths.model_name}",
+            f"  gRPC API       localhost:{ports.grpc}",
+            f"  metrics        http://localhost:{ports.rest}/monitoring/prometheus/metrics",
+            "",
+            "Classify an image file with curl:",
+            f"  {classify_curl_command(paths, ports)}",
+            "",
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+def _display_path(path: Path) -> Path:
+    absolute = path.resolve()
+    try:
+        return absolute.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return absolute
 
 
 def _write_monitoring_config(serving_base: Path) -> Path:
     path = serving_base / "monitoring.config"
-    path.write_text(
-        'prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }\n'
-    )
+    path.write_text('prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }\n')
     return path.resolve()
 
 
 @contextlib.contextmanager
-def _child(cmd: list[str], what: str) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(cmd)
+def _child(cmd: list[str], what: str) -> Iterator[_Child]:
+    """Start ``cmd``; on exit, SIGTERM it (the children drain) and wait, killing if stuck."""
+    process = subprocess.Popen(cmd)
     try:
-        yield proc
+        yield _Child(process, what)
     finally:
-        if proc.poll() is None:
+        if process.poll() is None:
             _progress(f"Stopping the {what} ...")
-            proc.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=30)
+                process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                process.kill()
+                process.wait()
 
 
-def _wait(ready: Callable[[], bool], proc: subprocess.Popen[bytes], stop: threading.Event) -> bool:
-    """Wait until ``ready()``; False if the process died, we were stopped, or time ran out."""
+def _wait(ready: Callable[[], bool], child: _Child, stop: threading.Event) -> bool:
+    """Wait until ``ready()``; False if the child died, we were stopped, or time ran out."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not stop.is_set() and time.monotonic() < deadline:
-        if proc.poll() is not None:
-            print(f"{proc.args[3]} exited with code {proc.returncode}.", file=sys.stderr)
+    while not stop.is_set():
+        if child.process.poll() is not None:
+            _progress(f"The {child.what} exited with code {child.process.returncode}.")
             return False
         if ready():
             return True
+        if time.monotonic() > deadline:
+            _progress(f"The {child.what} did not come up within {STARTUP_TIMEOUT_S:.0f} s.")
+            return False
         stop.wait(0.25)
     return False
 

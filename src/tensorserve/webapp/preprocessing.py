@@ -36,6 +36,8 @@ INTEGER_DTYPES = frozenset({"DT_UINT8", "DT_INT8", "DT_INT16", "DT_INT32", "DT_I
 MAX_FREE_SIDE = 256
 """Longest side used when a model leaves its image height and width unknown."""
 _CHANNEL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+_SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L"})
+"""Modes of 16-bit grayscale PNGs; among the accepted formats only those give ``I``."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,20 @@ def validate_image(data: bytes, max_pixels: int) -> ValidatedImage:
         image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as broken:
         raise errors.CorruptImage(str(broken) or type(broken).__name__) from broken
-    return ValidatedImage(image=image, extension=ACCEPTED_FORMATS[image.format], data=data)
+    extension = ACCEPTED_FORMATS[image.format]
+    return ValidatedImage(image=_eight_bit(image), extension=extension, data=data)
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit grayscale (PNG's ``I;16``/``I`` modes) scaled to ``L``.
+
+    Pillow's own conversion clips every value above 255 to white; TensorFlow's decoders
+    scale instead, so the web app scales too.
+    """
+    if image.mode not in _SIXTEEN_BIT_MODES:
+        return image
+    wide = np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
+    return Image.fromarray(np.round(wide / 257.0).astype(np.uint8))
 
 
 def build_model_input(

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import saved_models
 
 from tensorserve.core.servable_id import ServableId
 from tensorserve.platforms.tensorflow.options import TensorFlowOptions
 from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
 from tensorserve.platforms.tensorflow.tensorflow_model import TensorFlowModel
+from tests.support import saved_models
 
 LoadModel = Callable[..., TensorFlowModel]
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import prediction_log_pb2
-from tests.support import saved_models
 
 from tensorserve.platforms.tensorflow.tensorflow_model import TensorFlowModel
+from tests.support import saved_models
 
 
 def test_builders_write_loadable_version_directories(built_models: dict[str, Path]) -> None:

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support import saved_models
-from tests.support.paths import tfserving_model
 
 from tensorserve.core.errors import Code, FailedPrecondition, ServingError
 from tensorserve.core.servable_id import ServableId
@@ -18,6 +16,8 @@ from tensorserve.platforms.tensorflow.options import TensorFlowOptions
 from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader, disk_size
 from tensorserve.platforms.tensorflow.tensorflow_model import TensorFlowModel
 from tensorserve.servables.model import Model
+from tests.support import saved_models
+from tests.support.paths import tfserving_model
 
 LoadModel = Callable[..., TensorFlowModel]
 X = np.array([1.0, 2.0, 5.0], dtype=np.float32)

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tensorflow_serving.apis import get_model_metadata_pb2
-from tests.support import saved_models
-from tests.support.paths import tfserving_model
 
 from tensorserve.core.errors import Code, ServingError
 from tensorserve.platforms.tensorflow.session_runner import MAX_TIMEOUTS_PER_STEP
 from tensorserve.platforms.tensorflow.tensorflow_model import TensorFlowModel
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import TensorInfo
+from tests.support import saved_models
+from tests.support.paths import tfserving_model
 
 LoadModel = Callable[..., TensorFlowModel]
 X = np.array([1.0, 2.0, 5.0], dtype=np.float32)

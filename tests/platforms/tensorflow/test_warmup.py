@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tensorflow_serving.apis import prediction_log_pb2
-from tests.support import saved_models
-from tests.support.paths import tfserving_model
 
 from tensorserve.core.errors import Code, ServingError
 from tensorserve.core.servable_id import ServableId
 from tensorserve.platforms.tensorflow.options import TensorFlowOptions
 from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
+from tests.support import saved_models
+from tests.support.paths import tfserving_model
 
 X = np.array([1.0, 2.0], dtype=np.float32)
 

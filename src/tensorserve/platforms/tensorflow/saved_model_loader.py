@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
@@ -24,6 +26,9 @@ from .options import TensorFlowOptions
 from .session_runner import SessionRunner, serving_error
 from .tensorflow_model import TensorFlowModel
 from .warmup import run_warmup
+
+WarmupObserver = Callable[[str, float, int, "errors.ServingError | None"], None]
+"""Told (model path, seconds, records read, error or None) after each warmup."""
 
 RAM_ESTIMATE_MULTIPLIER = 1.2
 """TensorFlow Serving's heuristic: RAM = 1.2 x the size of the files on disk."""
@@ -50,11 +55,14 @@ class SavedModelLoader(Loader):
         servable_id: ServableId,
         path: str | os.PathLike[str],
         options: TensorFlowOptions | None = None,
+        *,
+        warmup_observer: WarmupObserver | None = None,
     ) -> None:
         self.servable_id = servable_id
         self.path = Path(path)
         self.options = options or TensorFlowOptions()
         self._model: TensorFlowModel | None = None
+        self._warmup_observer = warmup_observer
         self.warmup_records = 0
         """Warmup records replayed by the last ``load``."""
 
@@ -72,14 +80,23 @@ class SavedModelLoader(Loader):
         except BaseException:
             session.close()
             raise
+        started = time.monotonic()
         try:
             if self.options.enable_model_warmup:
                 self.warmup_records = run_warmup(model, self.path, self.options.warmup_iterations)
-        except BaseException:
+        except BaseException as exc:
             model.close()
+            self._observe_warmup(started, errors.as_serving_error(exc))
             raise
+        if self.options.enable_model_warmup:
+            self._observe_warmup(started, None)
         self._model = model
         logger.info("Loaded servable version %s from %s", self.servable_id, self.path)
+
+    def _observe_warmup(self, started: float, error: errors.ServingError | None) -> None:
+        if self._warmup_observer is not None:
+            seconds = time.monotonic() - started
+            self._warmup_observer(str(self.path), seconds, self.warmup_records, error)
 
     def unload(self) -> None:
         """Close the session and drop the graph, then collect garbage so TensorFlow's
