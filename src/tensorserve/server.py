@@ -43,6 +43,8 @@ from tensorserve.dataplane import DataPlane
 from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.monitoring.metrics import Metrics
 from tensorserve.server_core import LoaderFactory, ServerCore
+from tensorserve.sources.remote_version_loader import RemoteVersionLoader
+from tensorserve.sources.storage import storage_for
 
 _LOG = logging.getLogger("tensorserve.server")
 
@@ -136,9 +138,17 @@ class ModelServer:
             from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
 
             self._model_paths[servable_id] = path
-            loader: Loader = SavedModelLoader(
-                servable_id, path, tf_options, warmup_observer=self.metrics.record_warmup
-            )
+
+            def saved_model(local: str | Path) -> Loader:
+                return SavedModelLoader(
+                    servable_id, local, tf_options, warmup_observer=self.metrics.record_warmup
+                )
+
+            loader: Loader
+            if "://" in path:  # object storage: copied locally when the load starts
+                loader = RemoteVersionLoader(storage_for(path), path, saved_model)
+            else:
+                loader = saved_model(path)
             if batching is not None:
                 loader = batching(loader)
             return loader

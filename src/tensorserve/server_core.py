@@ -101,10 +101,12 @@ class ServerCore:
     def reload_config(self, config: ModelServerConfig, timeout: float | None = None) -> None:
         """Make ``config`` the served set of models and wait until it takes effect.
 
-        Models absent from ``config`` are unloaded; new ones are loaded and
-        waited for (until AVAILABLE or END); then labels are checked against
-        the versions now available. Raises ServingError with TensorFlow
-        Serving's messages.
+        Labels of models already served are checked first (a rejected reload
+        changes nothing); then models absent from ``config`` are unloaded, new
+        ones (a re-added model included) are loaded and waited for until
+        AVAILABLE or END, and the new models' labels are checked against the
+        versions now available. Raises ServingError with TensorFlow Serving's
+        messages.
         """
         with self._reload_lock:
             if not config.has_model_list:

@@ -18,9 +18,9 @@ MIN_ACCURACY = 0.95
 
 
 @pytest.fixture(scope="session")
-def demo_paths(tmp_path_factory: pytest.TempPathFactory) -> DemoPaths:
-    """Train (about 40 s on 2 cores), export and write samples once per session."""
-    return prepare_demo(tmp_path_factory.mktemp("demo"), progress=False)
+def demo_paths(trained_demo: DemoPaths) -> DemoPaths:
+    """Train, export and write samples once per session (shared with other tests)."""
+    return trained_demo
 
 
 def test_layout_is_under_the_root(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from PIL import Image
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from tensorserve.demo.setup import DemoPaths, prepare_demo
+from tensorserve.demo.setup import DemoPaths
 from tensorserve.webapp import WebAppConfig, create_app
 from tests.export.conftest import export_keras_model
 from tests.support.server_process import ServerProcess, running_server
@@ -67,9 +67,9 @@ def build_colour_model() -> Any:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoPaths:
-    """The trained, exported MNIST demo (about a minute of training on two cores)."""
-    return prepare_demo(tmp_path_factory.mktemp("demo"), progress=False)
+def demo(trained_demo: DemoPaths) -> DemoPaths:
+    """The trained, exported MNIST demo, shared by the session."""
+    return trained_demo
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tensorflow.core.example import example_pb2
-from tensorflow_serving.apis import classification_pb2, input_pb2, model_pb2
+from tensorflow_serving.apis import classification_pb2, model_pb2
 
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.dataplane import ModelSpec
@@ -14,7 +13,6 @@ from tensorserve.grpc.proto_conversion import (
     fill_model_spec,
     inputs_from_proto,
     model_spec_from_proto,
-    serialized_examples,
 )
 from tensorserve.servables.model import Classifications
 
@@ -55,22 +53,6 @@ def _float_proto(content: bytes = b"") -> object:
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=content)
     proto.tensor_shape.dim.add().size = 1
     return proto
-
-
-def test_context_bytes_precede_each_example_so_example_features_win() -> None:
-    proto = input_pb2.Input()
-    with_context = proto.example_list_with_context
-    with_context.context.features.feature["x"].float_list.value.append(1.0)
-    with_context.context.features.feature["c"].float_list.value.append(9.0)
-    with_context.examples.add().features.feature["x"].float_list.value.append(2.0)
-    (serialized,) = serialized_examples(proto)
-    merged = example_pb2.Example.FromString(serialized)
-    assert merged.features.feature["x"].float_list.value == [2.0]
-    assert merged.features.feature["c"].float_list.value == [9.0]
-
-
-def test_no_input_kind_means_no_examples() -> None:
-    assert serialized_examples(input_pb2.Input()) == []
 
 
 def test_classification_without_classes_has_empty_labels() -> None:

@@ -37,10 +37,10 @@ from tensorserve.grpc.proto_conversion import (
     fill_regression_result,
     inputs_from_proto,
     model_spec_from_proto,
-    serialized_examples,
 )
 from tensorserve.grpc.status import abort_with_error
 from tensorserve.grpc.tensor_proto import ndarray_to_tensor_proto
+from tensorserve.servables.example_input import serialized_examples
 from tensorserve.servables.signature import CLASSIFY_METHOD
 
 T = TypeVar("T")

@@ -11,7 +11,6 @@ import numpy as np
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_status_pb2,
-    input_pb2,
     model_pb2,
     regression_pb2,
 )
@@ -57,20 +56,6 @@ def inputs_from_proto(inputs: Mapping[str, object]) -> dict[str, np.ndarray]:
         except InvalidArgument:
             raise InvalidArgument(f"tensor parsing error: {alias}") from None
     return arrays
-
-
-def serialized_examples(proto: input_pb2.Input) -> list[bytes]:
-    """Each example as serialized ``tf.Example`` bytes; with a context, the context's
-    bytes come first so parsing merges it into every example (example features win),
-    exactly as TF Serving's ``InputToSerializedExampleTensor`` does."""
-    kind = proto.WhichOneof("kind")
-    if kind == "example_list":
-        return [example.SerializeToString() for example in proto.example_list.examples]
-    if kind == "example_list_with_context":
-        with_context = proto.example_list_with_context
-        context = with_context.context.SerializeToString()
-        return [context + example.SerializeToString() for example in with_context.examples]
-    return []
 
 
 def fill_classification_result(

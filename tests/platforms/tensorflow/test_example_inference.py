@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import input_pb2
 
 from tensorserve.core.errors import Code, ServingError
 from tensorserve.platforms.tensorflow import example_inference
@@ -129,12 +128,3 @@ def test_regressions_flatten_batch_by_one() -> None:
     )
 
 
-def test_serialized_examples_prefix_the_context() -> None:
-    proto = input_pb2.Input()
-    with_context = proto.example_list_with_context
-    with_context.context.features.feature["c"].int64_list.value.append(1)
-    with_context.examples.add().features.feature["x"].float_list.value.append(2.0)
-    context = with_context.context.SerializeToString()
-    example = with_context.examples[0].SerializeToString()
-    assert example_inference.serialized_examples(proto) == [context + example]
-    assert example_inference.serialized_examples(input_pb2.Input()) == []

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 
 import numpy as np
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import input_pb2
 
 from tensorserve.core import errors
 from tensorserve.servables.dtypes import DataType, from_numpy
@@ -96,20 +95,6 @@ def regression_tensors(
             f"No regression outputs found in SignatureDef: {debug_string(proto)}"
         )
     return proto.inputs[REGRESS_INPUTS].name, [proto.outputs[REGRESS_OUTPUTS].name]
-
-
-def serialized_examples(input_proto: input_pb2.Input) -> list[bytes]:
-    """The serialized ``tf.Example`` of each example of an ``Input``; with a context,
-    each is the context's bytes followed by the example's (proto merge semantics),
-    as TensorFlow Serving feeds them."""
-    kind = input_proto.WhichOneof("kind")
-    if kind == "example_list":
-        return [example.SerializeToString() for example in input_proto.example_list.examples]
-    if kind == "example_list_with_context":
-        with_context = input_proto.example_list_with_context
-        context = with_context.context.SerializeToString()
-        return [context + example.SerializeToString() for example in with_context.examples]
-    return []
 
 
 def _dtype_name(array: np.ndarray) -> str:

@@ -20,8 +20,8 @@ from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from tensorserve.core import errors
+from tensorserve.servables.example_input import serialized_examples
 
-from .example_inference import serialized_examples
 from .session_runner import serving_error
 from .tensorflow_model import TensorFlowModel
 
