@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
         suite.in_process(half_plus_two, every)
         if small_cnn is not None:
-            suite.in_process(small_cnn, high)
+            suite.in_process(small_cnn, high, batched=max(high))
         if "tensorserve" not in skip:
             suite.tensorserve(half_plus_two, batching=False, concurrencies=every)
         if "batching" not in skip:

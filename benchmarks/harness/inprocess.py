@@ -19,21 +19,27 @@ from .measurement import Measurement, from_latencies
 from .models import SIGNATURE, BenchModel
 
 Predict = Callable[[], Mapping[str, np.ndarray]]
+PredictOfBatch = Callable[[int], Predict]
 
 
 @contextlib.contextmanager
-def loaded_predict(model: BenchModel) -> Iterator[Predict]:
-    """Load ``model`` with tensorserve's own loader; yield a zero-argument predict of
-    its sample. The model is unloaded on exit. The callable is thread-safe."""
+def loaded_predict(model: BenchModel) -> Iterator[PredictOfBatch]:
+    """Load ``model`` with tensorserve's own loader; yield ``of_batch(n)``, which makes a
+    zero-argument predict of ``n`` copies of the sample. The model is unloaded on exit.
+    The predict callables are thread-safe."""
     from tensorserve.core.servable_id import ServableId
     from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
 
     loader = SavedModelLoader(ServableId(model.name, model.version), model.version_path)
     loader.load()
     servable = loader.servable()
-    inputs = {model.input_name: model.sample}
+
+    def of_batch(size: int) -> Predict:
+        inputs = {model.input_name: np.repeat(model.sample, size, axis=0)}
+        return lambda: servable.predict(SIGNATURE, inputs)
+
     try:
-        yield lambda: servable.predict(SIGNATURE, inputs)
+        yield of_batch
     finally:
         loader.unload()
 

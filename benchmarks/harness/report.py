@@ -14,6 +14,7 @@ from .measurement import Measurement
 HALF_PLUS_TWO = "half_plus_two"
 SMALL_CNN = "small_cnn"
 IN_PROCESS = "in-process (limit)"
+IN_PROCESS_BATCHED = "in-process, batch {batch}"
 REST = "tensorserve REST"
 GRPC = "tensorserve gRPC"
 REST_BATCHING = "tensorserve REST +batching"
@@ -22,7 +23,16 @@ FLASK = "Flask+gunicorn, 2 workers"
 MLSERVER = "MLServer, 2 workers"
 PEERS = (FLASK, MLSERVER)
 MODEL_ORDER = (HALF_PLUS_TWO, SMALL_CNN)
-TARGET_ORDER = (IN_PROCESS, REST, GRPC, REST_BATCHING, GRPC_BATCHING, FLASK, MLSERVER)
+TARGET_ORDER = (
+    IN_PROCESS,
+    IN_PROCESS_BATCHED.format(batch=32),
+    REST,
+    GRPC,
+    REST_BATCHING,
+    GRPC_BATCHING,
+    FLASK,
+    MLSERVER,
+)
 HEADER = (
     "model",
     "target",

@@ -23,7 +23,16 @@ from .grpc_requests import predict_request, write_grpc_frame
 from .measurement import Measurement
 from .models import BenchModel
 from .processes import ServerFailed
-from .report import FLASK, GRPC, GRPC_BATCHING, IN_PROCESS, MLSERVER, REST, REST_BATCHING
+from .report import (
+    FLASK,
+    GRPC,
+    GRPC_BATCHING,
+    IN_PROCESS,
+    IN_PROCESS_BATCHED,
+    MLSERVER,
+    REST,
+    REST_BATCHING,
+)
 from .tools import Tool
 
 Check = Callable[[targets.Endpoints, BenchModel, np.ndarray], None]
@@ -54,11 +63,15 @@ class BenchmarkSuite:
         self._expected: dict[str, np.ndarray] = {}
         self._started = time.monotonic()
 
-    def in_process(self, model: BenchModel, concurrencies: Sequence[int]) -> None:
+    def in_process(self, model: BenchModel, concurrencies: Sequence[int], batched: int = 0) -> None:
         """The limit: N threads calling the loaded model's predict. Also records the answer
-        every server must reproduce."""
-        with inprocess.loaded_predict(model) as predict:
+        every server must reproduce. With ``batched``, also one thread calling predict on
+        ``batched`` copies at once (the ceiling for server-side batching), as items/s."""
+        with inprocess.loaded_predict(model) as of_batch:
+            predict = of_batch(1)
             self._expected[model.name] = np.asarray(predict()[model.output_name])
+            if batched:
+                self._record(self._in_process_batched(of_batch(batched), model, batched))
             for concurrency in concurrencies:
                 self._record(
                     inprocess.measure(
@@ -70,6 +83,23 @@ class BenchmarkSuite:
                         self.options.warmup_s,
                     )
                 )
+
+    def _in_process_batched(
+        self, predict: inprocess.Predict, model: BenchModel, batch: int
+    ) -> Measurement:
+        options = self.options
+        label = IN_PROCESS_BATCHED.format(batch=batch)
+        cell = inprocess.measure(
+            predict, model.name, label, 1, options.duration_s, options.warmup_s
+        )
+        cpu = None if cell.cpu_us_per_request is None else cell.cpu_us_per_request / batch
+        return dataclasses.replace(
+            cell,
+            concurrency=batch,
+            requests_per_s=cell.requests_per_s * batch,
+            cpu_us_per_request=cpu,
+            load_generator=f"1 thread; items/s, latency per {batch}-item call",
+        )
 
     def tensorserve(
         self,

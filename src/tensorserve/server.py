@@ -196,7 +196,12 @@ class ModelServer:
             enable_health_service=True,
             tensor_content_outputs=opts.enable_serialization_as_tensor_content,
         )
-        self.grpc = GrpcServer(self.dataplane, self.reload_config, grpc_options)
+        self.grpc = GrpcServer(
+            self.dataplane,
+            self.reload_config,
+            grpc_options,
+            metric_value=self.metrics.counter_total,
+        )
         for name in self.monitor.names():
             self._set_health(name)
         grpc_port = await self.grpc.start()

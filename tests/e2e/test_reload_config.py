@@ -176,10 +176,14 @@ def test_reload_rpc_adds_and_removes_models_under_traffic(
         model_service = model_service_pb2_grpc.ModelServiceStub(channel)
         prediction = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
-        response = model_service.HandleReloadConfigRequest(
-            reload_request([steady, added]), timeout=TIMEOUT_S
-        )
+        request = reload_request([steady, added])
+        request.metric_names.append("/tensorflow/cc/saved_model/load_attempt_count")
+        response = model_service.HandleReloadConfigRequest(request, timeout=TIMEOUT_S)
         assert response.status.error_code == 0
+        # The counter of load attempts grew by the one load the reload caused.
+        [metric] = response.metric
+        assert metric.name == "/tensorflow/cc/saved_model/load_attempt_count"
+        assert metric.int64_value_increase == 1
         # The reload answers once the new model is available.
         assert grpc_predict(prediction, "added") == 3.5
         wait_until(lambda: health(channel, "added") == SERVING, timeout=TIMEOUT_S)

@@ -170,3 +170,17 @@ def test_batching_sink_fills_batching_session_metrics(metrics: Metrics) -> None:
         ":tensorflow:serving:batching_session:queuing_latency_bucket"
         '{thread_pool_name="model_server_batch_threads",le="207.36"} 1\n' in page
     )
+
+
+def test_counter_total_sums_every_label_of_a_counter() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from tensorserve.monitoring.metrics import Metrics
+
+    metrics = Metrics(CollectorRegistry())
+    metrics.record_load("/m/1", True, 0.1)
+    metrics.record_load("/m/2", False, 0.1)
+    metrics.record_load("/m/2", True, 0.1)
+    assert metrics.counter_total("/tensorflow/cc/saved_model/load_attempt_count") == 3
+    assert metrics.counter_total(":tensorflow:cc:saved_model:load_attempt_count") == 3
+    assert metrics.counter_total("/no/such/metric") is None

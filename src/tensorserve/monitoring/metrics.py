@@ -11,6 +11,7 @@ Two gauges are ours (``:tensorserve:``): version states and in-flight requests.
 
 from __future__ import annotations
 
+import re
 import threading
 
 from prometheus_client import CollectorRegistry
@@ -205,6 +206,18 @@ class Metrics:
         """Examples in one classify/regress request."""
         self.request_example_counts.labels(model).observe(count)
         self.request_example_count_total.labels(model).inc(count)
+
+    def counter_total(self, name: str) -> int | None:
+        """The sum over all labels of counter ``name`` (TensorFlow's ``/a/b`` form or
+        the exposed ``:a:b`` form), or None when no such metric has samples."""
+        wanted = re.sub(r"[^A-Za-z0-9_]", ":", name)
+        values = [
+            sample.value
+            for family in self.registry.collect()
+            for sample in family.samples
+            if sample.name == wanted
+        ]
+        return int(sum(values)) if values else None
 
     def render(self) -> str:
         """The Prometheus page for the whole registry, in TensorFlow Serving's format."""
