@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="~2 s cells")
     parser.add_argument("--duration", type=float, default=None, help="seconds per cell (10)")
     args = parser.parse_args(argv)
-    duration = args.duration or (1.5 if args.quick else 10.0)
+    duration = args.duration or (2.0 if args.quick else 10.0)
     options = SuiteOptions(duration_s=duration, warmup_s=min(2.0, duration / 3))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory(prefix="tensorserve-bench-") as tmp:

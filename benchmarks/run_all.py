@@ -128,7 +128,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
     args.argv = raw
-    args.duration = args.duration or (1.5 if args.quick else 10.0)
+    args.duration = args.duration or (2.0 if args.quick else 10.0)
     args.warmup = args.warmup or (0.5 if args.quick else 2.0)
     return args
 

@@ -48,6 +48,11 @@ class SuiteOptions:
     """Untimed load per target before its first cell."""
     concurrencies: tuple[int, ...] = (1, 8, 32)
 
+    @property
+    def cell_seconds(self) -> int:
+        """``duration_s`` as the whole seconds wrk and h2load accept."""
+        return max(1, round(self.duration_s))
+
 
 class BenchmarkSuite:
     """Collects Measurements into ``self.measurements`` as each target is driven."""
@@ -160,7 +165,7 @@ class BenchmarkSuite:
         )
         url = endpoints.predict_url
         wrk.run(self.wrk.path, url, script, max(concurrencies), self.options.warmup_s, "", "")
-        duration_s = self.options.duration_s
+        duration_s = self.options.cell_seconds
         for concurrency in concurrencies:
             self._record(
                 self._priced(
@@ -188,7 +193,7 @@ class BenchmarkSuite:
         if not self._answers_correctly(label, endpoints, model, targets.check_grpc, concurrencies):
             return
         frame = write_grpc_frame(self.work_dir / f"{model.name}.grpc", predict_request(model))
-        host_port, seconds = endpoints.grpc_target, self.options.duration_s
+        host_port, seconds = endpoints.grpc_target, self.options.cell_seconds
         self._grpc_cell(host_port, frame, max(concurrencies), self.options.warmup_s, "", "")
         for concurrency in concurrencies:
             self._record(
@@ -202,11 +207,11 @@ class BenchmarkSuite:
 
     def _priced(self, pid: int, measure: Callable[[], Measurement]) -> Measurement:
         """Run ``measure`` and add the server tree's CPU time per successful request
-        (requests counted as req/s x the cell's nominal duration)."""
+        (requests counted as req/s x the cell's whole seconds)."""
         before = process_tree_cpu_s(pid)
         cell = measure()
         after = process_tree_cpu_s(pid)
-        requests = cell.requests_per_s * self.options.duration_s
+        requests = cell.requests_per_s * self.options.cell_seconds
         if before is None or after is None or requests <= 0:
             return cell
         return dataclasses.replace(cell, cpu_us_per_request=(after - before) / requests * 1e6)
