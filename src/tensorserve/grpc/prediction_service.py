@@ -237,6 +237,13 @@ def _input_elements(request: predict_pb2.PredictRequest) -> int:
 
 
 def _timeout_s(context: grpc.aio.ServicerContext) -> float | None:
-    """The client's deadline as a run timeout (TF Serving's session-run timeout)."""
+    """The client's deadline as a run timeout (TF Serving's session-run timeout).
+
+    Rounded up to whole seconds: the TensorFlow platform keeps a fast callable per
+    distinct timeout, and a raw remaining time differs on every call (measured: 6.6k
+    calls/s instead of 17k). gRPC itself still ends the call at the exact deadline.
+    """
     remaining = context.time_remaining()
-    return None if remaining is None else max(0.0, remaining)
+    if remaining is None:
+        return None
+    return 0.0 if remaining <= 0 else float(math.ceil(remaining))
