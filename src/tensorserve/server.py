@@ -320,11 +320,8 @@ class ModelServer:
 
 
 def _model_executor(options: ServerOptions) -> ModelExecutor:
-    """Workers for model calls. With batching each call blocks until its batch runs,
-    so every concurrent request needs a thread of its own (TensorFlow Serving's
-    advice: about twice max_batch_size callers)."""
-    if options.enable_batching:
-        return ModelExecutor(max(options.rest_api_num_threads, 256), max_calls_per_handoff=1)
+    """Workers for model calls (batched predicts go straight to the batch queues and
+    need none; classify, regress and large conversions still use these)."""
     return ModelExecutor(max(options.rest_api_num_threads, 1))
 
 

@@ -322,3 +322,43 @@ def test_metrics_sink_hears_sizes_padding_and_queueing(scheduler: SharedBatchSch
     assert sorted(sink.enqueued) == [1, 2]
     assert sink.runs == [(1, 0), (4, 2)]
     assert sink.dequeued == ["test_batch_threads"] * 2
+
+
+def test_event_loop_callers_are_batched_without_a_thread_each(
+    scheduler: SharedBatchScheduler,
+) -> None:
+    """Through the data plane's ModelRef, concurrent loop callers share batches and
+    each gets its own rows, while no worker thread waits per request."""
+    import asyncio
+
+    from tensorserve.core.servable_id import ServableId
+    from tensorserve.dataplane.dataplane import ModelRef
+    from tensorserve.dataplane.observer import NullObserver
+
+    inner = RecordingModel()
+    model = BatchingModel(inner, scheduler, BatchingOptions(max_batch_size=8))
+
+    class Handle:
+        id = ServableId("m", 1)
+        servable = model
+
+        def close(self) -> None:
+            pass
+
+    async def main() -> list[dict[str, np.ndarray]]:
+        inner.gate.clear()  # hold the first batch so the rest queue up behind it
+        refs = [ModelRef(Handle(), None, NullObserver()) for _ in range(9)]  # type: ignore[arg-type]
+        calls = [ref.predict("sig", {"x": rows(float(i))}) for i, ref in enumerate(refs)]
+        tasks = [asyncio.ensure_future(c) for c in calls]
+        while not inner.entered.is_set():
+            await asyncio.sleep(0.001)
+        # Only the scheduler's one batch thread runs model code; nothing else waits.
+        assert not [t for t in threading.enumerate() if t.name.startswith("tensorserve-model")]
+        inner.gate.set()
+        return await asyncio.gather(*tasks)
+
+    results = asyncio.run(main())
+    for i, outputs in enumerate(results):
+        np.testing.assert_array_equal(outputs["x_out"], rows(float(i)) * 10)
+    assert sum(inner.batch_sizes) == 9
+    assert max(inner.batch_sizes) > 1

@@ -11,9 +11,10 @@ serialized examples, which TensorFlow Serving batches only inside the graph.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,34 @@ class BatchingModel:
         ``max_batch_size``, UNAVAILABLE when the queue is full, and
         RESOURCE_EXHAUSTED when ``timeout_s`` passed while queued.
         """
+        task = self._schedule(signature_name, inputs, output_filter, timeout_s, None)
+        return task.wait()
+
+    def submit_predict(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str],
+        timeout_s: float | None,
+        callback: Callable[[BatchTask], None],
+    ) -> None:
+        """Queue ``inputs`` without blocking; ``callback(task)`` runs on the batch
+        thread when it is done (``task.outputs`` or ``task.error``).
+
+        For an event loop: it never runs the model in the calling thread, so no
+        worker thread has to sit blocked per request. Raises as ``predict`` does
+        for requests refused before queueing.
+        """
+        self._schedule(signature_name, inputs, output_filter, timeout_s, callback)
+
+    def _schedule(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str],
+        timeout_s: float | None,
+        callback: Callable[[BatchTask], None] | None,
+    ) -> BatchTask:
         size = task_batch_size(inputs)
         if size > self._options.max_batch_size:
             raise InvalidArgument(
@@ -113,10 +142,10 @@ class BatchingModel:
         )
         queue = self._queues.get(key) or self._add_queue(key)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        task = BatchTask(inputs, size, deadline)
-        queue.schedule(task)
+        task = BatchTask(inputs, size, deadline, callback)
+        queue.schedule(task, may_run_here=callback is None)
         self._metrics.task_enqueued(size)
-        return task.wait()
+        return task
 
     def classify(
         self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
@@ -172,7 +201,12 @@ class BatchingModel:
         total = sum(sizes)
         padding = self._options.padded_size(total) - total
         deadlines = [task.deadline for task in live]
-        timeout_s = None if None in deadlines else max(d for d in deadlines if d is not None) - now
+        # Whole seconds: the platform keeps a fast path per distinct timeout value.
+        timeout_s = (
+            None
+            if None in deadlines
+            else float(math.ceil(max(d for d in deadlines if d is not None) - now))
+        )
         try:
             merged = merge_inputs(
                 [task.inputs for task in live], padding, self._options.pad_variable_length_inputs

@@ -47,6 +47,7 @@ class BatchTask:
 
     __slots__ = (
         "_done",
+        "callback",
         "deadline",
         "enqueued_at",
         "error",
@@ -56,8 +57,17 @@ class BatchTask:
         "size",
     )
 
-    def __init__(self, inputs: Mapping[str, np.ndarray], size: int, deadline: float | None) -> None:
+    def __init__(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        size: int,
+        deadline: float | None,
+        callback: Callable[[BatchTask], None] | None = None,
+    ) -> None:
         self.inputs = inputs
+        self.callback = callback
+        """Called (on the batch thread) once the task finished or failed, for callers
+        that do not block in ``wait``."""
         self.size = size
         self.deadline = deadline
         self.enqueued_at = time.monotonic()
@@ -71,11 +81,15 @@ class BatchTask:
         self.outputs = outputs
         self.finished = True
         self._done.release()
+        if self.callback is not None:
+            self.callback(self)
 
     def fail(self, error: ServingError) -> None:
         self.error = error
         self.finished = True
         self._done.release()
+        if self.callback is not None:
+            self.callback(self)
 
     def wait(self) -> dict[str, np.ndarray]:
         """Block until the task ran; return its outputs or raise its error."""
@@ -117,11 +131,12 @@ class BatchQueue:
         self._closed = False
         self.process = process
 
-    def schedule(self, task: BatchTask) -> None:
+    def schedule(self, task: BatchTask, *, may_run_here: bool = True) -> None:
         """Add ``task`` to the open batch; raise UNAVAILABLE when full or closed.
 
-        May instead run ``task`` alone in the calling thread (see the module
-        docstring). The caller checked ``task.size <= max_batch_size``.
+        With ``may_run_here`` it may instead run ``task`` alone in the calling
+        thread (see the module docstring); an event loop passes False. The caller
+        checked ``task.size <= max_batch_size``.
         """
         scheduler = self._scheduler
         with self._cond:
@@ -130,7 +145,8 @@ class BatchQueue:
             if self._closed:
                 raise Unavailable(QUEUE_CLOSED_MESSAGE)
             run_here = (
-                self._timeout_s == 0.0
+                may_run_here
+                and self._timeout_s == 0.0
                 and scheduler._queued_batches == 0
                 and scheduler._running < scheduler.num_batch_threads
                 and scheduler._started

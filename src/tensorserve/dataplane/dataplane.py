@@ -71,9 +71,41 @@ class ModelRef:
         output_filter: Sequence[str] = (),
         timeout_s: float | None = None,
     ) -> dict[str, np.ndarray]:
+        submit = getattr(self.model, "submit_predict", None)
+        if submit is not None:  # a batching servable: queue without a blocked thread
+            return await self._queued(submit, signature_name, inputs, output_filter, timeout_s)
         return await self._run(
             "predict", self.model.predict, signature_name, inputs, output_filter, timeout_s
         )
+
+    async def _queued(
+        self,
+        submit: Callable[..., None],
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str],
+        timeout_s: float | None,
+    ) -> dict[str, np.ndarray]:
+        loop = asyncio.get_running_loop()
+        job: asyncio.Future[dict[str, np.ndarray]] = loop.create_future()
+
+        def settle(task: Any) -> None:
+            if job.cancelled():
+                return
+            if task.error is not None:
+                job.set_exception(task.error)
+            else:
+                job.set_result(task.outputs)
+
+        def done(task: Any) -> None:  # on a batch thread
+            loop.call_soon_threadsafe(settle, task)
+
+        start = time.perf_counter()
+        submit(signature_name, inputs, output_filter, timeout_s, done)
+        self._job = job
+        result = await asyncio.shield(job)
+        self._observer.runtime(self.id.name, "predict", time.perf_counter() - start)
+        return result
 
     async def classify(
         self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
