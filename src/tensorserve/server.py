@@ -366,7 +366,32 @@ def _configure_logging() -> None:
     )
 
 
+#: Flags TensorFlow Serving has that change nothing here; set, they earn a warning.
+_INERT_FLAGS = (
+    "use_alts_credentials",
+    "per_process_gpu_memory_fraction",
+    "tensorflow_session_config_file",
+    "platform_config_file",
+    "enable_per_model_batching_parameters",
+    "prefer_tflite_model",
+    "xla_cpu_compilation_enabled",
+    "xla_gpu_compilation_enabled",
+    "mixed_precision",
+    "thread_pool_factory_config_file",
+)
+
+
+def _warn_inert_flags(options: ServerOptions) -> None:
+    defaults = ServerOptions()
+    for name in _INERT_FLAGS:
+        if getattr(options, name) != getattr(defaults, name):
+            _LOG.warning(
+                "--%s is accepted for compatibility but has no effect in tensorserve", name
+            )
+
+
 async def _serve(options: ServerOptions) -> int:
+    _warn_inert_flags(options)
     server = ModelServer(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
