@@ -378,6 +378,7 @@ _INERT_FLAGS = (
     "xla_gpu_compilation_enabled",
     "mixed_precision",
     "thread_pool_factory_config_file",
+    "grpc_max_threads",  # grpc.aio has no handler threads; capping RPCs would refuse, not queue
 )
 
 
