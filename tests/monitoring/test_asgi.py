@@ -48,21 +48,3 @@ def test_head_gets_headers_only() -> None:
     start, body = call(prometheus_asgi_app(Metrics(CollectorRegistry())), http_scope("HEAD"))
     assert start["status"] == 200
     assert body["body"] == b""
-
-
-def test_lifespan_is_acknowledged() -> None:
-    app: Any = prometheus_asgi_app(Metrics(CollectorRegistry()))
-    sent: list[dict[str, Any]] = []
-    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-
-    async def receive() -> dict[str, Any]:
-        return incoming.pop(0)
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app({"type": "lifespan"}, receive, send))
-    assert [m["type"] for m in sent] == [
-        "lifespan.startup.complete",
-        "lifespan.shutdown.complete",
-    ]

@@ -24,14 +24,7 @@ def prometheus_asgi_app(metrics: Metrics) -> ASGIApp:
     rendering costs about a millisecond per few hundred series."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+        # Mounted under the REST app's exact routes, it only ever sees HTTP scopes.
         if scope["type"] != "http":
             return
         body = metrics.render().encode()
