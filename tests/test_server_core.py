@@ -18,7 +18,6 @@ from tensorserve.dataplane.version_labels import VersionLabels
 from tensorserve.server_core import ServerCore
 from tensorserve.sources.servable_version_policy import All
 
-
 Core = tuple[ServerCore, list[VersionLabels]]
 
 
@@ -74,7 +73,9 @@ def test_reload_returns_once_new_models_are_available(core: Core, tmp_path: Path
     assert server_core.readiness() == (True, {})
 
 
-def test_missing_base_path_is_reported_at_once_and_others_still_load(core: Core, tmp_path: Path) -> None:
+def test_missing_base_path_is_reported_at_once_and_others_still_load(
+    core: Core, tmp_path: Path
+) -> None:
     server_core, _ = core
     good = model_dir(tmp_path, "good", 1)
     with pytest.raises(Unknown) as caught:

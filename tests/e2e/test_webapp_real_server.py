@@ -28,25 +28,17 @@ from werkzeug.test import TestResponse
 from tensorserve.demo.setup import DemoPaths
 from tensorserve.webapp import WebAppConfig, create_app
 from tests.export.conftest import export_keras_model
+from tests.support.browser import launched_browser, opened_page, upload
+from tests.support.browser import screenshot as save_screenshot
 from tests.support.server_process import ServerProcess, running_server
 from tests.support.waiting import wait_until
 from tests.webapp.digits import png_bytes
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, FilePayload, Page
+    from playwright.sync_api import Browser, Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "webapp"
 COLOUR_LABELS = ("red", "green", "blue")
 RED = (230, 20, 20)
 BLUE = (20, 30, 220)
@@ -230,44 +222,18 @@ def test_models_page_shows_the_real_signatures_of_both_models(client: FlaskClien
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_browser() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Browser, live_url: str) -> Iterator[Page]:
-    """A fresh page on the live app; fails the test on any script or console error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    opened.on(
-        "console",
-        lambda message: (
-            problems.append(f"console: {message.text}")
-            if message.type == "error" and "status of 415" not in message.text
-            else None
-        ),
-    )
-    opened.goto(live_url)
-    yield opened
-    context.close()
-    assert problems == []
+    with opened_page(browser, live_url) as opened:
+        yield opened
 
 
 def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"real-{name}.png"), full_page=True)
-
-
-def upload(page: Page, name: str, data: bytes, mime: str) -> None:
-    payload: FilePayload = {"name": name, "mimeType": mime, "buffer": data}
-    page.set_input_files("#image", files=[payload])
+    save_screenshot(page, f"real-{name}")
 
 
 def draw(page: Page, *strokes: list[tuple[float, float]]) -> None:

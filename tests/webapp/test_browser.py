@@ -6,75 +6,36 @@ Screenshots go to ``test-artifacts/webapp/`` at the repo root.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
 
+from tests.support.browser import CHROMIUM, launched_browser, opened_page, screenshot, upload
 from tests.webapp.digits import png_bytes, render_digit
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, FilePayload, Page
+    from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "webapp"
 
 if not CHROMIUM.exists():
     pytest.skip(
         f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)",
         allow_module_level=True,
     )
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_browser() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Browser, live_url: str) -> Iterator[Page]:
-    """A fresh page on the live app; fails the test on any script or console error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    opened.on(
-        "console",
-        lambda message: (
-            problems.append(f"console: {message.text}")
-            if message.type == "error" and "status of 415" not in message.text
-            else None
-        ),
-    )
-    opened.goto(live_url)
-    yield opened
-    context.close()
-    assert problems == []
-
-
-def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def upload(page: Page, name: str, data: bytes, mime: str) -> None:
-    payload: FilePayload = {"name": name, "mimeType": mime, "buffer": data}
-    page.set_input_files("#image", files=[payload])
+    with opened_page(browser, live_url) as opened:
+        yield opened
 
 
 def test_uploaded_digit_is_recognised(page: Page) -> None:
