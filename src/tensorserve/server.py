@@ -90,13 +90,11 @@ class ModelServer:
         self.rest: Any = None
         self.grpc: Any = None
         self._config_poller: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- start-up --------------------------------------------------------------
 
     async def start(self) -> None:
         """Load the configured models, then open the gRPC and REST ports."""
-        self._loop = asyncio.get_running_loop()
         config = self._initial_config()
         self.core.start()
         started = time.monotonic()
