@@ -1,0 +1,91 @@
+"""ModelExecutor runs calls off the loop, in parallel when they are slow, and never loses one."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tensorserve.dataplane.model_executor import ModelExecutor
+
+
+@pytest.fixture
+def executor() -> Iterator[ModelExecutor]:
+    pool = ModelExecutor(4, name="test-model")
+    yield pool
+    pool.shutdown(timeout=10)
+
+
+def test_results_and_errors_come_back_to_their_callers(executor: ModelExecutor) -> None:
+    def work(i: int) -> int:
+        if i % 7 == 0:
+            raise ValueError(f"bad {i}")
+        return i * i
+
+    async def main() -> list[object]:
+        futures = [executor.submit(work, i) for i in range(200)]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    results = asyncio.run(main())
+    for i, result in enumerate(results):
+        if i % 7 == 0:
+            assert isinstance(result, ValueError) and str(result) == f"bad {i}"
+        else:
+            assert result == i * i
+
+
+def test_calls_never_run_on_the_event_loop_thread(executor: ModelExecutor) -> None:
+    async def main() -> tuple[int, set[int]]:
+        threads = await asyncio.gather(*(executor.submit(threading.get_ident) for _ in range(50)))
+        return threading.get_ident(), set(threads)
+
+    loop_thread, worker_threads = asyncio.run(main())
+    assert loop_thread not in worker_threads
+
+
+def test_slow_calls_submitted_together_run_in_parallel(executor: ModelExecutor) -> None:
+    barrier = threading.Barrier(4, timeout=10)
+
+    def meet() -> bool:
+        barrier.wait()  # only returns once four calls run at the same time
+        return True
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(executor.submit(meet) for _ in range(4)))
+
+    assert asyncio.run(main()) == [True] * 4
+
+
+def test_a_slow_call_is_answered_without_waiting_for_the_queue(executor: ModelExecutor) -> None:
+    release = threading.Event()
+
+    async def main() -> float:
+        blocker = executor.submit(release.wait, 10)
+        quick = executor.submit(time.sleep, 0.01)
+        start = time.monotonic()
+        await quick
+        elapsed = time.monotonic() - start
+        release.set()
+        await blocker
+        return elapsed
+
+    assert asyncio.run(main()) < 5
+
+
+def test_cancelled_calls_are_skipped_and_shutdown_stops_the_threads() -> None:
+    pool = ModelExecutor(2, name="test-stop")
+    ran: list[int] = []
+
+    async def main() -> None:
+        first = pool.submit(ran.append, 1)
+        second = pool.submit(ran.append, 2)
+        second.cancel()
+        await first
+
+    asyncio.run(main())
+    pool.shutdown(timeout=10)
+    assert ran == [1]
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-stop")]
