@@ -41,6 +41,7 @@ from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
 from tensorserve.dataplane import DataPlane
 from tensorserve.dataplane.model_executor import ModelExecutor
+from tensorserve.malloc_tuning import tune_malloc
 from tensorserve.monitoring.metrics import Metrics
 from tensorserve.server_core import LoaderFactory, ServerCore
 from tensorserve.sources.remote_version_loader import RemoteVersionLoader
@@ -412,6 +413,7 @@ async def _serve(options: ServerOptions) -> int:
 def run_server(options: ServerOptions) -> int:
     """Run the server in this process until SIGTERM/SIGINT; returns the exit code."""
     _configure_logging()
+    tune_malloc()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     try:
         import uvloop
