@@ -19,9 +19,7 @@ class RemoteVersionLoader(Loader):
     """Materialises ``path`` from ``storage`` and delegates to the loader ``make`` builds.
     Serialised by the manager like any loader."""
 
-    def __init__(
-        self, storage: Storage, path: str, make: Callable[[pathlib.Path], Loader]
-    ) -> None:
+    def __init__(self, storage: Storage, path: str, make: Callable[[pathlib.Path], Loader]) -> None:
         self._storage = storage
         self._path = path
         self._make = make

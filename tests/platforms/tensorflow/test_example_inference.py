@@ -126,5 +126,3 @@ def test_regressions_flatten_batch_by_one() -> None:
     np.testing.assert_array_equal(
         example_inference.regressions(REGRESS, 2, {"o:0": output}), [1.5, 2.5]
     )
-
-
