@@ -89,3 +89,11 @@ def test_cancelled_calls_are_skipped_and_shutdown_stops_the_threads() -> None:
     pool.shutdown(timeout=10)
     assert ran == [1]
     assert not [t for t in threading.enumerate() if t.name.startswith("test-stop")]
+
+
+def test_one_executor_serves_event_loops_one_after_another(executor: ModelExecutor) -> None:
+    async def main(value: int) -> int:
+        return await executor.submit(abs, value)
+
+    assert asyncio.run(main(-1)) == 1
+    assert asyncio.run(main(-2)) == 2  # a fresh loop: results must not go to the closed one

@@ -48,7 +48,6 @@ class ModelExecutor:
         self._stopping = False
         self._pending: list[_Call] = []
         self._flush_scheduled = False
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
             for i in range(workers)
@@ -63,7 +62,7 @@ class ModelExecutor:
         """Schedule ``fn(*args)`` on a worker; the future completes on this loop."""
         loop = asyncio.get_running_loop()
         if not self._started:
-            self._start(loop)
+            self._start()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((future, fn, args))
         if not self._flush_scheduled:
@@ -71,11 +70,10 @@ class ModelExecutor:
             loop.call_soon(self._flush)
         return future
 
-    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _start(self) -> None:
         with self._cond:
             if self._started:
                 return
-            self._loop = loop
             self._started = True
         for thread in self._threads:
             thread.start()
@@ -121,13 +119,15 @@ class ModelExecutor:
                 results = []
 
     def _deliver(self, results: list[_Result]) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        try:
-            loop.call_soon_threadsafe(_settle, results)
-        except RuntimeError:  # the loop closed while we worked; nobody is waiting
-            pass
+        # Each future completes on its own loop (one, in a server; tests may use several).
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
+        for result in results:
+            by_loop.setdefault(result[0].get_loop(), []).append(result)
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # that loop closed while we worked; nobody is waiting
+                pass
 
     def shutdown(self, timeout: float | None = 30.0) -> None:
         """Let queued calls finish, then stop every worker (blocks up to ``timeout``)."""
