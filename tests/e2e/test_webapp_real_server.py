@@ -28,14 +28,14 @@ from werkzeug.test import TestResponse
 from tensorserve.demo.setup import DemoPaths
 from tensorserve.webapp import WebAppConfig, create_app
 from tests.export.conftest import export_keras_model
-from tests.support.browser import launched_browser, opened_page, upload
 from tests.support.browser import screenshot as save_screenshot
+from tests.support.browser import upload
 from tests.support.server_process import ServerProcess, running_server
 from tests.support.waiting import wait_until
 from tests.webapp.digits import png_bytes
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -218,18 +218,6 @@ def test_models_page_shows_the_real_signatures_of_both_models(client: FlaskClien
 
 
 # --- The predict page in headless Chromium --------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launched_browser() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser, live_url: str) -> Iterator[Page]:
-    with opened_page(browser, live_url) as opened:
-        yield opened
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -5,17 +5,16 @@ Screenshots go to ``test-artifacts/webapp/`` at the repo root.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
 
-from tests.support.browser import CHROMIUM, launched_browser, opened_page, screenshot, upload
+from tests.support.browser import CHROMIUM, screenshot, upload
 from tests.webapp.digits import png_bytes, render_digit
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 
@@ -24,18 +23,6 @@ if not CHROMIUM.exists():
         f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)",
         allow_module_level=True,
     )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launched_browser() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser, live_url: str) -> Iterator[Page]:
-    with opened_page(browser, live_url) as opened:
-        yield opened
 
 
 def test_uploaded_digit_is_recognised(page: Page) -> None:
