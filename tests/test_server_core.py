@@ -132,3 +132,17 @@ def test_a_model_left_out_of_the_new_config_is_unloaded(core: Core, tmp_path: Pa
     )
     with pytest.raises(ServingError):
         server_core.manager.get_servable_handle(ServableRequest.latest("b"))
+
+
+def test_a_source_that_never_polls_does_not_hang_the_reload(tmp_path: Path) -> None:
+    monitor = ServableStateMonitor()
+    manager = AspiredVersionsManager(monitor, ManagerOptions())
+    server_core = ServerCore(manager, monitor, {"tensorflow": Platform()}, poll_wait_seconds=-1)
+    server_core.start()
+    try:
+        base = model_dir(tmp_path, "m", 1)
+        with pytest.raises(Unknown):  # returns at once: m never gets a version
+            server_core.reload_config(config(ModelConfig("m", str(base))), timeout=10)
+        assert manager.available_ids() == []
+    finally:
+        server_core.stop(timeout=10)

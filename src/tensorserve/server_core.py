@@ -125,9 +125,9 @@ class ServerCore:
                 self.monitor.forget(name)
             if not self._started:
                 self._started = True
-                self._source.start()
-            if self._source.poll_wait_seconds != 0:
-                self._source.poll_once()
+                self._source.start()  # polls at once (in this thread when the period is 0)
+            # No extra poll here: update_config already woke the polling thread, and a
+            # second listing per reload is what object-store users pay for.
             self._config = config
             try:
                 problems = self.wait_for_models(new_names, timeout)
@@ -172,7 +172,8 @@ class ServerCore:
     def _settled(self, name: str) -> bool:
         poll = self._source.last_poll(name)
         if poll is None:
-            return False
+            # A negative period never polls (TF Serving's testing mode): nothing will come.
+            return self._source.poll_wait_seconds < 0
         if poll.error is not None or not poll.versions:
             return True
         # Every aspired version, not only the newest: labels may name any of them.
