@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         every, high = options.concurrencies, (max(options.concurrencies),)
 
         suite.in_process(half_plus_two, every)
+        suite.in_process_function(half_plus_two, every)
         if small_cnn is not None:
             suite.in_process(small_cnn, high, batched=max(high))
         if "tensorserve" not in skip:

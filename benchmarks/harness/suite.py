@@ -29,6 +29,7 @@ from .report import (
     GRPC_BATCHING,
     IN_PROCESS,
     IN_PROCESS_BATCHED,
+    IN_PROCESS_FUNCTION,
     MLSERVER,
     REST,
     REST_BATCHING,
@@ -83,6 +84,22 @@ class BenchmarkSuite:
                         predict,
                         model.name,
                         IN_PROCESS,
+                        concurrency,
+                        self.options.duration_s,
+                        self.options.warmup_s,
+                    )
+                )
+
+    def in_process_function(self, model: BenchModel, concurrencies: Sequence[int]) -> None:
+        """The model called the TF2 way (its serving signature's concrete function), as the
+        Flask baseline calls it: a second reference, slower than the server's own call."""
+        with inprocess.loaded_signature_function(model) as predict:
+            for concurrency in concurrencies:
+                self._record(
+                    inprocess.measure(
+                        predict,
+                        model.name,
+                        IN_PROCESS_FUNCTION,
                         concurrency,
                         self.options.duration_s,
                         self.options.warmup_s,

@@ -97,3 +97,39 @@ def test_one_executor_serves_event_loops_one_after_another(executor: ModelExecut
 
     assert asyncio.run(main(-1)) == 1
     assert asyncio.run(main(-2)) == 2  # a fresh loop: results must not go to the closed one
+
+
+def test_quick_calls_run_one_after_another_on_one_worker() -> None:
+    # Waking a worker per call costs more than a quick call; slow calls are tested above.
+    pool = ModelExecutor(8, name="test-quick")
+
+    def quick() -> int:
+        return threading.get_ident()
+
+    async def burst() -> set[int]:
+        return set(await asyncio.gather(*(pool.submit(quick) for _ in range(64))))
+
+    async def main() -> set[int]:
+        await burst()  # the first calls teach the pool that ``quick`` is quick
+        return await burst()
+
+    try:
+        assert len(asyncio.run(main())) <= 2  # eight workers, yet one (two at a race) ran them
+    finally:
+        pool.shutdown(timeout=10)
+
+
+def test_a_new_slow_callable_still_runs_in_parallel_after_quick_ones(
+    executor: ModelExecutor,
+) -> None:
+    barrier = threading.Barrier(4, timeout=10)
+
+    def meet() -> bool:
+        barrier.wait()
+        return True
+
+    async def main() -> list[bool]:
+        await asyncio.gather(*(executor.submit(threading.get_ident) for _ in range(64)))
+        return await asyncio.gather(*(executor.submit(meet) for _ in range(4)))
+
+    assert asyncio.run(main()) == [True] * 4

@@ -116,25 +116,22 @@ class RestHandlers:
         """Await a model run on ``ref`` and release ``ref`` when the run ends.
 
         Past the backstop deadline the request fails with DEADLINE_EXCEEDED
-        while the run finishes in the background, still holding its version.
+        while the run finishes in the background: ``ModelRef`` runs are
+        shielded, and ``close`` holds the version until the run has ended.
         """
-        task = asyncio.ensure_future(run)
         try:
-            done, _ = await asyncio.wait((task,), timeout=self._backstop_s)
-        except BaseException:
-            task.add_done_callback(lambda finished: _release(finished, ref))
-            raise
-        if not done:
-            task.add_done_callback(lambda finished: _release(finished, ref))
-            raise DeadlineExceeded("Timed out waiting for notification")
-        ref.close()
-        return task.result()
-
-
-def _release(task: asyncio.Future[Any], ref: ModelRef) -> None:
-    if not task.cancelled():
-        task.exception()  # retrieved: nobody awaits this run any more
-    ref.close()
+            if self._backstop_s is None:
+                return await run
+            deadline = asyncio.timeout(self._backstop_s)
+            try:
+                async with deadline:
+                    return await run
+            except TimeoutError:
+                if deadline.expired():
+                    raise DeadlineExceeded("Timed out waiting for notification") from None
+                raise
+        finally:
+            ref.close()
 
 
 def _spec(route: Route, signature_name: str) -> ModelSpec:

@@ -159,3 +159,16 @@ def test_session_parallelism_options_are_applied(built_models: dict[str, Path]) 
         np.testing.assert_allclose(loader.servable().predict("", {"x": X})["y"], [2.5, 3, 4.5])
     finally:
         loader.unload()
+
+
+def test_ops_run_on_the_calling_thread_by_default(built_models: dict[str, Path]) -> None:
+    loader = SavedModelLoader(
+        ServableId("m", 1), built_models["half_plus_two"], TensorFlowOptions()
+    )
+    loader.load()
+    try:
+        config = loader.servable()._runner._session._config
+        assert config.inter_op_parallelism_threads < 0  # TensorFlow's "caller's thread"
+        np.testing.assert_allclose(loader.servable().predict("", {"x": X})["y"], [2.5, 3, 4.5])
+    finally:
+        loader.unload()

@@ -33,6 +33,9 @@ WarmupObserver = Callable[[str, float, int, "errors.ServingError | None"], None]
 RAM_ESTIMATE_MULTIPLIER = 1.2
 """TensorFlow Serving's heuristic: RAM = 1.2 x the size of the files on disk."""
 
+_CALLER_THREAD = -1
+"""``inter_op_parallelism_threads`` that makes TensorFlow run ops on the calling thread."""
+
 logger = logging.getLogger(__name__)
 
 
@@ -116,7 +119,7 @@ class SavedModelLoader(Loader):
     def _new_session(self) -> tf.compat.v1.Session:
         config = config_pb2.ConfigProto(
             intra_op_parallelism_threads=self.options.intra_op_parallelism,
-            inter_op_parallelism_threads=self.options.inter_op_parallelism,
+            inter_op_parallelism_threads=self.options.inter_op_parallelism or _CALLER_THREAD,
             allow_soft_placement=True,
         )
         return tf.compat.v1.Session(graph=tf.Graph(), config=config)
