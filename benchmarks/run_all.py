@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     load_before = os.getloadavg()[0]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # As tensorserve serves (see server.ONEDNN_ENV); every target inherits it.
+    if not os.environ.get("TF_ENABLE_ONEDNN_OPTS"):
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
     options = SuiteOptions(duration_s=args.duration, warmup_s=args.warmup)
     skip = set(args.skip)
     with tempfile.TemporaryDirectory(prefix="tensorserve-bench-") as tmp:

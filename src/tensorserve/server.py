@@ -410,11 +410,20 @@ async def _serve(options: ServerOptions) -> int:
     return 0
 
 
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+"""TensorFlow reads this once, at import; the server sets it to 0 unless it is set."""
+
+
 def run_server(options: ServerOptions) -> int:
     """Run the server in this process until SIGTERM/SIGINT; returns the exit code."""
     _configure_logging()
     tune_malloc()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    if not os.environ.get(ONEDNN_ENV):
+        # oneDNN's fused Conv2D/pool kernels abort the process (a CHECK failure) on an
+        # input of the wrong rank, where TensorFlow's own kernels return InvalidArgument.
+        # One bad request must not end the server, so they are opt-in (set it to 1).
+        os.environ[ONEDNN_ENV] = "0"
     try:
         import uvloop
 

@@ -190,6 +190,28 @@ def write_tf2_half_plus_two(path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+def write_conv_model(path: str | os.PathLike[str]) -> Path:
+    """Export a one-layer CNN (``images`` float32 ``[None, 8, 8, 1]`` -> ``scores``
+    ``[None, 2]``, each the mean of relu(conv + bias)) as a TF2 SavedModel. TensorFlow
+    fuses conv, bias and relu into one kernel that sees whatever clients send."""
+    tf = _tf()
+
+    class Conv(tf.Module):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.kernel = tf.Variable(tf.ones([3, 3, 1, 2]) / 9.0)
+            self.bias = tf.Variable(tf.zeros([2]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32, name="images")])
+        def serve(self, images: Any) -> dict[str, Any]:
+            conv = tf.nn.conv2d(images, self.kernel, strides=1, padding="VALID")
+            return {"scores": tf.reduce_mean(tf.nn.relu(conv + self.bias), axis=[1, 2])}
+
+    module = Conv()
+    tf.saved_model.save(module, os.fspath(path), signatures={"serving_default": module.serve})
+    return Path(path)
+
+
 def example(**features: float | int | bytes | Iterable[float]) -> bytes:
     """A serialized ``tf.Example``: floats become float_list, ints int64_list, bytes
     bytes_list; an iterable of floats is one float_list."""
