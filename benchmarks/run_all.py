@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     # As tensorserve serves (see server.ONEDNN_ENV); every target inherits it.
     if not os.environ.get("TF_ENABLE_ONEDNN_OPTS"):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
-    options = SuiteOptions(duration_s=args.duration, warmup_s=args.warmup)
+    options = SuiteOptions(duration_s=args.duration, warmup_s=args.warmup, rounds=args.rounds)
     skip = set(args.skip)
     with tempfile.TemporaryDirectory(prefix="tensorserve-bench-") as tmp:
         work_dir = Path(tmp)
@@ -50,28 +50,13 @@ def main(argv: list[str] | None = None) -> int:
             else tools.mlserver(install_log)
         )
         suite = BenchmarkSuite(options, work_dir, wrk_tool, h2load_tool)
-        half_plus_two = models.half_plus_two(work_dir)
-        small_cnn = None if "cnn" in skip else models.small_cnn(work_dir)
-        every, high = options.concurrencies, (max(options.concurrencies),)
-
-        suite.in_process(half_plus_two, every)
-        suite.in_process_function(half_plus_two, every)
-        if small_cnn is not None:
-            suite.in_process(small_cnn, high, batched=max(high))
-        if "tensorserve" not in skip:
-            suite.tensorserve(half_plus_two, batching=False, concurrencies=every)
-        if "batching" not in skip:
-            suite.tensorserve(half_plus_two, batching=True, concurrencies=high)
-        if "flask" not in skip:
-            suite.flask(half_plus_two, every)
-        if "mlserver" not in skip:
-            suite.mlserver(mlserver_tool, half_plus_two, every)
-        if small_cnn is not None:
-            suite.tensorserve(small_cnn, batching=False, concurrencies=high)
-            suite.tensorserve(small_cnn, batching=True, concurrencies=high)
-
+        try:
+            origin = _register(suite, skip, mlserver_tool, work_dir)
+            suite.run_rounds()
+        finally:
+            suite.close()
     results = Results(suite.measurements)
-    context = _context(args, half_plus_two.origin, options)
+    context = _context(args, origin, options)
     context.append(
         f"1-min load average: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
         "(anything above the core count means other work shared the machine)"
@@ -80,6 +65,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         Path(args.markdown).write_text(_render(results, context, options, markdown=True) + "\n")
     return 0
+
+
+def _register(
+    suite: BenchmarkSuite, skip: set[str], mlserver_tool: tools.Tool, work_dir: Path
+) -> str:
+    """Start every target that is not skipped and register its cells with ``suite``;
+    returns where half_plus_two came from."""
+    options = suite.options
+    half_plus_two = models.half_plus_two(work_dir)
+    small_cnn = None if "cnn" in skip else models.small_cnn(work_dir)
+    every, high = options.concurrencies, (max(options.concurrencies),)
+
+    suite.in_process(half_plus_two, every)
+    suite.in_process_function(half_plus_two, every)
+    if small_cnn is not None:
+        suite.in_process(small_cnn, high, batched=max(high))
+    if "tensorserve" not in skip:
+        suite.tensorserve(half_plus_two, batching=False, concurrencies=every)
+    if "batching" not in skip:
+        suite.tensorserve(half_plus_two, batching=True, concurrencies=high)
+    if "flask" not in skip:
+        suite.flask(half_plus_two, every)
+    if "mlserver" not in skip:
+        suite.mlserver(mlserver_tool, half_plus_two, every)
+    if small_cnn is not None:
+        suite.tensorserve(small_cnn, batching=False, concurrencies=high)
+        suite.tensorserve(small_cnn, batching=True, concurrencies=high)
+    return half_plus_two.origin
 
 
 def _render(results: Results, context: list[str], options: SuiteOptions, markdown: bool) -> str:
@@ -101,7 +114,8 @@ def _context(args: argparse.Namespace, origin: str, options: SuiteOptions) -> li
         f"machine: {os.cpu_count()} cores, {_cpu_model()}, {platform.system()} "
         f"{platform.release()}; load generators and servers share these cores",
         f"command: python benchmarks/run_all.py {' '.join(args.argv)}".rstrip(),
-        f"cells: {options.duration_s:g} s each after {options.warmup_s:g} s warm-up; "
+        f"cells: median of {options.rounds} rounds of {options.duration_s:g} s, every "
+        f"target up and the rounds interleaved, after {options.warmup_s:g} s warm-up; "
         "closed loop, batch 1 per request; wrk/h2load use at most 2 threads",
         f"{HALF_PLUS_TWO}: {origin}; small_cnn: conv32-pool-conv64-pool-dense10, "
         "float [1,28,28,1] per request (req/s = images/s)",
@@ -122,8 +136,13 @@ def _cpu_model() -> str:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="~2 s cells, 0.5 s warm-up")
-    parser.add_argument("--duration", type=float, default=None, help="seconds per cell (10)")
+    parser.add_argument(
+        "--quick", action="store_true", help="one round of 2 s cells, 0.5 s warm-up"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=None, help="seconds per cell and round (4)"
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per cell (3)")
     parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds (2)")
     parser.add_argument(
         "--skip", action="append", default=[], choices=TARGET_GROUPS, help="leave a target out"
@@ -132,7 +151,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
     args.argv = raw
-    args.duration = args.duration or (2.0 if args.quick else 10.0)
+    args.duration = args.duration or (2.0 if args.quick else 4.0)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     args.warmup = args.warmup or (0.5 if args.quick else 2.0)
     return args
 

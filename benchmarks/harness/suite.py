@@ -1,15 +1,21 @@
-"""Measure every target in turn, one server at a time, and collect the cells.
+"""Start every target, then time them in interleaved rounds and keep the medians.
 
 Each target is started on free ports, answered once correctly (or marked
-unavailable with the reason), warmed up, then timed at each concurrency.
-Servers never overlap, so each has the machine's cores to itself and its load
-generator. Not thread-safe: one suite runs on one thread.
+unavailable with the reason) and warmed up; its cells (one per concurrency)
+are only registered. ``run_rounds`` then times every registered cell once per
+round, round after round, so all targets see the same machine: on a shared
+2-core VM whose speed drifts by tens of percent within a minute, timing one
+target after another skewed the ratios more than the changes being measured.
+Each table cell is the median of its rounds. Idle servers wait between their
+cells. Not thread-safe: one suite runs on one thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -43,10 +49,13 @@ Check = Callable[[targets.Endpoints, BenchModel, np.ndarray], None]
 class SuiteOptions:
     """How long and how hard to drive each cell."""
 
-    duration_s: float = 10.0
-    """Timed seconds per cell."""
+    duration_s: float = 4.0
+    """Timed seconds per cell and round."""
     warmup_s: float = 2.0
     """Untimed load per target before its first cell."""
+    rounds: int = 3
+    """Times each cell is measured, interleaved with every other cell; the table has
+    the median."""
     concurrencies: tuple[int, ...] = (1, 8, 32)
 
     @property
@@ -68,43 +77,62 @@ class BenchmarkSuite:
         self.measurements: list[Measurement] = []
         self._expected: dict[str, np.ndarray] = {}
         self._started = time.monotonic()
+        self._cells: list[Callable[[], Measurement]] = []
+        self._running = contextlib.ExitStack()  # targets stay up until close()
+
+    def close(self) -> None:
+        """Stop every target still running."""
+        self._running.close()
+
+    def run_rounds(self) -> None:
+        """Time every registered cell once per round; record the median of each."""
+        taken: list[list[Measurement]] = [[] for _ in self._cells]
+        for round_number in range(1, self.options.rounds + 1):
+            self._say(f"round {round_number} of {self.options.rounds}")
+            for cell, results in zip(self._cells, taken, strict=True):
+                results.append(cell())
+        self._cells = []
+        for results in taken:
+            self._record(median_cell(results))
 
     def in_process(self, model: BenchModel, concurrencies: Sequence[int], batched: int = 0) -> None:
         """The limit: N threads calling the loaded model's predict. Also records the answer
         every server must reproduce. With ``batched``, also one thread calling predict on
         ``batched`` copies at once (the ceiling for server-side batching), as items/s."""
-        with inprocess.loaded_predict(model) as of_batch:
-            predict = of_batch(1)
-            self._expected[model.name] = np.asarray(predict()[model.output_name])
-            if batched:
-                self._record(self._in_process_batched(of_batch(batched), model, batched))
-            for concurrency in concurrencies:
-                self._record(
-                    inprocess.measure(
-                        predict,
-                        model.name,
-                        IN_PROCESS,
-                        concurrency,
-                        self.options.duration_s,
-                        self.options.warmup_s,
-                    )
-                )
+        of_batch = self._running.enter_context(inprocess.loaded_predict(model))
+        predict = of_batch(1)
+        self._expected[model.name] = np.asarray(predict()[model.output_name])
+        if batched:
+            self._cells.append(
+                functools.partial(self._in_process_batched, of_batch(batched), model, batched)
+            )
+        self._in_process_cells(predict, model, IN_PROCESS, concurrencies)
 
     def in_process_function(self, model: BenchModel, concurrencies: Sequence[int]) -> None:
         """The model called the TF2 way (its serving signature's concrete function), as the
         Flask baseline calls it: a second reference, slower than the server's own call."""
-        with inprocess.loaded_signature_function(model) as predict:
-            for concurrency in concurrencies:
-                self._record(
-                    inprocess.measure(
-                        predict,
-                        model.name,
-                        IN_PROCESS_FUNCTION,
-                        concurrency,
-                        self.options.duration_s,
-                        self.options.warmup_s,
-                    )
+        predict = self._running.enter_context(inprocess.loaded_signature_function(model))
+        self._in_process_cells(predict, model, IN_PROCESS_FUNCTION, concurrencies)
+
+    def _in_process_cells(
+        self,
+        predict: inprocess.Predict,
+        model: BenchModel,
+        label: str,
+        concurrencies: Sequence[int],
+    ) -> None:
+        for concurrency in concurrencies:
+            self._cells.append(
+                functools.partial(
+                    inprocess.measure,
+                    predict,
+                    model.name,
+                    label,
+                    concurrency,
+                    self.options.duration_s,
+                    self.options.warmup_s,
                 )
+            )
 
     def _in_process_batched(
         self, predict: inprocess.Predict, model: BenchModel, batch: int
@@ -135,20 +163,22 @@ class BenchmarkSuite:
         rest, grpc = (REST_BATCHING, GRPC_BATCHING) if batching else (REST, GRPC)
         labels = [rest, grpc] if with_grpc else [rest]
         try:
-            with targets.start_tensorserve(model, self.work_dir, batching) as endpoints:
-                self._drive_rest(rest, endpoints, model, targets.check_row_format, concurrencies)
-                labels.remove(rest)
-                if with_grpc:
-                    self._drive_grpc(grpc, endpoints, model, concurrencies)
-                    labels.remove(grpc)
+            endpoints = self._running.enter_context(
+                targets.start_tensorserve(model, self.work_dir, batching)
+            )
+            self._drive_rest(rest, endpoints, model, targets.check_row_format, concurrencies)
+            labels.remove(rest)
+            if with_grpc:
+                self._drive_grpc(grpc, endpoints, model, concurrencies)
+                labels.remove(grpc)
         except ServerFailed as failure:
             self._unavailable(model, labels, concurrencies, failure)
 
     def flask(self, model: BenchModel, concurrencies: Sequence[int]) -> None:
         """The hand-written Flask service under gunicorn."""
         try:
-            with targets.start_flask(model, self.work_dir) as endpoints:
-                self._drive_rest(FLASK, endpoints, model, targets.check_row_format, concurrencies)
+            endpoints = self._running.enter_context(targets.start_flask(model, self.work_dir))
+            self._drive_rest(FLASK, endpoints, model, targets.check_row_format, concurrencies)
         except ServerFailed as failure:
             self._unavailable(model, [FLASK], concurrencies, failure)
 
@@ -158,8 +188,10 @@ class BenchmarkSuite:
             self._unavailable(model, [MLSERVER], concurrencies, tool.reason)
             return
         try:
-            with targets.start_mlserver(tool.path, model, self.work_dir) as endpoints:
-                self._drive_rest(MLSERVER, endpoints, model, targets.check_v2, concurrencies)
+            endpoints = self._running.enter_context(
+                targets.start_mlserver(tool.path, model, self.work_dir)
+            )
+            self._drive_rest(MLSERVER, endpoints, model, targets.check_v2, concurrencies)
         except ServerFailed as failure:
             self._unavailable(model, [MLSERVER], concurrencies, failure)
 
@@ -184,8 +216,9 @@ class BenchmarkSuite:
         wrk.run(self.wrk.path, url, script, max(concurrencies), self.options.warmup_s, "", "")
         duration_s = self.options.cell_seconds
         for concurrency in concurrencies:
-            self._record(
-                self._priced(
+            self._cells.append(
+                functools.partial(
+                    self._priced,
                     endpoints.pid,
                     functools.partial(
                         wrk.run,
@@ -213,8 +246,9 @@ class BenchmarkSuite:
         host_port, seconds = endpoints.grpc_target, self.options.cell_seconds
         self._grpc_cell(host_port, frame, max(concurrencies), self.options.warmup_s, "", "")
         for concurrency in concurrencies:
-            self._record(
-                self._priced(
+            self._cells.append(
+                functools.partial(
+                    self._priced,
                     endpoints.pid,
                     functools.partial(
                         self._grpc_cell, host_port, frame, concurrency, seconds, model.name, label
@@ -297,3 +331,21 @@ class BenchmarkSuite:
 
     def _say(self, line: str) -> None:
         print(f"[{time.monotonic() - self._started:5.0f}s] {line}", file=sys.stderr, flush=True)
+
+
+def median_cell(results: Sequence[Measurement]) -> Measurement:
+    """One cell from its rounds: the median req/s, p50, p99 and CPU of the rounds that
+    measured, errors summed; if no round measured, the first round's reason."""
+    measured = [cell for cell in results if cell.ok]
+    if not measured:
+        return results[0]
+    cpu = [cell.cpu_us_per_request for cell in measured if cell.cpu_us_per_request is not None]
+    first = measured[0]
+    return dataclasses.replace(
+        first,
+        requests_per_s=statistics.median(cell.requests_per_s for cell in measured),
+        p50_ms=statistics.median(cell.p50_ms for cell in measured),
+        p99_ms=statistics.median(cell.p99_ms for cell in measured),
+        errors=sum(cell.errors for cell in results),
+        cpu_us_per_request=statistics.median(cpu) if cpu else None,
+    )
