@@ -27,23 +27,32 @@ GOAL_AT_8 = 0.70
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="~2 s cells")
-    parser.add_argument("--duration", type=float, default=None, help="seconds per cell (10)")
+    parser.add_argument("--quick", action="store_true", help="one round of 2 s cells")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per cell (4)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (3)")
     args = parser.parse_args(argv)
-    duration = args.duration or (2.0 if args.quick else 10.0)
-    options = SuiteOptions(duration_s=duration, warmup_s=min(2.0, duration / 3))
+    duration = args.duration or (2.0 if args.quick else 4.0)
+    rounds = args.rounds or (1 if args.quick else 3)
+    options = SuiteOptions(duration_s=duration, warmup_s=min(2.0, duration / 3), rounds=rounds)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory(prefix="tensorserve-bench-") as tmp:
         work_dir = Path(tmp)
         wrk_tool = tools.debian_tool("wrk", "wrk", work_dir / "install.log")
         suite = BenchmarkSuite(options, work_dir, wrk_tool, tools.Tool("h2load", reason="unused"))
         model = models.half_plus_two(work_dir)
-        suite.in_process(model, options.concurrencies)
-        suite.tensorserve(
-            model, batching=False, concurrencies=options.concurrencies, with_grpc=False
-        )
+        try:
+            suite.in_process(model, options.concurrencies)
+            suite.tensorserve(
+                model, batching=False, concurrencies=options.concurrencies, with_grpc=False
+            )
+            suite.run_rounds()
+        finally:
+            suite.close()
     results = Results(suite.measurements)
-    print(f"{os.cpu_count()} cores shared by wrk and the server; {duration:g} s per cell\n")
+    print(
+        f"{os.cpu_count()} cores shared by wrk and the server; "
+        f"median of {rounds} interleaved rounds of {duration:g} s per cell\n"
+    )
     print(report.format_text(report.table_rows(results), report.HEADER))
     print()
     for concurrency in options.concurrencies:

@@ -5,8 +5,8 @@
 ``benchmarks/.venv-mlserver``, starts each target alone on free ports, checks
 one answer from each, then times it at concurrency 1, 8 and 32::
 
-    python benchmarks/run_all.py            # ~10 s per cell, about 8 minutes
-    python benchmarks/run_all.py --quick    # ~2 s per cell, a fast check
+    python benchmarks/run_all.py            # 3 interleaved rounds of 4 s cells, ~10 minutes
+    python benchmarks/run_all.py --quick    # 1 round of 2 s cells, a fast check
     python benchmarks/run_all.py --markdown results.md
 
 The load generator and the server share this machine's cores, so read the

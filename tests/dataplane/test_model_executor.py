@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from tensorserve.dataplane.model_executor import ModelExecutor
+
+_16_KIB = b"x" * 16384
 
 
 @pytest.fixture
@@ -99,22 +102,36 @@ def test_one_executor_serves_event_loops_one_after_another(executor: ModelExecut
     assert asyncio.run(main(-2)) == 2  # a fresh loop: results must not go to the closed one
 
 
-def test_quick_calls_run_one_after_another_on_one_worker() -> None:
+class _CountingCondition(threading.Condition):
+    def __init__(self) -> None:
+        super().__init__(threading.Lock())
+        self.notified = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.notified += 1
+        super().notify(n)
+
+
+def test_quick_calls_wake_no_sibling_worker() -> None:
     # Waking a worker per call costs more than a quick call; slow calls are tested above.
     pool = ModelExecutor(8, name="test-quick")
+    wakes = pool._cond = _CountingCondition()  # observe the wake-ups the pool asks for
 
     def quick() -> int:
+        hashlib.sha256(_16_KIB)  # tens of µs with the GIL released, as a model call runs
         return threading.get_ident()
 
     async def burst() -> set[int]:
         return set(await asyncio.gather(*(pool.submit(quick) for _ in range(64))))
 
-    async def main() -> set[int]:
+    async def main() -> int:
         await burst()  # the first calls teach the pool that ``quick`` is quick
-        return await burst()
+        before = wakes.notified
+        await burst()
+        return wakes.notified - before
 
     try:
-        assert len(asyncio.run(main())) <= 2  # eight workers, yet one (two at a race) ran them
+        assert asyncio.run(main()) == 1  # the hand-over of the burst, and nothing per call
     finally:
         pool.shutdown(timeout=10)
 
