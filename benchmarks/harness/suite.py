@@ -209,9 +209,8 @@ class BenchmarkSuite:
             self._unavailable(model, [label], concurrencies, f"wrk: {self.wrk.reason}")
             return
         body = model.v2_body() if check is targets.check_v2 else model.rest_body()
-        script = wrk.write_script(
-            self.work_dir / f"{model.name}-{len(self.measurements)}.lua", body
-        )
+        # One script per target: cells run later, so each must keep its own body.
+        script = wrk.write_script(self.work_dir / f"{model.name}-{len(self._cells)}.lua", body)
         url = endpoints.predict_url
         wrk.run(self.wrk.path, url, script, max(concurrencies), self.options.warmup_s, "", "")
         duration_s = self.options.cell_seconds
