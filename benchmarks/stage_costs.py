@@ -63,12 +63,15 @@ def main() -> int:
     signature = model.signatures["serving_default"]
     dtypes = {alias: info.dtype for alias, info in signature.inputs.items()}
     (alias,) = dtypes
-    body = orjson.dumps({"instances": [1.0] * args.batch})
+    declared = signature.inputs[alias].shape or (-1,)
+    # The signature's shape with the batch first and unknown dimensions as 1.
+    shape = (args.batch, *(dim if dim > 0 else 1 for dim in declared[1:]))
+    body = orjson.dumps({"instances": np.ones(shape).tolist()})
     raw = (
         b"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
     )
-    inputs = {alias: np.ones(args.batch, np.float32)}
+    inputs = {alias: np.ones(shape, np.float32)}
     outputs = model.predict("serving_default", inputs)
 
     class Sink:

@@ -20,6 +20,7 @@ from tensorserve.core.errors import InvalidArgument, NotFound
 from tensorserve.core.manager import Manager, ServableHandle
 from tensorserve.core.servable_id import ServableId, ServableRequest
 from tensorserve.core.servable_state import ServableState, ServableStateMonitor
+from tensorserve.dataplane.loop_handoff import loop_handoff
 from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.dataplane.model_spec import ModelSpec
 from tensorserve.dataplane.observer import NullObserver, RequestObserver
@@ -97,8 +98,10 @@ class ModelRef:
             else:
                 job.set_result(task.outputs)
 
-        def done(task: Any) -> None:  # on a batch thread
-            loop.call_soon_threadsafe(settle, task)
+        handoff = loop_handoff(loop)
+
+        def done(task: Any) -> None:  # on a batch thread; a batch's tasks share a wake-up
+            handoff.call(settle, task)
 
         start = time.perf_counter()
         submit(signature_name, inputs, output_filter, timeout_s, done)
