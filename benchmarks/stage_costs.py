@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if not os.environ.get("TF_ENABLE_ONEDNN_OPTS"):  # as the server runs models
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / ".." / "shared" / "testdata" / "tfserving" / "saved_model_half_plus_two_cpu"
 
