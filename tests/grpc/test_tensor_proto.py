@@ -182,3 +182,25 @@ def test_numeric_tensor_content_is_decoded_without_copying() -> None:
     decoded = tensor_proto_to_ndarray(ndarray_to_tensor_proto(array, as_tensor_content=True))
     assert not decoded.flags.writeable  # a view on the proto's bytes
     assert_same(decoded, array)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.string, tf.complex64])
+def test_a_tiny_proto_cannot_be_filled_to_gigabytes(dtype: tf.DType) -> None:
+    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum)
+    for size in (100_000, 100_000):
+        proto.tensor_shape.dim.add().size = size
+    if dtype == tf.string:
+        proto.string_val.append(b"x")
+    elif dtype == tf.complex64:
+        proto.scomplex_val.extend([1.0, 2.0])
+    else:
+        proto.float_val.append(1.0)
+    with pytest.raises(InvalidArgument, match="over the 268435456 bytes"):
+        tensor_proto_to_ndarray(proto)
+
+
+def test_filling_below_the_cap_still_follows_tensorflow() -> None:
+    proto = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum)
+    proto.tensor_shape.dim.add().size = 1000
+    proto.float_val.append(3.0)
+    np.testing.assert_array_equal(tensor_proto_to_ndarray(proto), np.full(1000, 3.0, np.float32))

@@ -63,6 +63,13 @@ _PACKED_TAGS: Mapping[DataType, tuple[bytes, str]] = types.MappingProxyType(
 )
 
 
+MAX_FILLED_BYTES = 256 << 20
+"""The most a TensorProto may grow to by TensorFlow's fill rule (the last value repeated
+over the shape). A few bytes declaring shape [100000, 100000] would otherwise make the
+server write 40 GB and be killed for memory; a proto that carries all its values is
+bounded by the message size instead."""
+
+
 def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """The array ``proto`` holds. Numeric ``tensor_content`` is decoded without a copy
     (the array is read-only)."""
@@ -70,6 +77,8 @@ def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     shape = _shape(proto)
     count = math.prod(shape)
     if dtype is DataType.DT_STRING:
+        if not proto.tensor_content:
+            _check_fill(shape, dtype, len(proto.string_val), _POINTER_BYTES)
         return _strings(proto, count).reshape(shape)
     np_dtype = _numpy_dtype(dtype)
     if count == 0:
@@ -145,6 +154,10 @@ def _typed_values(
     proto: tensor_pb2.TensorProto, dtype: DataType, np_dtype: np.dtype, count: int
 ) -> np.ndarray:
     field, field_dtype = _TYPED_FIELDS[dtype]
+    given = len(getattr(proto, field))
+    if dtype in (DataType.DT_COMPLEX64, DataType.DT_COMPLEX128):
+        given //= 2
+    _check_fill(tuple(dim.size for dim in proto.tensor_shape.dim), dtype, given, np_dtype.itemsize)
     values = np.array(getattr(proto, field), dtype=field_dtype)
     if dtype in (DataType.DT_COMPLEX64, DataType.DT_COMPLEX128):
         values = values[: len(values) // 2 * 2].view(np_dtype)
@@ -153,6 +166,19 @@ def _typed_values(
     elif field_dtype != np_dtype:
         values = values.astype(np_dtype)  # wraps like C++'s static_cast
     return _fill(values, count)
+
+
+_POINTER_BYTES = 8  # a string tensor holds one object reference per element
+
+
+def _check_fill(shape: tuple[int, ...], dtype: DataType, given: int, itemsize: int) -> None:
+    count = math.prod(shape)
+    if count > given and count * itemsize > MAX_FILLED_BYTES:
+        raise InvalidArgument(
+            f"TensorProto of shape {list(shape)} carries {given} {dtype.tf_name} values; "
+            f"filling the rest would take {count * itemsize} bytes, over the "
+            f"{MAX_FILLED_BYTES} bytes one tensor may be filled to"
+        )
 
 
 def _fill(values: np.ndarray, count: int) -> np.ndarray:
