@@ -450,3 +450,18 @@ def test_reflection_lists_the_services(channel: grpc.Channel) -> None:
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     } <= names
+
+
+def test_a_tiny_tensor_that_would_fill_40_gb_is_refused_and_the_server_keeps_serving(
+    tf: Any, prediction: prediction_service_pb2_grpc.PredictionServiceStub
+) -> None:
+    request = predict_request(tf, "half_plus_two", [1.0])
+    shape = request.inputs["x"].tensor_shape
+    del shape.dim[:]
+    shape.dim.add().size = 100_000
+    shape.dim.add().size = 100_000
+    error = rpc_error(prediction.Predict, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "filling the rest would take 40000000000 bytes" in (error.details() or "")
+    response = prediction.Predict(predict_request(tf, "half_plus_two", [1.0]), timeout=TIMEOUT_S)
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [2.5])
