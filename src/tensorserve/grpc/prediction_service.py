@@ -29,7 +29,7 @@ from tensorflow_serving.apis import (
 )
 
 from tensorserve.core.errors import Code, FailedPrecondition, InvalidArgument, as_serving_error
-from tensorserve.dataplane import DataPlane, ModelRef
+from tensorserve.dataplane import DataPlane, ModelRef, ModelSpec
 from tensorserve.grpc.multi_inference import plan_tasks
 from tensorserve.grpc.proto_conversion import (
     fill_classification_result,
@@ -115,12 +115,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def _classify(
         self, request: classification_pb2.ClassificationRequest, context: grpc.aio.ServicerContext
     ) -> classification_pb2.ClassificationResponse:
-        spec = model_spec_from_proto(request.model_spec)
-        examples = serialized_examples(request.input)
-        with self._dataplane.acquire(spec) as ref:
-            _require_examples(ref, spec.signature, examples)
-            result = await ref.classify(spec.signature, examples, _timeout_s(context))
-            version = ref.id.version
+        spec, version, result = await self._on_examples(request, context, ModelRef.classify)
         response = classification_pb2.ClassificationResponse()
         fill_model_spec(response.model_spec, spec.name, version, spec.signature)
         fill_classification_result(response.result, result)
@@ -129,16 +124,25 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def _regress(
         self, request: regression_pb2.RegressionRequest, context: grpc.aio.ServicerContext
     ) -> regression_pb2.RegressionResponse:
-        spec = model_spec_from_proto(request.model_spec)
-        examples = serialized_examples(request.input)
-        with self._dataplane.acquire(spec) as ref:
-            _require_examples(ref, spec.signature, examples)
-            values = await ref.regress(spec.signature, examples, _timeout_s(context))
-            version = ref.id.version
+        spec, version, values = await self._on_examples(request, context, ModelRef.regress)
         response = regression_pb2.RegressionResponse()
         fill_model_spec(response.model_spec, spec.name, version, spec.signature)
         fill_regression_result(response.result, values)
         return response
+
+    async def _on_examples(
+        self,
+        request: classification_pb2.ClassificationRequest | regression_pb2.RegressionRequest,
+        context: grpc.aio.ServicerContext,
+        run: Callable[[ModelRef, str, list[bytes], float | None], Awaitable[T]],
+    ) -> tuple[ModelSpec, int, T]:
+        """Run classify or regress on the request's examples; the spec, version and result."""
+        spec = model_spec_from_proto(request.model_spec)
+        examples = serialized_examples(request.input)
+        with self._dataplane.acquire(spec) as ref:
+            _require_examples(ref, spec.signature, examples)
+            result = await run(ref, spec.signature, examples, _timeout_s(context))
+            return spec, ref.id.version, result
 
     async def _multi_inference(
         self, request: inference_pb2.MultiInferenceRequest, context: grpc.aio.ServicerContext
