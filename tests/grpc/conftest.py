@@ -22,7 +22,8 @@ from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
 from tensorserve.dataplane import DataPlane, VersionLabels
 from tensorserve.grpc.server import GrpcOptions, GrpcServer
-from tests.grpc.fakes import FakeManager, HalfPlusTwo, RecordingObserver
+from tests.grpc.fakes import HalfPlusTwo, RecordingObserver
+from tests.support.fake_manager import FakeManager
 
 T = TypeVar("T")
 MODEL = "half_plus_two"

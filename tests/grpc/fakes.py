@@ -1,4 +1,4 @@
-"""Test doubles for the gRPC layer: a numpy half_plus_two model and a dict-backed manager.
+"""Test doubles for the gRPC layer: a numpy half_plus_two model and a recording observer.
 
 The fake model validates requests the way TF Serving's predict/classify code
 does (same codes and messages), so the servicers can be tested end to end
@@ -19,11 +19,8 @@ from tensorserve.core.errors import (
     Code,
     FailedPrecondition,
     InvalidArgument,
-    ServableNotFound,
     ServingError,
 )
-from tensorserve.core.manager import Manager, ServableHandle
-from tensorserve.core.servable_id import RequestKind, ServableId, ServableRequest
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import (
@@ -214,57 +211,6 @@ def _x_values(examples: Sequence[bytes]) -> np.ndarray:
         example = example_pb2.Example.FromString(serialized)
         values.append(example.features.feature["x"].float_list.value[0])
     return np.array(values, dtype=np.float32)
-
-
-class FakeHandle(ServableHandle):
-    def __init__(self, manager: FakeManager, servable_id: ServableId, servable: Any) -> None:
-        self._manager = manager
-        self._id = servable_id
-        self._servable = servable
-        self._closed = False
-
-    @property
-    def id(self) -> ServableId:
-        return self._id
-
-    @property
-    def servable(self) -> Any:
-        return self._servable
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._manager.release()
-
-
-class FakeManager(Manager):
-    """Serves a fixed ``{name: {version: model}}`` map and counts open handles. Thread-safe."""
-
-    def __init__(self, models: Mapping[str, Mapping[int, Any]]) -> None:
-        self._models = {name: dict(versions) for name, versions in models.items()}
-        self._lock = threading.Lock()
-        self.open_handles = 0
-
-    def get_servable_handle(self, request: ServableRequest) -> ServableHandle:
-        versions = self._models.get(request.name, {})
-        if request.kind is RequestKind.SPECIFIC:
-            version = request.version
-        elif versions:
-            version = max(versions) if request.kind is RequestKind.LATEST else min(versions)
-        else:
-            version = None
-        if version not in versions:
-            raise ServableNotFound(request)
-        with self._lock:
-            self.open_handles += 1
-        return FakeHandle(self, ServableId(request.name, version), versions[version])
-
-    def release(self) -> None:
-        with self._lock:
-            self.open_handles -= 1
-
-    def available_ids(self) -> list[ServableId]:
-        return sorted(ServableId(n, v) for n, versions in self._models.items() for v in versions)
 
 
 class RecordingObserver:

@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tensorserve.core.errors import InvalidArgument, ServableNotFound
-from tensorserve.core.manager import Manager, ServableHandle
-from tensorserve.core.servable_id import RequestKind, ServableId, ServableRequest
+from tensorserve.core.errors import InvalidArgument
+from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
 from tensorserve.dataplane import DataPlane, VersionLabels
 from tensorserve.rest import RestOptions, create_app
@@ -30,6 +29,7 @@ from tensorserve.servables.signature import (
     Signature,
     TensorInfo,
 )
+from tests.support.fake_manager import FakeManager
 
 FLOAT = DataType.DT_FLOAT
 
@@ -149,49 +149,6 @@ def half_plus_two_signatures() -> dict[str, Signature]:
 
 def echo_signature(name: str, inputs: Mapping[str, DataType]) -> Signature:
     return _signature(name, PREDICT_METHOD, inputs, inputs)
-
-
-@dataclasses.dataclass
-class _Handle(ServableHandle):
-    _id: ServableId
-    _servable: Any
-    manager: FakeManager
-
-    @property
-    def id(self) -> ServableId:
-        return self._id
-
-    @property
-    def servable(self) -> Any:
-        return self._servable
-
-    def close(self) -> None:
-        self.manager.open_handles -= 1
-
-
-class FakeManager(Manager):
-    """Serves whatever models the test adds; counts open handles."""
-
-    def __init__(self) -> None:
-        self.models: dict[str, dict[int, Any]] = {}
-        self.open_handles = 0
-
-    def add(self, name: str, version: int, model: Any) -> None:
-        self.models.setdefault(name, {})[version] = model
-
-    def get_servable_handle(self, request: ServableRequest) -> ServableHandle:
-        versions = self.models.get(request.name, {})
-        if request.kind is RequestKind.SPECIFIC:
-            version = request.version if request.version in versions else None
-        else:
-            version = max(versions) if versions else None
-        if version is None:
-            raise ServableNotFound(request)
-        self.open_handles += 1
-        return _Handle(ServableId(request.name, version), versions[version], self)
-
-    def available_ids(self) -> list[ServableId]:
-        return sorted(ServableId(n, v) for n, vs in self.models.items() for v in vs)
 
 
 @dataclasses.dataclass
