@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 from tensorflow.core.example import example_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tensorserve.core.errors import (
     Code,
@@ -30,6 +29,7 @@ from tensorserve.servables.signature import (
     Signature,
     TensorInfo,
 )
+from tests.support.signature_protos import signature_def_map
 
 FLOAT = DataType.DT_FLOAT
 STRING = DataType.DT_STRING
@@ -118,17 +118,7 @@ class HalfPlusTwo:
         return SIGNATURES
 
     def signature_def_map(self) -> Any:
-        result = get_model_metadata_pb2.SignatureDefMap()
-        for name, signature in SIGNATURES.items():
-            proto = result.signature_def[name]
-            proto.method_name = signature.method_name
-            for alias, info in signature.inputs.items():
-                proto.inputs[alias].name = info.name
-                proto.inputs[alias].dtype = info.dtype
-            for alias, info in signature.outputs.items():
-                proto.outputs[alias].name = info.name
-                proto.outputs[alias].dtype = info.dtype
-        return result
+        return signature_def_map(SIGNATURES)
 
     def predict(
         self,

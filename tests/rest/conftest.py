@@ -30,6 +30,7 @@ from tensorserve.servables.signature import (
     TensorInfo,
 )
 from tests.support.fake_manager import FakeManager
+from tests.support.signature_protos import signature_def_map
 
 FLOAT = DataType.DT_FLOAT
 
@@ -72,29 +73,7 @@ class FakeModel:
         return self._signatures
 
     def signature_def_map(self) -> Any:
-        from tensorflow.core.framework import tensor_shape_pb2, types_pb2
-        from tensorflow.core.protobuf import meta_graph_pb2
-        from tensorflow_serving.apis import get_model_metadata_pb2
-
-        result = get_model_metadata_pb2.SignatureDefMap()
-        for name, sig in self._signatures.items():
-            proto = meta_graph_pb2.SignatureDef(method_name=sig.method_name)
-            for target, infos in ((proto.inputs, sig.inputs), (proto.outputs, sig.outputs)):
-                for alias, info in infos.items():
-                    shape = tensor_shape_pb2.TensorShapeProto(
-                        dim=[
-                            tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in info.shape or ()
-                        ]
-                    )
-                    target[alias].CopyFrom(
-                        meta_graph_pb2.TensorInfo(
-                            name=info.name,
-                            dtype=types_pb2.DataType.Value(info.dtype.name),
-                            tensor_shape=shape,
-                        )
-                    )
-            result.signature_def[name].CopyFrom(proto)
-        return result
+        return signature_def_map(self._signatures)
 
     def predict(
         self,
