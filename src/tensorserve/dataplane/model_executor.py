@@ -108,7 +108,8 @@ class ModelExecutor:
                 if self._calls:
                     taken = self._calls.popleft()
                     call: _Call | None = taken
-                    if self._calls and self._is_slow(taken[1]):
+                    key = _owner_key(taken[1])
+                    if self._calls and self._slow_share.get(key, 1.0) > 0.5:
                         self._cond.notify()  # the rest would wait: let a sibling take it
                 elif results:
                     call = None  # nothing queued: hand back what we have first
@@ -130,19 +131,15 @@ class ModelExecutor:
             except BaseException as exc:  # delivered to the caller, never swallowed
                 results.append((future, None, exc))
             elapsed = time.perf_counter() - started
-            self._observe(fn, elapsed)
+            self._observe(key, elapsed)
             # Hold results back only while calls are quick, so batching them never
             # delays an answer by more than a fraction of a millisecond.
             if elapsed > _HOLD_S or len(results) >= _HOLD_CALLS:
                 self._deliver(results)
                 results = []
 
-    def _is_slow(self, fn: Callable[..., Any]) -> bool:
-        return self._slow_share.get(id(getattr(fn, "__self__", fn)), 1.0) > 0.5
-
-    def _observe(self, fn: Callable[..., Any], elapsed: float) -> None:
+    def _observe(self, key: int, elapsed: float) -> None:
         shares = self._slow_share
-        key = id(getattr(fn, "__self__", fn))
         slow = 1.0 if elapsed > _PARALLEL_S else 0.0
         share = shares.get(key)
         if share is None:
@@ -173,6 +170,11 @@ class ModelExecutor:
         if self._started:
             for thread in self._threads:
                 thread.join(timeout)
+
+
+def _owner_key(fn: Callable[..., Any]) -> int:
+    """Calls are timed per model: the owner of a bound method, else the callable."""
+    return id(getattr(fn, "__self__", fn))
 
 
 def _settle(results: list[_Result]) -> None:
