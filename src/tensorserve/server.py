@@ -284,15 +284,15 @@ class ModelServer:
             await asyncio.sleep(period)
             try:
                 config = read_model_server_config_file(self.options.model_config_file)
-            except (ServingError, OSError) as err:
-                _LOG.error("Failed to read ModelServerConfig file: %s", err)
+            except Exception as err:  # whatever the file holds, the poller lives on
+                _LOG.error("Failed to read ModelServerConfig file: %s", _error_text(err))
                 continue
             if config == self.core.config:
                 continue
             try:
                 await self._in_control(self.core.reload_config, config, RELOAD_TIMEOUT_S)
-            except ServingError as err:
-                _LOG.error("Reloading the model config failed: %s", err.message)
+            except Exception as err:
+                _LOG.error("Reloading the model config failed: %s", _error_text(err))
 
     async def _in_control(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._control, fn, *args)
@@ -316,6 +316,10 @@ class ModelServer:
             self.batch_scheduler.stop()
         await self._in_control(self.executor.shutdown)
         self._control.shutdown(wait=False)
+
+
+def _error_text(err: Exception) -> str:
+    return err.message if isinstance(err, ServingError) else repr(err)
 
 
 def _model_executor(options: ServerOptions) -> ModelExecutor:
@@ -392,7 +396,11 @@ def _warn_inert_flags(options: ServerOptions) -> None:
 
 async def _serve(options: ServerOptions) -> int:
     _warn_inert_flags(options)
-    server = ModelServer(options)
+    try:
+        server = ModelServer(options)  # reads the batching parameters file
+    except ServingError as err:
+        print(f"Failed to start server. Error: {err.with_prefix()}", file=sys.stderr)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

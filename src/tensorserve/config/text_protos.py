@@ -103,8 +103,15 @@ def parse_text_proto(text: str, message_type: Any) -> Any:
 
 
 def read_text_file(path: str | os.PathLike[str]) -> str:
+    """The file's text; NotFound when it cannot be read, InvalidArgument when it is not
+    UTF-8 (a file overwritten with binary garbage must fail like any unparsable file)."""
     try:
         return pathlib.Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"{os.fspath(path)} is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
+            f"at offset {exc.start} ({exc.reason})"
+        ) from exc
     except FileNotFoundError as exc:
         raise NotFound(f"{os.fspath(path)}; No such file or directory") from exc
     except OSError as exc:

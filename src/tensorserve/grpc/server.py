@@ -16,6 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import pathlib
+import ssl
+import tempfile
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -120,16 +123,45 @@ def create_grpc_server(
     return server
 
 
-def ssl_server_credentials(ssl: SslConfig) -> grpc.ServerCredentials:
+def ssl_server_credentials(config: SslConfig) -> grpc.ServerCredentials:
     """TF Serving's TLS setup: one key/cert pair, ``custom_ca`` to verify clients, and
     ``client_verify`` to require them (which needs ``custom_ca``)."""
-    if ssl.client_verify and not ssl.custom_ca:
+    if config.client_verify and not config.custom_ca:
         raise InvalidArgument("ssl client_verify requires custom_ca to verify clients against")
+    check_pem(config)
     return grpc.ssl_server_credentials(
-        [(ssl.server_key.encode(), ssl.server_cert.encode())],
-        root_certificates=ssl.custom_ca.encode() if ssl.custom_ca else None,
-        require_client_auth=ssl.client_verify,
+        [(config.server_key.encode(), config.server_cert.encode())],
+        root_certificates=config.custom_ca.encode() if config.custom_ca else None,
+        require_client_auth=config.client_verify,
     )
+
+
+def check_pem(config: SslConfig) -> None:
+    """Raise InvalidArgument unless the key, certificate chain and CA are usable PEM.
+
+    gRPC only says "Failed to bind to address" for a bad key or certificate; Python's
+    ``ssl`` reads the same PEM and says what is wrong.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = pathlib.Path(tmp, "cert.pem"), pathlib.Path(tmp, "key.pem")
+        cert.write_text(config.server_cert)
+        key.touch(mode=0o600)
+        key.write_text(config.server_key)
+        try:
+            context.load_cert_chain(cert, key)
+        except (ssl.SSLError, ValueError) as exc:
+            raise InvalidArgument(
+                f"ssl_config_file: server_key and server_cert are not a usable PEM key and "
+                f"certificate chain: {exc}"
+            ) from exc
+    if config.custom_ca:
+        try:
+            context.load_verify_locations(cadata=config.custom_ca)
+        except (ssl.SSLError, ValueError) as exc:
+            raise InvalidArgument(
+                f"ssl_config_file: custom_ca holds no usable PEM certificate: {exc}"
+            ) from exc
 
 
 def bind_ports(server: grpc.aio.Server, options: GrpcOptions) -> int:
