@@ -37,6 +37,7 @@ from tensorserve.grpc.proto_conversion import (
     fill_regression_result,
     inputs_from_proto,
     model_spec_from_proto,
+    request_model_spec,
 )
 from tensorserve.grpc.status import abort_with_error
 from tensorserve.grpc.tensor_proto import ndarray_to_tensor_proto
@@ -95,7 +96,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def _predict(
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> predict_pb2.PredictResponse:
-        spec = model_spec_from_proto(request.model_spec)
+        spec = request_model_spec(request)
         with self._dataplane.acquire(spec) as ref:
             if spec.signature not in ref.signatures:
                 raise FailedPrecondition(f'Serving signature key "{spec.signature}" not found.')
@@ -137,7 +138,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         run: Callable[[ModelRef, str, list[bytes], float | None], Awaitable[T]],
     ) -> tuple[ModelSpec, int, T]:
         """Run classify or regress on the request's examples; the spec, version and result."""
-        spec = model_spec_from_proto(request.model_spec)
+        spec = request_model_spec(request)
         examples = serialized_examples(request.input)
         with self._dataplane.acquire(spec) as ref:
             _require_examples(ref, spec.signature, examples)
@@ -171,13 +172,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def _get_model_metadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        if not request.HasField("model_spec"):
-            raise InvalidArgument("Missing ModelSpec")
+        spec = request_model_spec(request)
         if not request.metadata_field:
             raise InvalidArgument(
                 "GetModelMetadataRequest must specify at least one metadata_field"
             )
-        spec = model_spec_from_proto(request.model_spec)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         for field in request.metadata_field:  # in order, as TF Serving checks them
             if field != SIGNATURE_DEF_FIELD:

@@ -35,6 +35,7 @@ from tensorserve.core.errors import InvalidArgument
 from tensorserve.dataplane import DataPlane
 from tensorserve.grpc.model_service import MetricValue, ModelService, ReloadConfig
 from tensorserve.grpc.prediction_service import PredictionService
+from tensorserve.grpc.request_decoding import add_servicer
 
 INT32_MAX = 2**31 - 1
 PREDICTION_SERVICE = prediction_service_pb2.DESCRIPTOR.services_by_name[
@@ -107,16 +108,20 @@ def create_grpc_server(
     server = grpc.aio.server(
         options=channel_options(options), maximum_concurrent_rpcs=options.max_concurrent_rpcs
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(dataplane, tensor_content_outputs=options.tensor_content_outputs),
+    # Each service through add_servicer: a request that does not parse is INVALID_ARGUMENT.
+    add_servicer(
         server,
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server,
+        PredictionService(dataplane, tensor_content_outputs=options.tensor_content_outputs),
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelService(dataplane, reload_config, metric_value), server
+    add_servicer(
+        server,
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server,
+        ModelService(dataplane, reload_config, metric_value),
     )
     names = [PREDICTION_SERVICE, MODEL_SERVICE]
     if health_servicer is not None:
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        add_servicer(server, health_pb2_grpc.add_HealthServicer_to_server, health_servicer)
         names.append(HEALTH_SERVICE)
     if options.enable_reflection:
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
