@@ -31,6 +31,7 @@ from tensorserve.config.model_server_config import (
     config_from_proto,
     read_model_server_config_file,
     single_model_config,
+    validate_model_server_config,
 )
 from tensorserve.config.options import ServerOptions
 from tensorserve.config.text_protos import SslConfig, read_ssl_config_file
@@ -97,6 +98,9 @@ class ModelServer:
     async def start(self) -> None:
         """Load the configured models, then open the gRPC and REST ports."""
         config = self._initial_config()
+        # A config TF Serving refuses (duplicate names, relative paths...) refuses the start;
+        # models that merely fail to load do not (see below).
+        validate_model_server_config(config)
         self.core.start()
         started = time.monotonic()
         try:
