@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -34,7 +35,13 @@ from tensorserve.config.model_server_config import (
     validate_model_server_config,
 )
 from tensorserve.config.options import ServerOptions
-from tensorserve.config.text_protos import SslConfig, read_ssl_config_file
+from tensorserve.config.text_protos import (
+    MonitoringConfig,
+    SslConfig,
+    check_ssl_pem,
+    read_monitoring_config_file,
+    read_ssl_config_file,
+)
 from tensorserve.core.aspired_versions_manager import AspiredVersionsManager, ManagerOptions
 from tensorserve.core.errors import ServingError
 from tensorserve.core.loader import Loader
@@ -92,6 +99,7 @@ class ModelServer:
         self.rest: Any = None
         self.grpc: Any = None
         self._config_poller: asyncio.Task[None] | None = None
+        self._files = _TransportFiles()
 
     # -- start-up --------------------------------------------------------------
 
@@ -99,8 +107,10 @@ class ModelServer:
         """Load the configured models, then open the gRPC and REST ports."""
         config = self._initial_config()
         # A config TF Serving refuses (duplicate names, relative paths...) refuses the start;
-        # models that merely fail to load do not (see below).
+        # models that merely fail to load do not (see below). So does any bad file, read
+        # now rather than after minutes of model loading.
         validate_model_server_config(config)
+        self._files = _read_transport_files(self.options)
         self.core.start()
         started = time.monotonic()
         try:
@@ -188,7 +198,7 @@ class ModelServer:
         from tensorserve.rest.server import RestServer
 
         opts = self.options
-        ssl = _read_ssl(opts.ssl_config_file)
+        ssl = self._files.ssl
         grpc_options = GrpcOptions(
             port=opts.port if opts.port else None,
             socket_path=opts.grpc_socket_path,
@@ -221,7 +231,7 @@ class ModelServer:
             _LOG.error("--rest_api_port cannot be the same as --port. Not starting REST server.")
             return
         app, max_body = self._rest_app()
-        rest_ssl = _read_ssl(opts.rest_ssl_config_file)
+        rest_ssl = self._files.rest_ssl
         self.rest = RestServer(
             app,
             None,
@@ -233,16 +243,14 @@ class ModelServer:
         _LOG.info("Exporting HTTP/REST API at:localhost:%d ...", self.rest.port)
 
     def _rest_app(self) -> tuple[Any, int]:
-        from tensorserve.config.text_protos import read_monitoring_config_file
         from tensorserve.monitoring.asgi import prometheus_asgi_app
         from tensorserve.rest.app import create_app
         from tensorserve.rest.options import RestOptions
 
         extra: dict[str, Any] = {}
-        if self.options.monitoring_config_file:
-            monitoring = read_monitoring_config_file(self.options.monitoring_config_file)
-            if monitoring.prometheus_enabled:
-                extra[monitoring.prometheus_path] = prometheus_asgi_app(self.metrics)
+        monitoring = self._files.monitoring
+        if monitoring is not None and monitoring.prometheus_enabled:
+            extra[monitoring.prometheus_path] = prometheus_asgi_app(self.metrics)
         options = RestOptions(
             timeout_s=RestOptions.timeout_from_ms(self.options.rest_api_timeout_in_ms),
             enable_cors=self.options.rest_api_enable_cors_support,
@@ -343,8 +351,30 @@ def _manager_options(options: ServerOptions) -> ManagerOptions:
     )
 
 
-def _read_ssl(path: str) -> SslConfig | None:
-    return read_ssl_config_file(path) if path else None
+@dataclasses.dataclass(frozen=True, slots=True)
+class _TransportFiles:
+    """The text-proto files the transports need, read and checked before models load."""
+
+    ssl: SslConfig | None = None
+    rest_ssl: SslConfig | None = None
+    monitoring: MonitoringConfig | None = None
+
+
+def _read_transport_files(options: ServerOptions) -> _TransportFiles:
+    monitoring = options.monitoring_config_file
+    return _TransportFiles(
+        ssl=_read_ssl(options.ssl_config_file, "ssl_config_file"),
+        rest_ssl=_read_ssl(options.rest_ssl_config_file, "rest_ssl_config_file"),
+        monitoring=read_monitoring_config_file(monitoring) if monitoring else None,
+    )
+
+
+def _read_ssl(path: str, flag: str) -> SslConfig | None:
+    if not path:
+        return None
+    config = read_ssl_config_file(path)
+    check_ssl_pem(config, flag)
+    return config
 
 
 def _ssl_context(config: SslConfig) -> ssl.SSLContext:

@@ -67,7 +67,7 @@ class ConfigKind:
 MODEL_CONFIG = ConfigKind(
     "model_config_file",
     'model_config_list { config { name: "m" base_path: "/models/m" model_platform: "tensorflow"'
-    ' model_version_policy { specific { versions: 1 versions: 2 } }'
+    " model_version_policy { specific { versions: 1 versions: 2 } }"
     ' version_labels { key: "stable" value: 1 } } }',
     _model_config,
 )

@@ -16,9 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import pathlib
-import ssl
-import tempfile
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -31,6 +28,7 @@ from tensorflow_serving.apis import (
 )
 
 from tensorserve.config import SslConfig
+from tensorserve.config.text_protos import check_ssl_pem
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.dataplane import DataPlane
 from tensorserve.grpc.model_service import MetricValue, ModelService, ReloadConfig
@@ -133,40 +131,12 @@ def ssl_server_credentials(config: SslConfig) -> grpc.ServerCredentials:
     ``client_verify`` to require them (which needs ``custom_ca``)."""
     if config.client_verify and not config.custom_ca:
         raise InvalidArgument("ssl client_verify requires custom_ca to verify clients against")
-    check_pem(config)
+    check_ssl_pem(config)
     return grpc.ssl_server_credentials(
         [(config.server_key.encode(), config.server_cert.encode())],
         root_certificates=config.custom_ca.encode() if config.custom_ca else None,
         require_client_auth=config.client_verify,
     )
-
-
-def check_pem(config: SslConfig) -> None:
-    """Raise InvalidArgument unless the key, certificate chain and CA are usable PEM.
-
-    gRPC only says "Failed to bind to address" for a bad key or certificate; Python's
-    ``ssl`` reads the same PEM and says what is wrong.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with tempfile.TemporaryDirectory() as tmp:
-        cert, key = pathlib.Path(tmp, "cert.pem"), pathlib.Path(tmp, "key.pem")
-        cert.write_text(config.server_cert)
-        key.touch(mode=0o600)
-        key.write_text(config.server_key)
-        try:
-            context.load_cert_chain(cert, key)
-        except (ssl.SSLError, ValueError) as exc:
-            raise InvalidArgument(
-                f"ssl_config_file: server_key and server_cert are not a usable PEM key and "
-                f"certificate chain: {exc}"
-            ) from exc
-    if config.custom_ca:
-        try:
-            context.load_verify_locations(cadata=config.custom_ca)
-        except (ssl.SSLError, ValueError) as exc:
-            raise InvalidArgument(
-                f"ssl_config_file: custom_ca holds no usable PEM certificate: {exc}"
-            ) from exc
 
 
 def bind_ports(server: grpc.aio.Server, options: GrpcOptions) -> int:
