@@ -27,7 +27,7 @@ def test_model_metadata_uses_aliases_and_v2_shapes() -> None:
         inputs={"x": TensorInfo("x:0", DataType.DT_FLOAT, (-1, 3))},
         outputs={"y": TensorInfo("y:0", DataType.DT_STRING, None)},
     )
-    document = json.loads(render_model_metadata("m", [3, 1], "tensorflow_savedmodel", signature))
+    document = json.loads(render_model_metadata("m", [3, 1], "tensorflow", signature))
     assert document == {
         "name": "m",
         "versions": ["1", "3"],

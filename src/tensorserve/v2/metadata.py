@@ -26,6 +26,9 @@ EXTENSIONS = ("binary_tensor_data", "parameters", "model_repository")
 
 UNKNOWN_RANK_SHAPE = (-1,)
 
+_PLATFORMS = {"tensorflow": "tensorflow_savedmodel"}
+"""Our platform names to V2's ``<project>_<format>`` names; others are shown as they are."""
+
 
 def render_server_metadata(extensions: Sequence[str] = EXTENSIONS) -> bytes:
     """``{"name", "version", "extensions"}``."""
@@ -37,12 +40,15 @@ def render_server_metadata(extensions: Sequence[str] = EXTENSIONS) -> bytes:
 def render_model_metadata(
     name: str, versions: Iterable[int], platform: str, signature: Signature
 ) -> bytes:
-    """``{"name", "versions", "platform", "inputs", "outputs"}`` for ``signature``."""
+    """``{"name", "versions", "platform", "inputs", "outputs"}`` for ``signature``.
+
+    ``platform`` is the servable's (``tensorflow`` is shown as ``tensorflow_savedmodel``).
+    """
     return orjson.dumps(
         {
             "name": name,
             "versions": [str(v) for v in sorted(versions)],
-            "platform": platform,
+            "platform": _PLATFORMS.get(platform, platform),
             "inputs": _tensors(signature.inputs),
             "outputs": _tensors(signature.outputs),
         }
