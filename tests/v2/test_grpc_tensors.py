@@ -157,6 +157,11 @@ def test_declarations_are_checked_before_data(field: str, value: str, message: s
         decode(request)
 
 
+def test_an_unknown_requested_output_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match="unexpected inference output 'z' for model 'm'"):
+        decode(client_request("f", outputs=("z",)))
+
+
 def test_a_negative_dimension_is_refused() -> None:
     request = client_request("f")
     request.inputs[0].shape[1] = -3

@@ -4,7 +4,7 @@ from tensorserve.core.errors import InvalidArgument
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import PREDICT_METHOD, Signature, TensorInfo
 from tensorserve.v2.datatypes import BY_NAME
-from tensorserve.v2.input_checks import DeclaredInput, check_inputs
+from tensorserve.v2.input_checks import DeclaredInput, check_inputs, check_outputs
 
 SIGNATURE = Signature(
     "serving_default",
@@ -40,15 +40,25 @@ def test_a_wrong_datatype_names_both_types() -> None:
 
 @pytest.mark.parametrize("shape", [(2, 4), (3,), (1, 3, 1)])
 def test_a_shape_against_a_known_dimension_is_refused(shape: tuple[int, ...]) -> None:
-    with pytest.raises(InvalidArgument, match=r"unexpected shape for input 'x'.*Expected \[-1,3\]"):
+    with pytest.raises(
+        InvalidArgument, match=r"unexpected shape for input 'x'.*Expected \[-1, 3\]"
+    ):
         check_inputs("m", SIGNATURE, [declared("x", "FP32", shape), declared("n", "INT64", ())])
 
 
 def test_missing_inputs_are_listed() -> None:
-    with pytest.raises(InvalidArgument, match=r"missing required input\(s\) \['n'\]"):
+    with pytest.raises(
+        InvalidArgument, match="expected 2 inputs but got 1 inputs for model 'm': missing 'n'"
+    ):
         check_inputs("m", SIGNATURE, [declared("x", "FP32", (1, 3))])
 
 
 def test_a_repeated_input_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="'x' appears more than once"):
         check_inputs("m", SIGNATURE, [declared("x", "FP32", (1, 3))] * 2)
+
+
+def test_an_unknown_requested_output_is_refused_before_the_model_runs() -> None:
+    check_outputs("m", SIGNATURE, ["y"])
+    with pytest.raises(InvalidArgument, match="unexpected inference output 'z' for model 'm'"):
+        check_outputs("m", SIGNATURE, ["y", "z"])

@@ -20,7 +20,7 @@ from tensorserve.core.errors import InvalidArgument
 from tensorserve.servables.signature import Signature
 from tensorserve.v2.datatypes import Datatype, for_array, parse_datatype
 from tensorserve.v2.grpc_protos import service_pb2
-from tensorserve.v2.input_checks import DeclaredInput, check_inputs
+from tensorserve.v2.input_checks import DeclaredInput, check_inputs, check_outputs
 from tensorserve.v2.raw_tensors import decode_raw, element_count, encode_raw
 
 ModelInferRequest = service_pb2.ModelInferRequest
@@ -45,12 +45,13 @@ _SHARED_MEMORY_KEYS = ("shared_memory_region", "shared_memory_byte_size", "share
 
 
 def inputs_decoder(request: Any, model: str) -> Callable[[Signature], Mapping[str, np.ndarray]]:
-    """The ``decode`` step of an inference: checks the request's inputs against the
-    resolved signature, then reads their data. Raises InvalidArgument."""
+    """The ``decode`` step of an inference: checks the request's inputs and requested
+    outputs against the resolved signature, then reads the data. Raises InvalidArgument."""
 
     def decode(signature: Signature) -> Mapping[str, np.ndarray]:
         declared = declared_inputs(request)
         check_inputs(model, signature, declared)
+        check_outputs(model, signature, [output.name for output in request.outputs])
         return decode_inputs(request, declared, model)
 
     return decode

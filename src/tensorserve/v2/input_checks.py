@@ -3,8 +3,10 @@
 V2 requests name each input's datatype and shape, so a mismatch can be
 reported before any data is read, in Triton's words, as INVALID_ARGUMENT
 (HTTP 400): an unknown or repeated input, a missing one, a datatype other than
-the signature's, or a shape that contradicts a known dimension. Shared by the
-REST and gRPC codecs. Pure and thread-safe.
+the signature's, a shape that contradicts a known dimension, or an unknown
+requested output. The texts are those of the REST codec
+(``inference_request.decode_inputs``), which checks the same while it reads
+JSON. Pure and thread-safe.
 """
 
 from __future__ import annotations
@@ -45,22 +47,24 @@ def check_inputs(model: str, signature: Signature, declared: Sequence[DeclaredIn
         if info.shape is not None and not _compatible(info.shape, tensor.shape):
             raise InvalidArgument(
                 f"unexpected shape for input '{tensor.name}' for model '{model}'. "
-                f"Expected {_text(info.shape)}, got {_text(tensor.shape)}"
+                f"Expected {list(info.shape)}, got {list(tensor.shape)}"
             )
-    missing = sorted(set(signature.inputs) - seen)
+    missing = [name for name in signature.inputs if name not in seen]
     if missing and not signature.has_defaults:
         raise InvalidArgument(
             f"expected {len(signature.inputs)} inputs but got {len(declared)} inputs for model "
-            f"'{model}'. Got input(s) {sorted(seen)}, but missing required input(s) {missing}. "
-            "Please provide all required input(s)."
+            f"'{model}': missing {', '.join(repr(name) for name in missing)}"
         )
+
+
+def check_outputs(model: str, signature: Signature, requested: Sequence[str]) -> None:
+    """Raise InvalidArgument for a requested output ``signature`` lacks (before the model runs)."""
+    for name in requested:
+        if name not in signature.outputs:
+            raise InvalidArgument(f"unexpected inference output '{name}' for model '{model}'")
 
 
 def _compatible(expected: tuple[int, ...], actual: tuple[int, ...]) -> bool:
     if len(expected) != len(actual):
         return False
     return all(e < 0 or e == a for e, a in zip(expected, actual, strict=True))
-
-
-def _text(shape: tuple[int, ...]) -> str:
-    return "[" + ",".join(str(dim) for dim in shape) + "]"
