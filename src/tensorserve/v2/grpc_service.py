@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import grpc
 import orjson
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 
 from tensorserve.core.errors import (
     FailedPrecondition,
@@ -46,6 +48,8 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 PROTOCOL = "V2_GRPC"
+API = "predict"
+"""ModelInfer's ``API`` label in TF Serving's request metrics."""
 SIGNATURE_PARAMETER = "signature_name"
 """A string request parameter choosing a signature other than ``serving_default``."""
 TIMEOUT_PARAMETER = "timeout"
@@ -143,27 +147,27 @@ class InferenceService:
         return _from_json(document, service_pb2.ModelMetadataResponse())
 
     async def _infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
         name = request.model_name
         requested = [output.name for output in request.outputs]
-        for output in request.outputs:
-            if "classification" in output.parameters:
-                raise InvalidArgument(
-                    f"output '{output.name}' asks for classification, which tensorserve's "
-                    "V2 API does not implement"
-                )
-        spec = ModelSpec(
-            name,
-            parse_version(request.model_version, name),
-            signature_name=_string_parameter(request.parameters, SIGNATURE_PARAMETER),
-        )
-        call = Inference(
-            spec=spec,
-            decode=inputs_decoder(request, name),
-            size_hint=input_bytes(request),
-            output_filter=requested,
-            timeout_s=_timeout_s(context, request.parameters),
-            protocol=PROTOCOL,
-        )
+        try:
+            call = Inference(
+                spec=ModelSpec(
+                    name,
+                    parse_version(request.model_version, name),
+                    signature_name=_string_parameter(request.parameters, SIGNATURE_PARAMETER),
+                ),
+                decode=inputs_decoder(request, name),
+                size_hint=input_bytes(request),
+                output_filter=_requested_outputs(request),
+                timeout_s=_timeout_s(context, request.parameters),
+                protocol=PROTOCOL,
+                api=API,
+                started=started,
+            )
+        except Exception as exc:  # refused before the data plane saw it: count it here
+            self._dataplane.observe(name, API, PROTOCOL, exc, started)
+            raise
         result = await self._dataplane.predict(call, missing_signature=missing_signature(name))
         return infer_response(name, result.id.version, request.id, result.outputs, requested)
 
@@ -173,16 +177,17 @@ def add_inference_service(server: grpc.aio.Server, dataplane: DataPlane) -> str:
 
     Every RPC of the service is registered: the ones tensorserve lacks answer
     UNIMPLEMENTED naming the RPC, rather than gRPC's bare "Method not found!".
+    Requests are parsed in the handler, not by gRPC, so a body that does not
+    parse is INVALID_ARGUMENT (a failing deserializer makes gRPC answer UNKNOWN).
     """
     service = InferenceService(dataplane)
     handlers = {}
     for method in SERVICE.methods:
-        request_class = getattr(service_pb2, method.input_type.name)
         response_class = getattr(service_pb2, method.output_type.name)
         if method.name in InferenceService.IMPLEMENTED:
+            request_class = getattr(service_pb2, method.input_type.name)
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                getattr(service, method.name),
-                request_deserializer=request_class.FromString,
+                _parsing(request_class, getattr(service, method.name)),
                 response_serializer=response_class.SerializeToString,
             )
             continue
@@ -193,7 +198,6 @@ def add_inference_service(server: grpc.aio.Server, dataplane: DataPlane) -> str:
         )
         handlers[method.name] = make_handler(
             _unimplemented(f"{SERVICE_NAME}/{method.name}"),
-            request_deserializer=request_class.FromString,
             response_serializer=response_class.SerializeToString,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
@@ -243,11 +247,39 @@ def _from_json(document: bytes, message: Any) -> Any:
     return json_format.ParseDict(orjson.loads(document), message)
 
 
+def _parsing(
+    request_class: Any, handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[Any]]:
+    async def parse_then_handle(data: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            request = request_class.FromString(data)
+        except DecodeError as exc:
+            await abort_v2(
+                context,
+                InvalidArgument(
+                    f"the request is not a valid {request_class.DESCRIPTOR.full_name}: {exc}"
+                ),
+            )
+        return await handler(request, context)
+
+    return parse_then_handle
+
+
 def _unimplemented(rpc: str) -> Callable[..., Awaitable[None]]:
     async def unimplemented(request: Any, context: grpc.aio.ServicerContext) -> None:
         await abort_v2(context, Unimplemented(f"{rpc} is not implemented by tensorserve"))
 
     return unimplemented
+
+
+def _requested_outputs(request: Any) -> list[str]:
+    for output in request.outputs:
+        if "classification" in output.parameters:
+            raise InvalidArgument(
+                f"output '{output.name}' asks for classification, which tensorserve's "
+                "V2 API does not implement"
+            )
+    return [output.name for output in request.outputs]
 
 
 def _string_parameter(parameters: Mapping[str, Any], key: str) -> str:
