@@ -273,9 +273,7 @@ def test_no_deadline_means_no_timeout_for_the_model(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(("size_hint", "offloaded"), [(100, False), (101, True)])
-def test_decode_is_offloaded_only_above_the_one_threshold(
-    size_hint: int, offloaded: bool
-) -> None:
+def test_decode_is_offloaded_only_above_the_one_threshold(size_hint: int, offloaded: bool) -> None:
     harness = Harness(offload_bytes=100)
 
     async def scenario() -> int:
