@@ -62,7 +62,8 @@ class RestHandlers:
 
         def decode(signature: Signature) -> Mapping[str, np.ndarray]:
             # In name order, so errors name the first bad input as they always have.
-            input_dtypes = {alias: signature.inputs[alias].dtype for alias in sorted(signature.inputs)}
+            inputs_info = signature.inputs
+            input_dtypes = {alias: inputs_info[alias].dtype for alias in sorted(inputs_info)}
             inputs, _ = decode_predict_inputs(
                 document, signature_name, input_dtypes, may_hold_bools=may_hold_bools
             )
