@@ -88,6 +88,7 @@ class ModelServer:
             ),
             on_labels=self.dataplane.set_version_labels,
         )
+        self.dataplane.repository = self.core
         self.rest: Any = None
         self.grpc: Any = None
         self._config_poller: asyncio.Task[None] | None = None

@@ -11,7 +11,6 @@ serialized examples, which TensorFlow Serving batches only inside the graph.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -85,8 +84,9 @@ class BatchingModel:
         """Tasks waiting in this model's queues now (for tests and debugging)."""
         return sum(queue.num_enqueued_tasks for queue in self._queues.values())
 
-    def signature_def_map(self) -> Any:
-        return self.inner.signature_def_map()
+    @property
+    def platform(self) -> str:
+        return self.inner.platform
 
     def predict(
         self,
@@ -157,6 +157,14 @@ class BatchingModel:
     ) -> np.ndarray:
         return self.inner.regress(signature_name, examples, timeout_s)
 
+    def multi_inference(
+        self,
+        tasks: Sequence[tuple[str, str]],
+        examples: Sequence[bytes],
+        timeout_s: float | None = None,
+    ) -> list[Classifications | np.ndarray]:
+        return self.inner.multi_inference(tasks, examples, timeout_s)
+
     def close(self) -> None:
         """Close every queue: queued tasks still run; new predicts fail UNAVAILABLE."""
         with self._lock:
@@ -201,12 +209,8 @@ class BatchingModel:
         total = sum(sizes)
         padding = self._options.padded_size(total) - total
         deadlines = [task.deadline for task in live]
-        # Whole seconds: the platform keeps a fast path per distinct timeout value.
-        timeout_s = (
-            None
-            if None in deadlines
-            else float(math.ceil(max(d for d in deadlines if d is not None) - now))
-        )
+        # The platform rounds it: it keeps a fast path per distinct timeout value.
+        timeout_s = None if None in deadlines else max(d for d in deadlines if d is not None) - now
         try:
             merged = merge_inputs(
                 [task.inputs for task in live], padding, self._options.pad_variable_length_inputs

@@ -29,7 +29,6 @@ from typing import Any
 import orjson
 
 from tensorserve.core.errors import Code, ServingError, as_serving_error
-from tensorserve.core.servable_state import ManagerState
 from tensorserve.dataplane import DataPlane
 from tensorserve.rest.asgi import (
     JSON_CONTENT_TYPE,
@@ -63,6 +62,7 @@ _CORS_HEADERS = (
 _NOT_FOUND = b"Not Found\n"
 
 ApiHandler = Callable[[Route, bytes], Awaitable[bytes]]
+_COUNTED_BY_HANDLER = frozenset({Api.PREDICT, Api.CLASSIFY, Api.REGRESS})
 
 
 def create_app(dataplane: DataPlane, options: RestOptions) -> ASGIApp:
@@ -115,9 +115,11 @@ class RestApp:
     async def _serve_v1(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         start = time.perf_counter()
         route: Route | None = None
+        counted = False  # by the handler or the data plane
         try:
             route = match_route(scope["method"], path)
             body = await self._request_body(scope, receive) if scope["method"] == "POST" else b""
+            counted = route.api in _COUNTED_BY_HANDLER
             status, payload, code = 200, await self._apis[route.api](route, body), Code.OK
         except UndecodablePath as error:
             # TensorFlow Serving leaves these bodies empty; a JSON error helps clients more.
@@ -131,7 +133,7 @@ class RestApp:
             wrapped = as_serving_error(exc)
             status, code = http_status(wrapped.code), wrapped.code
             payload = _error_body(wrapped.message)
-        if route is not None and route.model_name:
+        if route is not None and route.model_name and not counted:
             self._dataplane.observer.request_finished(
                 route.model_name, route.api.value, "REST", code, time.perf_counter() - start
             )
@@ -142,9 +144,7 @@ class RestApp:
         if not is_gzip_encoded(scope):
             return body
         limit = self._options.max_decompressed_bytes
-        if len(body) > self._options.offload_bytes:
-            return await self._dataplane.run_blocking(gunzip_capped, body, limit)
-        return gunzip_capped(body, limit)
+        return await self._dataplane.convert(len(body), gunzip_capped, body, limit)
 
     async def _preflight(self, scope: Scope, send: Send) -> None:
         """CORS preflight: 200 when ``Origin`` names an http(s) origin, else 400; no body."""
@@ -162,8 +162,7 @@ class RestApp:
 
     def _models_available(self) -> tuple[bool, dict[str, Any]]:
         available = {
-            name: any(s.state is ManagerState.AVAILABLE for s in states)
-            for name, states in self._dataplane.all_model_status().items()
+            name: self._dataplane.model_ready(name) for name in self._dataplane.all_model_status()
         }
         return all(available.values()), available
 
