@@ -197,3 +197,14 @@ def test_inputs_are_checked_against_the_signature(
 def test_an_input_of_unknown_rank_takes_any_shape() -> None:
     request = parse({"inputs": [x_json(), {**S_JSON, "shape": [1, 1, 1]}]})
     assert decode_inputs(request, SIGNATURE, "m")["s"].shape == (1, 1, 1)
+
+
+def test_an_input_with_a_default_may_be_left_out() -> None:
+    with_default = Signature(
+        "serving_default",
+        PREDICT_METHOD,
+        inputs=SIGNATURE.inputs,
+        outputs=SIGNATURE.outputs,
+        defaults={"s": np.array([b"d"], dtype=object)},
+    )
+    assert set(decode_inputs(parse({"inputs": [x_json()]}), with_default, "m")) == {"x"}

@@ -1,9 +1,9 @@
-import dataclasses
 import json
 
 import pytest
 
 from tensorserve.core.errors import InvalidArgument
+from tensorserve.dataplane import RepositoryEntry
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import PREDICT_METHOD, Signature, TensorInfo
 from tensorserve.v2.metadata import (
@@ -48,16 +48,11 @@ def test_a_dtype_without_v2_datatype_is_named() -> None:
         render_model_metadata("m", [1], "tensorflow_savedmodel", signature)
 
 
-@dataclasses.dataclass
-class Entry:
-    name: str
-    version: str
-    state: str
-    reason: str
-
-
 def test_repository_index_omits_empty_versions_and_filters_ready() -> None:
-    entries = [Entry("a", "1", "READY", ""), Entry("b", "", "UNAVAILABLE", "unloaded")]
+    entries = [
+        RepositoryEntry("a", "1", "READY", ""),
+        RepositoryEntry("b", "", "UNAVAILABLE", "unloaded"),
+    ]
     assert json.loads(render_repository_index(entries)) == [
         {"name": "a", "version": "1", "state": "READY", "reason": ""},
         {"name": "b", "state": "UNAVAILABLE", "reason": "unloaded"},

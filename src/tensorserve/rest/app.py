@@ -8,6 +8,7 @@ exact paths in ``extra_routes``    delegated whole (any method), e.g. Prometheus
 ``GET /readyz``                    200 when ready, else 503, with per-model details
 ``GET /tensorserve/v1/models``     every model with its version statuses
 ``(?i)/v1/.*``                     TensorFlow Serving's API (see ``routing.py``)
+``/v2`` and ``/v2/...``            the Open Inference Protocol (``tensorserve.v2.rest_app``)
 anything else                      plain-text 404, as TensorFlow Serving's libevent page
 =================================  =====================================================
 
@@ -51,6 +52,7 @@ from tensorserve.rest.request_body import (
 )
 from tensorserve.rest.routing import Api, Route, UndecodablePath, is_v1_path, match_route
 from tensorserve.rest.status_json import render_all_models
+from tensorserve.v2.rest_routes import is_v2_path
 
 _logger = logging.getLogger(__name__)
 
@@ -90,6 +92,11 @@ class RestApp:
             "/tensorserve/v1/models": self._list_models,
             **options.extra_routes,
         }
+        # Imported here: the V2 codec reuses this package's helpers, so importing it at
+        # the top would make ``tensorserve.rest`` and ``tensorserve.v2`` import each other.
+        from tensorserve.v2.rest_app import V2RestApp
+
+        self._v2: ASGIApp = V2RestApp(dataplane, options)
         cors = _CORS_HEADERS if options.enable_cors else ()
         self._cors_headers = list(cors)
         self._json_headers = [JSON_CONTENT_TYPE, *cors]
@@ -105,7 +112,9 @@ class RestApp:
             return
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1").partition("?")[0] if raw_path else scope["path"]
-        if not is_v1_path(path):
+        if is_v2_path(path):
+            await self._v2(scope, receive, send)
+        elif not is_v1_path(path):
             await send_response(send, 404, _NOT_FOUND, [TEXT_CONTENT_TYPE])
         elif scope["method"] == "OPTIONS":
             await self._preflight(scope, send)

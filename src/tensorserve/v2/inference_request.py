@@ -144,8 +144,8 @@ def decode_inputs(
                 tensor.name,
                 may_hold_bools=request.may_hold_bools,
             )
-    missing = [name for name in signature.inputs if name not in arrays]
-    if missing and not signature.has_defaults:
+    missing = [n for n in signature.inputs if n not in arrays and n not in signature.defaults]
+    if missing:
         raise InvalidArgument(
             f"expected {len(signature.inputs)} inputs but got {len(arrays)} inputs for model "
             f"'{model_name}': missing {', '.join(repr(name) for name in missing)}"

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import orjson
 
 from tensorserve import __version__
+from tensorserve.dataplane.repository import READY, RepositoryEntry
 from tensorserve.servables.signature import Signature, TensorInfo
 from tensorserve.v2.datatypes import for_dtype
 
@@ -66,21 +67,18 @@ def _tensors(tensors: Mapping[str, TensorInfo]) -> list[dict[str, object]]:
     ]
 
 
-def render_repository_index(entries: Iterable[object], ready_only: bool = False) -> bytes:
-    """``[{"name", "version", "state", "reason"}, ...]``; entries carry those four attributes.
-
-    ``ready_only`` keeps the READY entries (the request's ``{"ready": true}``).
+def render_repository_index(entries: Iterable[RepositoryEntry], ready_only: bool = False) -> bytes:
+    """``[{"name", "version", "state", "reason"}, ...]``; a model with no version has no
+    ``"version"``. ``ready_only`` keeps the READY entries (the request's ``{"ready": true}``).
     """
-    rows = []
+    rows: list[dict[str, str]] = []
     for entry in entries:
-        state = getattr(entry, "state")  # noqa: B009 - RepositoryEntry is duck-typed here
-        if ready_only and state != "READY":
+        if ready_only and entry.state != READY:
             continue
-        row = {"name": getattr(entry, "name")}  # noqa: B009
-        version = getattr(entry, "version")  # noqa: B009
-        if version:
-            row["version"] = version
-        row["state"] = state
-        row["reason"] = getattr(entry, "reason")  # noqa: B009
+        row = {"name": entry.name}
+        if entry.version:
+            row["version"] = entry.version
+        row["state"] = entry.state
+        row["reason"] = entry.reason
         rows.append(row)
     return orjson.dumps(rows)
