@@ -259,7 +259,7 @@ def test_infer_hands_the_data_plane_one_call_and_answers_raw(
     assert call.protocol == "V2_GRPC"
     assert call.output_filter == []
     assert call.size_hint == X.nbytes
-    assert call.timeout_s is not None and 0 < call.timeout_s <= 20
+    assert call.timeout_s is not None and 0 < call.timeout_s <= 21  # the client deadline
     response = result.get_response()
     assert (response.model_name, response.model_version, response.id) == (MODEL, "3", "abc")
     np.testing.assert_array_equal(result.as_numpy("y"), X * 2)

@@ -1,3 +1,6 @@
+import dataclasses
+
+import numpy as np
 import pytest
 
 from tensorserve.core.errors import InvalidArgument
@@ -62,3 +65,8 @@ def test_an_unknown_requested_output_is_refused_before_the_model_runs() -> None:
     check_outputs("m", SIGNATURE, ["y"])
     with pytest.raises(InvalidArgument, match="unexpected inference output 'z' for model 'm'"):
         check_outputs("m", SIGNATURE, ["y", "z"])
+
+
+def test_inputs_with_defaults_may_be_left_out() -> None:
+    with_default = dataclasses.replace(SIGNATURE, defaults={"n": np.zeros(1, np.int64)})
+    check_inputs("m", with_default, [declared("x", "FP32", (1, 3))])

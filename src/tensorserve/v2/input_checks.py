@@ -49,8 +49,8 @@ def check_inputs(model: str, signature: Signature, declared: Sequence[DeclaredIn
                 f"unexpected shape for input '{tensor.name}' for model '{model}'. "
                 f"Expected {list(info.shape)}, got {list(tensor.shape)}"
             )
-    missing = [name for name in signature.inputs if name not in seen]
-    if missing and not signature.has_defaults:
+    missing = [n for n in signature.inputs if n not in seen and n not in signature.defaults]
+    if missing:
         raise InvalidArgument(
             f"expected {len(signature.inputs)} inputs but got {len(declared)} inputs for model "
             f"'{model}': missing {', '.join(repr(name) for name in missing)}"
