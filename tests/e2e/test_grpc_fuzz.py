@@ -4,11 +4,9 @@ INTERNAL or UNKNOWN, the server stays alive and correct, and its memory stays fl
 Seeded and bounded: ``TENSORSERVE_FUZZ_SEED=<n>`` replays a run (the seed is printed,
 and named in every failure); ``TENSORSERVE_FUZZ_CASES`` sets the cases per method.
 
-Each method is one row of ``METHODS``: a path and a strategy for its request message.
-Every method also gets raw garbage and mutated valid requests. The V2 service is one
-more row, e.g. with ``tritonclient.grpc.service_pb2``::
-
-    Method("/inference.GRPCInferenceService/ModelInfer", model_infer_requests()),
+Each method is one row of ``METHODS``: a path and a strategy for its request message
+(TF Serving's five, and the V2 ``ModelInfer`` from ``tritonclient.grpc.service_pb2``).
+Every method also gets raw garbage and mutated valid requests.
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ from tests.support.server_process import ServerProcess
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SEED = int(os.environ.get("TENSORSERVE_FUZZ_SEED", "20261202"))
-CASES = int(os.environ.get("TENSORSERVE_FUZZ_CASES", "100"))
+CASES = int(os.environ.get("TENSORSERVE_FUZZ_CASES", "80"))
 WARMUP_CASES = 100
 SERVER_FAULTS = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 INT64_MAX = 2**63 - 1
@@ -220,6 +218,54 @@ def metadata_requests(draw: st.DrawFn) -> get_model_metadata_pb2.GetModelMetadat
     return request
 
 
+V2_DATATYPES = ["FP32", "FP32", "FP64", "INT64", "INT8", "UINT64", "BOOL", "BYTES", "FP16", "BF16"]
+
+
+@st.composite
+def infer_parameters(draw: st.DrawFn, into: Any) -> None:
+    for key in draw(st.lists(st.sampled_from(["binary_data_size", "classification"]) | odd_text)):
+        kind = draw(st.integers(0, 3))
+        if kind == 0:
+            into[key].int64_param = draw(st.integers(-(2**63), INT64_MAX))
+        elif kind == 1:
+            into[key].string_param = draw(odd_text)
+        elif kind == 2:
+            into[key].bool_param = draw(st.booleans())
+        else:
+            into[key].double_param = draw(st.floats())
+
+
+@st.composite
+def model_infer_requests(draw: st.DrawFn) -> Any:
+    """V2 ``ModelInferRequest``: datatypes, shapes and raw contents that may disagree."""
+    from tritonclient.grpc import service_pb2
+
+    request = service_pb2.ModelInferRequest(
+        model_name=MODEL if draw(st.integers(0, 9)) < 9 else draw(odd_text),
+        model_version=draw(st.sampled_from(["", "123", "0", "-1", "99999999999999999999"])),
+        id=draw(odd_text),
+    )
+    raw = draw(st.booleans())
+    for _ in range(draw(st.sampled_from([1, 1, 0, 2]))):
+        tensor = request.inputs.add(
+            name=draw(st.sampled_from(["x", "x", "y"]) | odd_text),
+            datatype=draw(st.sampled_from(V2_DATATYPES) | odd_text),
+            shape=[draw(dims) for _ in range(draw(st.sampled_from([2, 1, 0, 3, 65])))],
+        )
+        draw(infer_parameters(tensor.parameters))
+        if raw:
+            request.raw_input_contents.append(draw(st.binary(max_size=64)))
+        else:
+            values = draw(st.lists(st.floats(width=32), max_size=6))
+            tensor.contents.fp32_contents.extend(values)
+            if draw(st.integers(0, 3)) == 0:
+                tensor.contents.bytes_contents.extend(draw(st.lists(odd_bytes, max_size=3)))
+    for _ in range(draw(st.integers(0, 2))):
+        request.outputs.add(name=draw(st.sampled_from(["y", "z"]) | odd_text))
+    draw(infer_parameters(request.parameters))
+    return request
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
     path: str
@@ -233,6 +279,7 @@ METHODS = [
     Method(PREDICTION + "Regress", regression_requests()),
     Method(PREDICTION + "MultiInference", multi_inference_requests()),
     Method(PREDICTION + "GetModelMetadata", metadata_requests()),
+    Method("/inference.GRPCInferenceService/ModelInfer", model_infer_requests()),
 ]
 
 
