@@ -316,9 +316,12 @@ def cases() -> st.SearchStrategy[Case]:
 
 @dataclasses.dataclass
 class Tally:
+    process: psutil.Process
     cases: int = 0
     faults: list[str] = dataclasses.field(default_factory=list)
     codes: dict[str, int] = dataclasses.field(default_factory=dict)
+    rss_mib: dict[int, int] = dataclasses.field(default_factory=dict)
+    """Server RSS by case number, every 100 cases."""
 
 
 def call(channel: grpc.Channel, case: Case) -> grpc.StatusCode:
@@ -358,6 +361,8 @@ def run_cases(channel: grpc.Channel, tally: Tally, count: int, run_seed: int) ->
     )
     @given(cases())
     def one(case: Case) -> None:
+        if tally.cases % 100 == 0:
+            tally.rss_mib[tally.cases] = tally.process.memory_info().rss // 2**20
         tally.cases += 1
         try:
             code = call(channel, case)
@@ -381,7 +386,7 @@ def test_generated_requests_never_get_a_server_fault(
     with capsys.disabled():
         print(f"\ngRPC fuzz seed: {SEED} (TENSORSERVE_FUZZ_SEED={SEED} replays it)")
     proc = psutil.Process(tfs_server.process.pid)
-    warmup, tally = Tally(), Tally()
+    warmup, tally = Tally(proc), Tally(proc)
     run_cases(channel, warmup, WARMUP_CASES, SEED + 1)
     rss_before = proc.memory_info().rss
     total = CASES * len(METHODS)
@@ -394,7 +399,8 @@ def test_generated_requests_never_get_a_server_fault(
             print(
                 f"gRPC fuzz: {tally.cases} cases (+{warmup.cases} warm-up), "
                 f"{len(tally.faults)} INTERNAL/UNKNOWN, RSS {rss_before / 2**20:.0f} -> "
-                f"{rss_after / 2**20:.0f} MiB ({growth:+.1%}), codes {tally.codes}"
+                f"{rss_after / 2**20:.0f} MiB ({growth:+.1%}), codes {tally.codes}, "
+                f"RSS MiB by case {tally.rss_mib}"
             )
     assert tally.faults == [], f"seed {SEED}"
     assert tfs_server.alive()
