@@ -288,7 +288,7 @@ def garbage(draw: st.DrawFn, method: Method) -> bytes:
     """Random bytes, or a valid request truncated or with bytes flipped."""
     if draw(st.booleans()):
         return draw(st.binary(max_size=200))
-    raw = bytearray(draw(method.requests).SerializeToString())
+    raw = bytearray(draw(method.requests).SerializeToString(deterministic=True))
     if raw and draw(st.booleans()):
         return bytes(raw[: draw(st.integers(0, len(raw) - 1))])
     for _ in range(draw(st.integers(1, 4))):
@@ -305,7 +305,7 @@ class Case:
 
 def cases() -> st.SearchStrategy[Case]:
     per_method = [
-        st.builds(Case, st.just(m.path), m.requests.map(lambda r: r.SerializeToString()))
+        st.builds(Case, st.just(m.path), m.requests.map(lambda r: r.SerializeToString(deterministic=True)))
         for m in METHODS
     ] + [st.builds(Case, st.just(m.path), garbage(m)) for m in METHODS]
     return st.one_of(per_method)
