@@ -305,7 +305,9 @@ class Case:
 
 def cases() -> st.SearchStrategy[Case]:
     per_method = [
-        st.builds(Case, st.just(m.path), m.requests.map(lambda r: r.SerializeToString(deterministic=True)))
+        st.builds(
+            Case, st.just(m.path), m.requests.map(lambda r: r.SerializeToString(deterministic=True))
+        )
         for m in METHODS
     ] + [st.builds(Case, st.just(m.path), garbage(m)) for m in METHODS]
     return st.one_of(per_method)
@@ -322,6 +324,8 @@ class Tally:
     codes: dict[str, int] = dataclasses.field(default_factory=dict)
     rss_mib: dict[int, int] = dataclasses.field(default_factory=dict)
     """Server RSS by case number, every 100 cases."""
+    biggest_step: tuple[int, str] = (0, "")
+    """The largest RSS growth over one case, in bytes, and that case."""
 
 
 def call(channel: grpc.Channel, case: Case) -> grpc.StatusCode:
@@ -364,11 +368,15 @@ def run_cases(channel: grpc.Channel, tally: Tally, count: int, run_seed: int) ->
         if tally.cases % 100 == 0:
             tally.rss_mib[tally.cases] = tally.process.memory_info().rss // 2**20
         tally.cases += 1
+        before = tally.process.memory_info().rss
         try:
             code = call(channel, case)
         except AssertionError as fault:
             tally.faults.append(f"{case.path}: {fault} (body {case.body[:80]!r})")
             raise
+        step = tally.process.memory_info().rss - before
+        if step > tally.biggest_step[0]:
+            tally.biggest_step = (step, f"case {tally.cases}: {case.path} {case.body[:200]!r}")
         tally.codes[code.name] = tally.codes.get(code.name, 0) + 1
 
     one()
@@ -400,7 +408,8 @@ def test_generated_requests_never_get_a_server_fault(
                 f"gRPC fuzz: {tally.cases} cases (+{warmup.cases} warm-up), "
                 f"{len(tally.faults)} INTERNAL/UNKNOWN, RSS {rss_before / 2**20:.0f} -> "
                 f"{rss_after / 2**20:.0f} MiB ({growth:+.1%}), codes {tally.codes}, "
-                f"RSS MiB by case {tally.rss_mib}"
+                f"RSS MiB by case {tally.rss_mib}; biggest one-case step "
+                f"{tally.biggest_step[0] / 2**20:+.1f} MiB at {tally.biggest_step[1]}"
             )
     assert tally.faults == [], f"seed {SEED}"
     assert tfs_server.alive()
