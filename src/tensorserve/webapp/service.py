@@ -147,7 +147,7 @@ class PredictionService:
         raise errors.ModelUnavailable("The model server reports no model ready to serve.")
 
     def _resolve_version(self, model: str, version: str | None) -> str:
-        if version is not None and not version.isdigit():
+        if version is not None and not (version.isascii() and version.isdigit()):
             raise errors.UnknownModel(model, version, detail="versions are numbers")
         status = self._client.model_status(model)
         if version is None:
