@@ -1,7 +1,8 @@
 """Headless Chromium for browser tests: Debian's package driven by Playwright.
 
 Never downloads a browser: tests skip when ``/usr/bin/chromium`` is missing
-(``make test`` installs it when run as root; see ``.ci/system-packages``). Screenshots go to ``test-artifacts/webapp/``.
+(``make test`` installs it when run as root; see ``.ci/system-packages``). Screenshots go
+to ``test-artifacts/webapp/``.
 """
 
 from __future__ import annotations
