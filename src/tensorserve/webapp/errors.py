@@ -20,6 +20,7 @@ Hierarchy::
     ├── ModelServerRejected               422  the server refused the request we built
     ├── ModelServerUnreachable            502  connection refused / protocol error
     ├── ModelServerFailed                 502  the server answered 5xx
+    ├── UnexpectedAnswer                  502  an answer that is not what TF Serving sends
     ├── ModelUnavailable                  503  no AVAILABLE version, or the server is busy
     └── ModelServerTimeout                504  no answer within the configured timeout
 """
@@ -194,6 +195,18 @@ class ModelServerFailed(WebAppError):
         super().__init__(
             f"The model server failed with HTTP {status}: {detail}",
             "Look at the model server's log; retry once it is healthy.",
+        )
+
+
+class UnexpectedAnswer(WebAppError):
+    status = 502
+    title = "Model server answer not understood"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"The model server sent an answer this app does not understand: {detail}",
+            "Check that --server-url points at the REST port of tensorserve or another "
+            "TensorFlow-Serving-compatible server.",
         )
 
 

@@ -22,6 +22,7 @@ from tensorserve.webapp.service import PredictionOutcome, PredictionService
 from tensorserve.webapp.upload_form import FormLimits, UploadForm, read_upload_form
 
 EXTENSION_KEY = "tensorserve_webapp"
+SERVER_DOWN_ERRORS = (errors.ModelServerUnreachable, errors.ModelServerTimeout)
 LARGEST_PAGE_NUMBER = 10**9
 """Page numbers are clamped to the last page; this bounds the text turned into an int."""
 IMAGE_MIMETYPES = {
@@ -61,7 +62,10 @@ def predict_page() -> tuple[str, int]:
         form = UploadForm(image=None, filename="", fields=request.args.to_dict())
     models: tuple[ModelStatus, ...] = ()
     try:
-        models = context.service.list_models()
+        # A server that could not be reached or timed out just now would only make the
+        # person wait a second time for the same error.
+        if not isinstance(error, SERVER_DOWN_ERRORS):
+            models = context.service.list_models()
     except errors.WebAppError as failure:
         error = error or failure
     choices = [(m.name, m.available_versions) for m in models if m.available_versions]
