@@ -48,7 +48,7 @@ def predict_page() -> tuple[str, int]:
     context = _context()
     result: PredictionOutcome | None = None
     error: errors.WebAppError | None = None
-    form = UploadForm(image=None, filename="", fields={})
+    form = UploadForm(image=None, filename="", fields=request.args.to_dict())
     total_ms = 0.0
     if request.method == "POST":
         started = time.monotonic()
@@ -58,8 +58,6 @@ def predict_page() -> tuple[str, int]:
         except errors.WebAppError as failure:
             error = failure
         total_ms = (time.monotonic() - started) * 1000.0
-    else:
-        form = UploadForm(image=None, filename="", fields=request.args.to_dict())
     models: tuple[ModelStatus, ...] = ()
     try:
         # A server that could not be reached or timed out just now would only make the
