@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test test-fast lint typecheck bench clean
+.PHONY: install system-packages demo test test-fast lint typecheck bench clean
 
 install: $(VENV)/.installed
 
@@ -15,10 +15,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The Debian packages the tests need (.ci/system-packages): installed when missing and root,
+# otherwise a warning says what will skip. Never fails; pytest decides `make test`'s status.
+system-packages:
+	@.ci/install-system-packages
+
 demo: install
 	$(BIN)/tensorserve demo
 
-test: install
+test: install system-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: install
