@@ -86,6 +86,22 @@ def parse_inference_request(body: bytes, header_length: bytes | None) -> Inferen
     blobs = BlobReader(binary)
     inputs = _inputs(document.get("inputs"), blobs)
     blobs.finish()
+    binary_output, signature_name, timeout_s = False, "", None
+    if parameters:
+        binary_output, signature_name, timeout_s = _request_options(parameters)
+    return InferenceRequest(
+        request_id,
+        inputs,
+        _outputs(document.get("outputs")),
+        binary_output,
+        signature_name,
+        timeout_s,
+        b"true" in header or b"false" in header,
+    )
+
+
+def _request_options(parameters: Mapping[str, Any]) -> tuple[bool, str, float | None]:
+    """``binary_data_output``, ``signature_name`` and ``timeout`` (in seconds), checked."""
     binary_output = parameters.get("binary_data_output", False)
     signature_name = parameters.get("signature_name", "")
     timeout_us = parameters.get("timeout")
@@ -93,19 +109,9 @@ def parse_inference_request(body: bytes, header_length: bytes | None) -> Inferen
         raise InvalidArgument("the parameter 'binary_data_output' must be a boolean")
     if not isinstance(signature_name, str):
         raise InvalidArgument("the parameter 'signature_name' must be a string")
-    if timeout_us is not None and (
-        isinstance(timeout_us, bool) or not isinstance(timeout_us, int) or timeout_us < 0
-    ):
+    if timeout_us is not None and (type(timeout_us) is not int or timeout_us < 0):
         raise InvalidArgument("the parameter 'timeout' must be a non-negative integer (µs)")
-    return InferenceRequest(
-        id=request_id,
-        inputs=inputs,
-        outputs=_outputs(document.get("outputs")),
-        binary_output=binary_output,
-        signature_name=signature_name,
-        timeout_s=timeout_us / 1e6 if timeout_us else None,
-        may_hold_bools=b"true" in header or b"false" in header,
-    )
+    return binary_output, signature_name, timeout_us / 1e6 if timeout_us else None
 
 
 def decode_inputs(
@@ -154,12 +160,16 @@ def decode_inputs(
 
 
 def _check_shape(tensor: InputTensor, expected: tuple[int, ...] | None, model_name: str) -> None:
-    if expected is None:  # unknown rank: any shape
+    """The signature's known dimensions must match (Triton checks the same against its
+    model config); -1 and an unknown rank match anything."""
+    if expected is None:
         return
-    if len(expected) == len(tensor.shape) and all(
-        want in (-1, got) for want, got in zip(expected, tensor.shape, strict=True)
-    ):
-        return
+    if len(expected) == len(tensor.shape):
+        for want, got in zip(expected, tensor.shape, strict=True):
+            if want != got and want != -1:
+                break
+        else:
+            return
     raise InvalidArgument(
         f"unexpected shape for input '{tensor.name}' for model '{model_name}'. "
         f"Expected {list(expected)}, got {list(tensor.shape)}"
@@ -191,15 +201,17 @@ def _input(entry: Any, blobs: BlobReader) -> InputTensor:
         raise InvalidArgument(f"input '{name}' must have a string 'datatype'")
     datatype = parse_datatype(datatype_name, name)
     shape = _shape(entry.get("shape"), name)
-    parameters = _parameters(entry.get("parameters"), f"input '{name}'")
-    size = parameters.get("binary_data_size")
+    parameters = entry.get("parameters")
+    size = None
+    if parameters is not None:
+        size = _parameters(parameters, f"input '{name}'").get("binary_data_size")
     if size is None:
         if "data" not in entry:
             raise InvalidArgument(
                 f"input '{name}' has neither 'data' nor a 'binary_data_size' parameter"
             )
         return InputTensor(name, datatype, shape, data=entry["data"])
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+    if type(size) is not int or size < 0:
         raise InvalidArgument(
             f"'binary_data_size' of input '{name}' must be a non-negative integer"
         )
@@ -209,13 +221,15 @@ def _input(entry: Any, blobs: BlobReader) -> InputTensor:
 
 
 def _shape(value: Any, tensor: str) -> tuple[int, ...]:
-    if not isinstance(value, list) or not all(
-        isinstance(dim, int) and not isinstance(dim, bool) for dim in value
-    ):
-        raise InvalidArgument(f"the 'shape' of input '{tensor}' must be an array of integers")
-    shape = tuple(value)
-    element_count(shape, tensor)  # negative or absurd dims
-    return shape
+    if type(value) is list:
+        for dim in value:
+            if type(dim) is not int:  # bool is a subclass of int, so not isinstance
+                break
+        else:
+            shape = tuple(value)
+            element_count(shape, tensor)  # negative or absurd dims
+            return shape
+    raise InvalidArgument(f"the 'shape' of input '{tensor}' must be an array of integers")
 
 
 def _parameters(value: Any, owner: str) -> Mapping[str, Any]:
