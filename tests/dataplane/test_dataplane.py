@@ -109,6 +109,7 @@ class Observer:
     def __init__(self) -> None:
         self.finished: list[tuple[str, str, str, Code]] = []
         self.inflight_total = 0
+        self.example_counts: list[tuple[str, int]] = []
 
     def inflight(self, model: str, delta: int) -> None:
         self.inflight_total += delta
@@ -121,6 +122,9 @@ class Observer:
 
     def runtime(self, model: str, api: str, seconds: float) -> None:
         pass
+
+    def examples(self, model: str, count: int) -> None:
+        self.example_counts.append((model, count))
 
 
 class Harness:
@@ -273,9 +277,7 @@ def test_no_deadline_means_no_timeout_for_the_model(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(("size_hint", "offloaded"), [(100, False), (101, True)])
-def test_decode_is_offloaded_only_above_the_one_threshold(
-    size_hint: int, offloaded: bool
-) -> None:
+def test_decode_is_offloaded_only_above_the_one_threshold(size_hint: int, offloaded: bool) -> None:
     harness = Harness(offload_bytes=100)
 
     async def scenario() -> int:
@@ -323,6 +325,7 @@ def test_classify_and_regress_check_signature_then_input(harness: Harness) -> No
         ("classify", Code.INVALID_ARGUMENT),
         ("regress", Code.INVALID_ARGUMENT),
     ]
+    assert harness.observer.example_counts == [("m", 2), ("m", 1)]
     harness.assert_released()
 
 
@@ -336,6 +339,7 @@ def test_multi_inference_is_one_model_call_on_the_planned_tasks(harness: Harness
     assert answer.result == [("classify", CLASSIFY_METHOD, 2), ("regress", REGRESS_METHOD, 2)]
     assert answer.id == ServableId("m", 2)
     assert harness.observer.finished == []  # not counted, as in TF Serving
+    assert harness.observer.example_counts == [("m", 2)]
     harness.assert_released()
 
 

@@ -222,6 +222,7 @@ class RecordingObserver:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.finished: list[tuple[str, str, str, Code]] = []
+        self.example_counts: list[tuple[str, int]] = []
 
     def inflight(self, model: str, delta: int) -> None:
         pass
@@ -235,3 +236,7 @@ class RecordingObserver:
 
     def runtime(self, model: str, api: str, seconds: float) -> None:
         pass
+
+    def examples(self, model: str, count: int) -> None:
+        with self._lock:
+            self.example_counts.append((model, count))

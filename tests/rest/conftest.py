@@ -156,6 +156,7 @@ class Response:
 @dataclasses.dataclass
 class RecordingObserver:
     finished: list[tuple[str, str, str, Any]] = dataclasses.field(default_factory=list)
+    example_counts: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
     def inflight(self, model: str, delta: int) -> None:
         pass
@@ -167,6 +168,9 @@ class RecordingObserver:
 
     def runtime(self, model: str, api: str, seconds: float) -> None:
         pass
+
+    def examples(self, model: str, count: int) -> None:
+        self.example_counts.append((model, count))
 
 
 def call_asgi(

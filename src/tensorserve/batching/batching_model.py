@@ -98,7 +98,7 @@ class BatchingModel:
         """Run ``inputs`` as part of a batch; blocks until that batch ran.
 
         Raises INVALID_ARGUMENT for inputs of unequal dim 0 or more rows than
-        ``max_batch_size``, UNAVAILABLE when the queue is full, and
+        ``execution_batch_size``, UNAVAILABLE when the queue is full, and
         RESOURCE_EXHAUSTED when ``timeout_s`` passed while queued.
         """
         task = self._schedule(signature_name, inputs, output_filter, timeout_s, None)
@@ -130,10 +130,10 @@ class BatchingModel:
         callback: Callable[[BatchTask], None] | None,
     ) -> BatchTask:
         size = task_batch_size(inputs)
-        if size > self._options.max_batch_size:
+        if size > self._options.execution_batch_size:
             raise InvalidArgument(
                 f"Task size {size} is larger than maximum input batch size "
-                f"{self._options.max_batch_size}"
+                f"{self._options.execution_batch_size}"
             )
         key: QueueKey = (
             signature_name,

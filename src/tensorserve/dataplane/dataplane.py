@@ -167,6 +167,7 @@ class DataPlane:
             tasks = plan(ref.signatures)
             if not call.examples:
                 raise InvalidArgument("Input is empty.")
+            self.observer.examples(call.spec.name, len(call.examples))
             run = ref.multi_inference(tasks, call.examples, call.timeout_s)
             results = await self._within_deadline(run, call.timeout_s)
             return ExampleResult(results, ref.id, call.spec.signature)
@@ -231,6 +232,7 @@ class DataPlane:
                     raise (missing_signature or example_signature_not_found)(name)
                 if not call.examples:
                     raise InvalidArgument("Input is empty.")
+                self.observer.examples(call.spec.name, len(call.examples))
                 result = await self._within_deadline(
                     run(ref, name, call.examples, call.timeout_s), call.timeout_s
                 )

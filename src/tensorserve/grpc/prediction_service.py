@@ -29,7 +29,7 @@ from tensorflow_serving.apis import (
 )
 
 from tensorserve.core.errors import FailedPrecondition, InvalidArgument, as_serving_error
-from tensorserve.dataplane import DataPlane, ExampleInference, Inference, ModelSpec
+from tensorserve.dataplane import DataPlane, ExampleInference, Inference
 from tensorserve.grpc.multi_inference import InferenceTask, plan_tasks
 from tensorserve.grpc.proto_conversion import (
     fill_classification_result,
@@ -99,7 +99,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> predict_pb2.PredictResponse:
         started = time.perf_counter()
-        spec = self._spec(request.model_spec, "Predict", started)
+        spec = model_spec_from_proto(request.model_spec)
         call = Inference(
             spec,
             lambda _signature: inputs_from_proto(request.inputs),
@@ -148,7 +148,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         api: str,
     ) -> ExampleInference:
         started = time.perf_counter()
-        spec = self._spec(request.model_spec, api, started)
+        spec = model_spec_from_proto(request.model_spec)
         try:
             examples = serialized_examples(request.input)
         except Exception as error:
@@ -213,13 +213,6 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             fill_model_spec(response.model_spec, description.id.name, description.id.version, None)
             response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_def_map(description.signatures))
         return response
-
-    def _spec(self, proto: model_pb2.ModelSpec, api: str, started: float) -> ModelSpec:
-        try:
-            return model_spec_from_proto(proto)
-        except Exception as error:
-            self._dataplane.observe(proto.name, api, PROTOCOL, error, started)
-            raise
 
     def _fill_outputs(
         self, response: predict_pb2.PredictResponse, outputs: Mapping[str, np.ndarray]

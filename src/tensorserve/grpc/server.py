@@ -4,11 +4,11 @@ Mirrors TF Serving's ``model_servers/server.cc``: listens on ``0.0.0.0:<port>``
 and optionally ``unix:<path>``, message size fixed at INT32_MAX both ways,
 channel arguments from ``--grpc_channel_arguments``, TLS from ``SSLConfig``.
 
-``--grpc_max_threads`` maps to ``maximum_concurrent_rpcs``: a grpc.aio server
-has no handler threads to cap, and past that many concurrent RPCs it answers
-RESOURCE_EXHAUSTED, as a C++ sync server does when its thread quota is spent.
-Leave it None (no cap) unless the flag was given: a cap of 4 x CPUs would
-starve request batching.
+``GrpcOptions.max_concurrent_rpcs`` maps to ``maximum_concurrent_rpcs``: past
+that many concurrent RPCs the server answers RESOURCE_EXHAUSTED. The server
+leaves it None: ``--grpc_max_threads`` is accepted and ignored, since a grpc.aio
+server has no handler threads to cap and a cap would refuse requests where a
+thread pool queues them (a cap of 4 x CPUs would starve request batching).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class GrpcOptions:
     channel_arguments: str = ""
     """``--grpc_channel_arguments``: ``key=value,key=value``."""
     max_concurrent_rpcs: int | None = None
-    """``--grpc_max_threads`` (see the module docstring); None = no cap."""
+    """A cap on concurrent RPCs (see the module docstring); None = no cap."""
     ssl: SslConfig | None = None
     """``--ssl_config_file``; None = plaintext."""
     enable_health_service: bool = False

@@ -61,7 +61,9 @@ class RestHandlers:
         may_hold_bools = b"true" in body or b"false" in body
 
         def decode(signature: Signature) -> Mapping[str, np.ndarray]:
-            input_dtypes = {alias: info.dtype for alias, info in signature.inputs.items()}
+            # In name order, so errors name the first bad input as they always have.
+            inputs_info = signature.inputs
+            input_dtypes = {alias: inputs_info[alias].dtype for alias in sorted(inputs_info)}
             inputs, _ = decode_predict_inputs(
                 document, signature_name, input_dtypes, may_hold_bools=may_hold_bools
             )
