@@ -142,6 +142,7 @@ def test_reflection_lists_the_services(channel: grpc.Channel) -> None:
         "tensorflow.serving.ModelService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
+        "inference.GRPCInferenceService",  # the Open Inference Protocol (tensorserve.v2)
     }
 
 
