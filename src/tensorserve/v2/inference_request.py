@@ -26,7 +26,8 @@ from tensorserve.core.errors import InvalidArgument
 from tensorserve.rest.json_document import parse_json
 from tensorserve.servables.signature import Signature
 from tensorserve.v2.binary_extension import BlobReader, split_body
-from tensorserve.v2.datatypes import Datatype, for_dtype, parse_datatype
+from tensorserve.v2.datatypes import Datatype, parse_datatype
+from tensorserve.v2.input_checks import DeclaredInput, check_inputs, check_outputs
 from tensorserve.v2.json_tensors import decode_json_data
 from tensorserve.v2.raw_tensors import decode_raw, element_count
 
@@ -117,29 +118,19 @@ def _request_options(parameters: Mapping[str, Any]) -> tuple[bool, str, float | 
 def decode_inputs(
     request: InferenceRequest, signature: Signature, model_name: str
 ) -> dict[str, np.ndarray]:
-    """The model inputs, checked against ``signature``: names, datatypes, shapes, sizes.
+    """The model inputs, checked against ``signature`` (names, datatypes, shapes: the
+    checks and texts V2 gRPC shares, ``input_checks``), then their data read.
 
     Also refuses requested outputs the signature does not have, before the model runs.
     """
-    for output in request.outputs:
-        if output.name not in signature.outputs:
-            raise InvalidArgument(
-                f"unexpected inference output '{output.name}' for model '{model_name}'"
-            )
+    check_outputs(model_name, signature, [output.name for output in request.outputs])
+    check_inputs(
+        model_name,
+        signature,
+        [DeclaredInput(tensor.name, tensor.datatype, tensor.shape) for tensor in request.inputs],
+    )
     arrays: dict[str, np.ndarray] = {}
     for tensor in request.inputs:
-        info = signature.inputs.get(tensor.name)
-        if info is None:
-            raise InvalidArgument(
-                f"unexpected inference input '{tensor.name}' for model '{model_name}'"
-            )
-        expected = for_dtype(info.dtype, tensor.name)
-        if tensor.datatype is not expected:
-            raise InvalidArgument(
-                f"inference input '{tensor.name}' data-type is '{tensor.datatype.name}', "
-                f"but model '{model_name}' expects '{expected.name}'"
-            )
-        _check_shape(tensor, info.shape, model_name)
         if tensor.raw is not None:
             arrays[tensor.name] = decode_raw(tensor.raw, tensor.datatype, tensor.shape, tensor.name)
         else:
@@ -150,30 +141,7 @@ def decode_inputs(
                 tensor.name,
                 may_hold_bools=request.may_hold_bools,
             )
-    missing = [n for n in signature.inputs if n not in arrays and n not in signature.defaults]
-    if missing:
-        raise InvalidArgument(
-            f"expected {len(signature.inputs)} inputs but got {len(arrays)} inputs for model "
-            f"'{model_name}': missing {', '.join(repr(name) for name in missing)}"
-        )
     return arrays
-
-
-def _check_shape(tensor: InputTensor, expected: tuple[int, ...] | None, model_name: str) -> None:
-    """The signature's known dimensions must match (Triton checks the same against its
-    model config); -1 and an unknown rank match anything."""
-    if expected is None:
-        return
-    if len(expected) == len(tensor.shape):
-        for want, got in zip(expected, tensor.shape, strict=True):
-            if want != got and want != -1:
-                break
-        else:
-            return
-    raise InvalidArgument(
-        f"unexpected shape for input '{tensor.name}' for model '{model_name}'. "
-        f"Expected {list(expected)}, got {list(tensor.shape)}"
-    )
 
 
 def _inputs(value: Any, blobs: BlobReader) -> tuple[InputTensor, ...]:
