@@ -13,6 +13,7 @@ from tensorserve.core.errors import Code, NotFound
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState
 from tensorserve.dataplane import RepositoryEntry
+from tensorserve.rest import RestOptions
 from tensorserve.servables.dtypes import DataType
 from tests.rest.conftest import FakeModel, RestHarness, echo_signature
 
@@ -213,3 +214,21 @@ def test_unknown_names_are_404_and_load_errors_keep_their_own_text() -> None:
     assert failed.json()["error"] == "Could not find base path /gone for servable m"
     assert repository.calls == [("load", "half_plus_two")]
     harness.executor.shutdown(wait=False)
+
+
+def test_cors_support_covers_v2() -> None:
+    harness = RestHarness(RestOptions(enable_cors=True))
+    harness.add_model("half_plus_two", 1, FakeModel())
+    preflight = harness.request("OPTIONS", INFER, headers=[("Origin", "http://example.com")])
+    assert (preflight.status, preflight.headers["access-control-allow-origin"]) == (200, "*")
+    answer = harness.post(INFER, X_JSON)
+    missing = harness.get("/v2/nope")
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert missing.headers["access-control-allow-origin"] == "*"
+    harness.executor.shutdown(wait=False)
+
+
+def test_without_cors_an_options_request_is_405_json(v2: RestHarness) -> None:
+    response = v2.request("OPTIONS", INFER)
+    assert (response.status, response.headers["content-type"]) == (405, "application/json")
+    assert "access-control-allow-origin" not in response.headers
