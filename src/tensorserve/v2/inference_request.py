@@ -235,6 +235,8 @@ def _outputs(value: Any) -> tuple[RequestedOutput, ...]:
         binary = parameters.get("binary_data")
         if binary is not None and not isinstance(binary, bool):
             raise InvalidArgument(f"'binary_data' of output '{name}' must be a boolean")
+        if any(output.name == name for output in outputs):
+            raise InvalidArgument(f"output '{name}' is requested more than once")
         outputs.append(RequestedOutput(name, binary))
     return tuple(outputs)
 
