@@ -48,8 +48,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         )
         + "}\n"
     )
+    monitoring = root / "monitoring.config"
+    monitoring.write_text("prometheus_config { enable: true }\n")
     with running_server(
-        f"--model_config_file={config}", "--enable_grpc_healthcheck_service=true"
+        f"--model_config_file={config}",
+        f"--monitoring_config_file={monitoring}",
+        "--enable_grpc_healthcheck_service=true",
     ) as process:
         yield process
 
@@ -133,6 +137,22 @@ def test_infer_every_datatype_and_read_every_output(client: triton.InferenceServ
         "flag_not": "BOOL",
         "text_shout": "BYTES",
     }
+
+
+def test_v2_grpc_requests_are_counted_with_their_protocol(
+    client: triton.InferenceServerClient, server: ServerProcess
+) -> None:
+    client.infer("typed", typed_inputs())
+    status, body = server.get("/monitoring/prometheus/metrics")
+    assert status == 200
+    latency = [
+        line
+        for line in body.decode().splitlines()
+        if line.startswith(":tensorflow:serving:request_latency_count")
+        and 'model_name="typed"' in line
+        and 'entrypoint="V2_GRPC"' in line
+    ]
+    assert latency and float(latency[0].rsplit(" ", 1)[1]) >= 1
 
 
 def test_infer_answers_only_the_requested_output(client: triton.InferenceServerClient) -> None:
