@@ -198,8 +198,8 @@ def test_half_plus_two_and_a_tensor_past_four_mib_both_ways(
 @pytest.mark.parametrize(
     ("model", "version", "status", "text"),
     [
-        ("no_such_model", "", "StatusCode.NOT_FOUND", "no_such_model"),
-        ("typed", "9", "StatusCode.NOT_FOUND", "typed"),
+        ("no_such_model", "", "StatusCode.NOT_FOUND", "unknown model: 'no_such_model' is not"),
+        ("typed", "9", "StatusCode.NOT_FOUND", "unknown model: 'typed' version 9 is not found"),
         ("typed", "one", "StatusCode.INVALID_ARGUMENT", "failed to parse version 'one'"),
     ],
 )
@@ -297,6 +297,7 @@ def test_repository_unload_then_load(client: triton.InferenceServerClient) -> No
     assert not client.is_model_ready("reloadable")
     error = failure(client.infer, "reloadable", typed_inputs())
     assert error.status() == "StatusCode.NOT_FOUND"
+    assert "'reloadable' has no available versions" in error.message()
     index = {entry.name: entry for entry in client.get_model_repository_index().models}
     assert index["reloadable"].state != "READY"
     assert client.is_model_ready("typed")  # the others keep serving

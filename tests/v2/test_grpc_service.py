@@ -114,6 +114,8 @@ class FakeDataPlane:
         return all(self.repository.loaded.values())
 
     def model_status(self, name: str, version: int | None = None) -> list[ServableState]:
+        if name != MODEL:
+            raise NotFound(f"Could not find any versions of model {name}")
         return [
             ServableState(ServableId(name, VERSION), ManagerState.AVAILABLE),
             ServableState(ServableId(name, 1), ManagerState.END),
@@ -240,7 +242,7 @@ def test_model_metadata_comes_from_the_neutral_signature(
 def test_metadata_of_an_unknown_model_is_not_found(client: triton.InferenceServerClient) -> None:
     error = error_of(client.get_model_metadata, "unknown")
     assert error.status() == "StatusCode.NOT_FOUND"
-    assert "Servable not found" in error.message()
+    assert error.message() == "Request for unknown model: 'unknown' is not found"
 
 
 def test_infer_hands_the_data_plane_one_call_and_answers_raw(
@@ -290,11 +292,15 @@ def test_the_timeout_parameter_bounds_the_deadline(
 @pytest.mark.parametrize(
     ("kwargs", "status", "text"),
     [
-        ({"model_name": "unknown"}, "NOT_FOUND", "Servable not found"),
-        ({"model_version": "7"}, "NOT_FOUND", "Servable not found"),
+        ({"model_name": "unknown"}, "NOT_FOUND", "Request for unknown model: 'unknown' is not"),
+        ({"model_version": "7"}, "NOT_FOUND", "model: 'twice' version 7 is not found"),
         ({"model_version": "v3"}, "INVALID_ARGUMENT", "failed to parse version 'v3'"),
         ({"model_version": "99999999999999999999"}, "INVALID_ARGUMENT", "failed to parse"),
-        ({"parameters": {"signature_name": "other"}}, "INVALID_ARGUMENT", "no signature 'other'"),
+        (
+            {"parameters": {"signature_name": "other"}},
+            "INVALID_ARGUMENT",
+            "signature 'other' not found in model 'twice'",
+        ),
         ({"parameters": {"signature_name": 3}}, "INVALID_ARGUMENT", "must be a string"),
         ({"outputs": [triton.InferRequestedOutput("z")]}, "INVALID_ARGUMENT", "output 'z'"),
         (
@@ -353,7 +359,9 @@ def test_repository_index_load_and_unload(
         model["state"] != "READY"
         for model in client.get_model_repository_index(as_json=True)["models"]
     )
-    assert error_of(client.infer, MODEL, x_input()).status() == "StatusCode.NOT_FOUND"
+    unloaded = error_of(client.infer, MODEL, x_input())
+    assert unloaded.status() == "StatusCode.NOT_FOUND"
+    assert unloaded.message() == "Request for unknown model: 'twice' has no available versions"
     client.load_model(MODEL)
     assert dataplane.repository.calls[-1] == ("load", MODEL)
     client.infer(MODEL, x_input())
@@ -371,7 +379,9 @@ def test_the_ready_flag_keeps_only_ready_models(
 
 
 def test_repository_errors(client: triton.InferenceServerClient) -> None:
-    assert error_of(client.load_model, "unknown").status() == "StatusCode.NOT_FOUND"
+    unknown = error_of(client.load_model, "unknown")
+    assert unknown.status() == "StatusCode.NOT_FOUND"
+    assert unknown.message() == "Request for unknown model: 'unknown' is not found"
     assert error_of(client.unload_model, "unknown").status() == "StatusCode.NOT_FOUND"
     refused = error_of(client.load_model, MODEL, config="{}")
     assert refused.status() == "StatusCode.INVALID_ARGUMENT"
