@@ -80,6 +80,7 @@ class FakeDataPlane:
         self.repository = FakeRepository()
         self.calls: list[Inference] = []
         self.observed: list[tuple[str, str, str, BaseException | None]] = []
+        self.converted: list[int] = []
 
     def _check(self, spec: ModelSpec) -> None:
         if spec.name != MODEL or spec.version not in (None, VERSION):
@@ -120,6 +121,10 @@ class FakeDataPlane:
             ServableState(ServableId(name, VERSION), ManagerState.AVAILABLE),
             ServableState(ServableId(name, 1), ManagerState.END),
         ]
+
+    async def convert(self, size_bytes: int, fn: Callable[..., Any], *args: Any) -> Any:
+        self.converted.append(size_bytes)
+        return fn(*args)
 
     def observe(
         self, model: str, api: str, protocol: str, error: BaseException | None, started: float
@@ -165,6 +170,7 @@ def harness() -> Iterator[Harness]:
 def dataplane(harness: Harness) -> Iterator[FakeDataPlane]:
     harness.dataplane.calls.clear()
     harness.dataplane.observed.clear()
+    harness.dataplane.converted.clear()
     yield harness.dataplane
     harness.dataplane.repository.loaded = {MODEL: True}
 
@@ -267,6 +273,7 @@ def test_infer_hands_the_data_plane_one_call_and_answers_raw(
     np.testing.assert_array_equal(result.as_numpy("y"), X * 2)
     assert result.as_numpy("n").tolist() == [0, 1]
     assert len(response.raw_output_contents) == 2
+    assert dataplane.converted == [X.nbytes + 2 * 8]  # the answer is rendered through convert
 
 
 def test_requested_outputs_are_the_output_filter_in_their_order(

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import grpc
+import numpy as np
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -182,7 +183,16 @@ class InferenceService:
             result = await self._dataplane.predict(call, missing_signature=missing_signature(name))
         except ServableNotFound:
             raise unknown_model(self._dataplane, name, call.spec.version) from None
-        return infer_response(name, result.id.version, request.id, result.outputs, requested)
+        output_bytes = sum(np.asarray(array).nbytes for array in result.outputs.values())
+        return await self._dataplane.convert(
+            output_bytes,
+            infer_response,
+            name,
+            result.id.version,
+            request.id,
+            result.outputs,
+            requested,
+        )
 
 
 def add_inference_service(server: grpc.aio.Server, dataplane: DataPlane) -> str:
