@@ -50,7 +50,13 @@ def v2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
         )
     config = root / "models.config"
     config.write_text("model_config_list {\n" + "\n".join(blocks) + "\n}\n")
-    with running_server(f"--model_config_file={config}", "--file_system_poll_wait_seconds=1") as s:
+    monitoring = root / "monitoring.config"
+    monitoring.write_text("prometheus_config { enable: true }\n")
+    with running_server(
+        f"--model_config_file={config}",
+        f"--monitoring_config_file={monitoring}",
+        "--file_system_poll_wait_seconds=1",
+    ) as s:
         wait_until(
             lambda: s.get("/v2/health/ready")[0] == 200, timeout=120, what="every model ready"
         )
@@ -199,6 +205,20 @@ def test_gzip_and_deflate_requests(v2_server: ServerProcess) -> None:
             assert result.as_numpy("y").tolist() == [4.0]
     finally:
         triton.close()
+
+
+def test_v2_requests_are_counted_with_their_entrypoint(
+    client: Any, v2_server: ServerProcess
+) -> None:
+    x = [infer_input("x", np.array([1.0], np.float32), "FP32", True)]
+    client.infer("half_plus_two", x)
+    status, metrics = v2_server.get("/monitoring/prometheus/metrics")
+    assert status == 200
+    assert any(
+        'entrypoint="V2_REST"' in line and 'model_name="half_plus_two"' in line
+        for line in metrics.decode().splitlines()
+        if line.startswith(":tensorflow:serving:request_latency")
+    )
 
 
 # -- errors through the client ---------------------------------------------------------
