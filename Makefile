@@ -5,6 +5,11 @@ BIN    := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
+# Packages installed without their declared dependencies ([tool.tensorserve] in pyproject.toml
+# says why): tritonclient would downgrade TensorFlow's ml-dtypes and protobuf.
+NO_DEPS_REQUIREMENTS = $(shell $(PYTHON) -c 'import tomllib; print(" ".join(repr(r) for r in \
+	tomllib.load(open("pyproject.toml", "rb"))["tool"]["tensorserve"]["no-deps-requirements"]))')
+
 .PHONY: install system-packages demo test test-fast lint typecheck bench clean
 
 install: $(VENV)/.installed
@@ -13,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_REQUIREMENTS)
 	touch $@
 
 # The Debian packages the tests need (.ci/system-packages): installed when missing and root,

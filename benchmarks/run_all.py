@@ -24,10 +24,11 @@ import tempfile
 from pathlib import Path
 
 from harness import models, report, tools
+from harness import suite as suite_module
 from harness.report import HALF_PLUS_TWO, Results
 from harness.suite import BenchmarkSuite, SuiteOptions
 
-TARGET_GROUPS = ("tensorserve", "batching", "flask", "mlserver", "cnn")
+TARGET_GROUPS = ("tensorserve", "batching", "flask", "mlserver", "cnn", "v2")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,8 +82,9 @@ def _register(
     suite.in_process_function(half_plus_two, every)
     if small_cnn is not None:
         suite.in_process(small_cnn, high, batched=max(high))
+    v2 = "v2" not in skip
     if "tensorserve" not in skip:
-        suite.tensorserve(half_plus_two, batching=False, concurrencies=every)
+        suite.tensorserve(half_plus_two, batching=False, concurrencies=every, v2=v2)
     if "batching" not in skip:
         suite.tensorserve(half_plus_two, batching=True, concurrencies=high)
     if "flask" not in skip:
@@ -90,7 +92,8 @@ def _register(
     if "mlserver" not in skip:
         suite.mlserver(mlserver_tool, half_plus_two, every)
     if small_cnn is not None:
-        suite.tensorserve(small_cnn, batching=False, concurrencies=high)
+        v2_batch = report.V2_BATCH if v2 else 0
+        suite.tensorserve(small_cnn, batching=False, concurrencies=high, v2_batch=v2_batch)
         suite.tensorserve(small_cnn, batching=True, concurrencies=high)
     return half_plus_two.origin
 
@@ -121,6 +124,9 @@ def _context(args: argparse.Namespace, origin: str, options: SuiteOptions) -> li
         "float [1,28,28,1] per request (req/s = images/s)",
         "x limit: req/s over the in-process predict rate at the same concurrency; "
         "CPU us/req: CPU time of the serving process tree per answer (load generator excluded)",
+        f"V2 rows: the same tensorserve server as the TF Serving rows; V2 JSON REST sends "
+        f"MLServer's body; the batch-{report.V2_BATCH} V2 rows (small_cnn, "
+        f"{suite_module.V2_BATCH_CONCURRENCY} connections) count images/s",
     ]
 
 

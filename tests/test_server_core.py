@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,11 +10,12 @@ import pytest
 
 from tensorserve.config.model_server_config import ModelConfig, ModelServerConfig
 from tensorserve.core.aspired_versions_manager import AspiredVersionsManager, ManagerOptions
-from tensorserve.core.errors import FailedPrecondition, ServingError, Unknown
+from tensorserve.core.errors import FailedPrecondition, NotFound, ServingError, Unknown
 from tensorserve.core.fakes import FakeLoader
 from tensorserve.core.loader import Loader
 from tensorserve.core.servable_id import ServableId, ServableRequest
 from tensorserve.core.servable_state import ManagerState, ServableStateMonitor
+from tensorserve.dataplane.repository import RepositoryEntry
 from tensorserve.dataplane.version_labels import VersionLabels
 from tensorserve.server_core import ServerCore
 from tensorserve.sources.servable_version_policy import All
@@ -146,3 +148,70 @@ def test_a_source_that_never_polls_does_not_hang_the_reload(tmp_path: Path) -> N
         assert manager.available_ids() == []
     finally:
         server_core.stop(timeout=10)
+
+
+# --- model control (the data plane's ModelRepository) -----------------------------------
+
+
+def test_unload_stops_serving_through_unloading_to_end(core: Core, tmp_path: Path) -> None:
+    server_core, _ = core
+    a, b = model_dir(tmp_path, "a", 1, 2), model_dir(tmp_path, "b", 1)
+    server_core.reload_config(config(ModelConfig("a", str(a)), ModelConfig("b", str(b))), 10)
+    seen: list[ManagerState] = []
+    server_core.monitor.add_listener(
+        lambda state: seen.append(state.state) if state.id.name == "a" else None
+    )
+    asyncio.run(server_core.unload("a"))
+    assert seen[:1] == [ManagerState.UNLOADING] and seen[-1] is ManagerState.END
+    assert {s.state for s in server_core.monitor.versions("a").values()} == {ManagerState.END}
+    with pytest.raises(ServingError):
+        server_core.manager.get_servable_handle(ServableRequest.latest("a"))
+    assert server_core.index() == [
+        RepositoryEntry("a", "2", "UNAVAILABLE", "unloaded"),
+        RepositoryEntry("b", "1", "READY", ""),
+    ]
+    # An unloaded model no longer counts against readiness; the other still serves.
+    assert server_core.readiness() == (True, {})
+    assert server_core.manager.available_ids() == [ServableId("b", 1)]
+
+
+def test_load_serves_an_unloaded_model_again_with_its_policy(core: Core, tmp_path: Path) -> None:
+    server_core, _ = core
+    base = model_dir(tmp_path, "m", 1, 2, 3)
+    model = ModelConfig("m", str(base), version_policy=All())
+    server_core.reload_config(config(model), timeout=10)
+    server_core.unload_model("m", timeout=10)
+    asyncio.run(server_core.load("m"))
+    assert server_core.manager.available_ids() == [ServableId("m", v) for v in (1, 2, 3)]
+    assert [e.state for e in server_core.index()] == ["READY"] * 3
+
+
+def test_an_explicit_unload_stands_across_a_config_reload(core: Core, tmp_path: Path) -> None:
+    server_core, _ = core
+    a, b = model_dir(tmp_path, "a", 1), model_dir(tmp_path, "b", 1)
+    both = config(ModelConfig("a", str(a)), ModelConfig("b", str(b)))
+    server_core.reload_config(both, timeout=10)
+    server_core.unload_model("a", timeout=10)
+    server_core.reload_config(both, timeout=10)
+    assert server_core.manager.available_ids() == [ServableId("b", 1)]
+
+
+def test_unknown_names_are_not_found(core: Core, tmp_path: Path) -> None:
+    server_core, _ = core
+    server_core.reload_config(config(ModelConfig("a", str(model_dir(tmp_path, "a", 1)))), 10)
+    for action in (server_core.load, server_core.unload):
+        with pytest.raises(NotFound, match="Model nope is not in the model config"):
+            asyncio.run(action("nope"))
+
+
+def test_a_failed_load_raises_its_error(core: Core, tmp_path: Path) -> None:
+    server_core, _ = core
+    base = model_dir(tmp_path, "m", 1)
+    server_core.reload_config(config(ModelConfig("m", str(base))), timeout=10)
+    server_core.unload_model("m", timeout=10)
+    (base / "1").rmdir()
+    with pytest.raises(ServingError):
+        server_core.load_model("m", timeout=10)
+    entries = server_core.index()
+    assert [(e.name, e.state) for e in entries] == [("m", "UNAVAILABLE")]
+    assert entries[0].reason

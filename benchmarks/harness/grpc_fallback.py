@@ -19,8 +19,10 @@ def run(
     duration_s: float,
     model: str,
     target: str,
+    method: str = "/tensorflow.serving.PredictionService/Predict",
 ) -> Measurement:
-    """Closed-loop gRPC load from a Python grpc.aio process. Blocks for ``duration_s``."""
+    """Closed-loop gRPC load from a Python grpc.aio process on ``method``. Blocks for
+    ``duration_s``."""
     completed = subprocess.run(
         [
             sys.executable,
@@ -29,6 +31,7 @@ def run(
             str(frame),
             str(concurrency),
             str(duration_s),
+            method,
         ],
         capture_output=True,
         text=True,

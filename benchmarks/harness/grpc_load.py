@@ -3,7 +3,7 @@
 Used when h2load is missing or cannot talk to the server. Run as a script so it
 has its own interpreter and GIL; it needs only grpcio and prints one JSON line::
 
-    python grpc_load.py HOST:PORT FRAME_FILE CONCURRENCY DURATION_S
+    python grpc_load.py HOST:PORT FRAME_FILE CONCURRENCY DURATION_S [METHOD]
 
 The frame file is the h2load body (5-byte gRPC prefix + PredictRequest); the
 prefix is stripped and the message sent as raw bytes. Being Python, it saturates
@@ -21,14 +21,16 @@ from pathlib import Path
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 
 
-async def closed_loop(target: str, message: bytes, concurrency: int, duration_s: float) -> dict:
+async def closed_loop(
+    target: str, message: bytes, concurrency: int, duration_s: float, method: str = PREDICT_METHOD
+) -> dict:
     """Run ``concurrency`` callers on one channel until the deadline; counts and latencies."""
     import grpc
 
     latencies: list[float] = []
     errors = [0]
     async with grpc.aio.insecure_channel(target) as channel:
-        predict = channel.unary_unary(PREDICT_METHOD)
+        predict = channel.unary_unary(method)
         await predict(message, timeout=30)  # connect and warm before the clock starts
         deadline = time.perf_counter() + duration_s
 
@@ -48,9 +50,9 @@ async def closed_loop(target: str, message: bytes, concurrency: int, duration_s:
 
 
 def main(argv: list[str]) -> int:
-    target, frame_path, concurrency, duration_s = argv
+    target, frame_path, concurrency, duration_s, *method = argv
     message = Path(frame_path).read_bytes()[5:]
-    result = asyncio.run(closed_loop(target, message, int(concurrency), float(duration_s)))
+    result = asyncio.run(closed_loop(target, message, int(concurrency), float(duration_s), *method))
     print(json.dumps(result))
     return 0
 

@@ -29,8 +29,10 @@ def run(
     model: str,
     target: str,
     log_dir: Path,
+    method: str = PREDICT_METHOD,
 ) -> Measurement:
-    """Drive ``host_port``'s Predict for ``duration_s`` with ``concurrency`` clients.
+    """Drive ``host_port``'s ``method`` (TF Serving's Predict unless given) for
+    ``duration_s`` with ``concurrency`` clients.
     Blocks; returns successful requests per second and p50/p99."""
     log_file = log_dir / f"h2load-{model}-{target.replace(' ', '_')}-c{concurrency}.tsv"
     command = [
@@ -43,7 +45,7 @@ def run(
         "--header=content-type: application/grpc",
         "--header=te: trailers",
         f"--log-file={log_file}",
-        f"http://{host_port}{PREDICT_METHOD}",
+        f"http://{host_port}{method}",
     ]
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=duration_s + 60, check=False

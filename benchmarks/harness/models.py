@@ -40,6 +40,14 @@ class BenchModel:
     row_input: Any
     """``sample`` as the JSON value of one TF Serving "instances" row."""
     origin: str
+    v2_shape: tuple[int, ...] | None = None
+    """The shape of one sample as a V2 tensor, when not ``sample``'s own: V2 checks
+    shapes against the signature, as Triton does (half_plus_two's ``x`` is [-1, 1])."""
+
+    @property
+    def v2_sample(self) -> np.ndarray:
+        """``sample`` shaped for V2 requests."""
+        return self.sample if self.v2_shape is None else self.sample.reshape(self.v2_shape)
 
     @property
     def version(self) -> int:
@@ -57,7 +65,7 @@ class BenchModel:
         """The Open Inference (V2) protocol body for ``sample`` (MLServer's REST API)."""
         tensor = {
             "name": self.input_name,
-            "shape": list(self.sample.shape),
+            "shape": list(self.v2_sample.shape),
             "datatype": "FP32",
             "data": self.sample.ravel().tolist(),
         }
@@ -77,6 +85,7 @@ def half_plus_two(work_dir: Path) -> BenchModel:
         sample=np.array([1.0], np.float32),
         row_input=1.0,
         origin=origin,
+        v2_shape=(1, 1),
     )
 
 

@@ -20,6 +20,11 @@ REST = "tensorserve REST"
 GRPC = "tensorserve gRPC"
 REST_BATCHING = "tensorserve REST +batching"
 GRPC_BATCHING = "tensorserve gRPC +batching"
+V2_REST = "tensorserve V2 REST (JSON)"
+V2_GRPC = "tensorserve V2 gRPC"
+V2_BATCH = 32
+V2_REST_BINARY_BATCH = f"tensorserve V2 REST (binary), batch {V2_BATCH}"
+V2_GRPC_BATCH = f"tensorserve V2 gRPC, batch {V2_BATCH}"
 FLASK = "Flask+gunicorn, 2 workers"
 MLSERVER = "MLServer, 2 workers"
 PEERS = (FLASK, MLSERVER)
@@ -30,6 +35,10 @@ TARGET_ORDER = (
     IN_PROCESS_BATCHED.format(batch=32),
     REST,
     GRPC,
+    V2_REST,
+    V2_GRPC,
+    V2_REST_BINARY_BATCH,
+    V2_GRPC_BATCH,
     REST_BATCHING,
     GRPC_BATCHING,
     FLASK,
@@ -69,6 +78,11 @@ class Results:
         cell = self._cells.get((model, target, concurrency))
         return cell if cell is not None and cell.ok else None
 
+    def best(self, model: str, target: str) -> Measurement | None:
+        """``target``'s fastest measured cell for ``model``, at any concurrency."""
+        cells = [m for m in self.rows if m.model == model and m.target == target and m.ok]
+        return max(cells, key=lambda m: m.requests_per_s, default=None)
+
     def ratio(self, model: str, target: str, other: str, concurrency: int) -> float | None:
         """``target``'s req/s over ``other``'s at the same concurrency, if both exist."""
         mine, theirs = self.get(model, target, concurrency), self.get(model, other, concurrency)
@@ -106,7 +120,7 @@ def table_rows(results: Results) -> list[tuple[str, ...]]:
 def peer_ratios(results: Results, concurrencies: Sequence[int]) -> list[tuple[str, ...]]:
     """half_plus_two: each tensorserve transport's req/s over each peer's, per concurrency."""
     rows = []
-    for target in (REST, GRPC):
+    for target in (REST, GRPC, V2_REST, V2_GRPC):
         for peer in (IN_PROCESS, IN_PROCESS_FUNCTION, *PEERS):
             cells = [results.ratio(HALF_PLUS_TWO, target, peer, c) for c in concurrencies]
             rows.append((f"{target} / {peer}", *("-" if r is None else f"{r:.2f}x" for r in cells)))
@@ -155,6 +169,37 @@ def goals(results: Results) -> list[Goal]:
         cell = results.get(SMALL_CNN, batched, 32)
         spread = cell.p99_ms / cell.p50_ms if cell and cell.p50_ms > 0 else None
         found.append(_at_most(f"small_cnn c=32: {batched} p99 < 3x p50", spread, 3.0))
+    return found + v2_goals(results)
+
+
+def v2_goals(results: Results) -> list[Goal]:
+    """The Open Inference Protocol goals: batch-32 CNN rate over V2 against the in-process
+    batch-32 call, V2 JSON REST against MLServer, and V2 against TF Serving REST."""
+    found = []
+    limit = results.get(SMALL_CNN, IN_PROCESS_BATCHED.format(batch=V2_BATCH), V2_BATCH)
+    for target in (V2_REST_BINARY_BATCH, V2_GRPC_BATCH):
+        served = results.best(SMALL_CNN, target)
+        ratio = served.requests_per_s / limit.requests_per_s if served and limit else None
+        found.append(
+            _at_least(
+                f"small_cnn: {target} images/s >= 0.5x in-process batch {V2_BATCH}", ratio, 0.5
+            )
+        )
+    found.append(
+        _at_least(
+            f"half_plus_two c=8: {V2_REST} >= 1.00x {MLSERVER}",
+            results.ratio(HALF_PLUS_TWO, V2_REST, MLSERVER, 8),
+            1.0,
+        )
+    )
+    for target in (V2_REST, V2_GRPC):
+        found.append(
+            _at_least(
+                f"half_plus_two c=8: {target} >= 0.90x {REST}",
+                results.ratio(HALF_PLUS_TWO, target, REST, 8),
+                0.9,
+            )
+        )
     return found
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import grpc_fallback, h2load, inprocess, targets, wrk
+from . import grpc_fallback, h2load, inprocess, targets, v2_requests, wrk
 from .cpu import process_tree_cpu_s
-from .grpc_requests import predict_request, write_grpc_frame
+from .grpc_requests import PREDICT_METHOD, predict_request, write_grpc_frame
 from .measurement import Measurement
 from .models import BenchModel
 from .processes import ServerFailed
@@ -39,10 +39,17 @@ from .report import (
     MLSERVER,
     REST,
     REST_BATCHING,
+    V2_GRPC,
+    V2_GRPC_BATCH,
+    V2_REST,
+    V2_REST_BINARY_BATCH,
 )
 from .tools import Tool
 
 Check = Callable[[targets.Endpoints, BenchModel, np.ndarray], None]
+V2_BATCH_CONCURRENCY = 2
+"""Connections sending batch requests over V2: one computes while the other's request
+and answer are converted, on this 2-core machine."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,9 +164,13 @@ class BenchmarkSuite:
         batching: bool,
         concurrencies: Sequence[int],
         with_grpc: bool = True,
+        v2: bool = False,
+        v2_batch: int = 0,
     ) -> None:
         """tensorserve's REST then (``with_grpc``) gRPC front end, optionally with
-        ``--enable_batching``."""
+        ``--enable_batching``. ``v2`` adds V2 JSON REST and V2 gRPC cells on the same
+        server and concurrencies; ``v2_batch`` adds V2 binary REST and V2 gRPC cells of
+        that many samples per request, reported per sample."""
         rest, grpc = (REST_BATCHING, GRPC_BATCHING) if batching else (REST, GRPC)
         labels = [rest, grpc] if with_grpc else [rest]
         try:
@@ -173,6 +184,52 @@ class BenchmarkSuite:
                 labels.remove(grpc)
         except ServerFailed as failure:
             self._unavailable(model, labels, concurrencies, failure)
+            return
+        if v2:
+            v2_rest = dataclasses.replace(endpoints, predict_url=endpoints.v2_infer_url)
+            self._drive_rest(V2_REST, v2_rest, model, targets.check_v2, concurrencies)
+            self._drive_grpc(
+                V2_GRPC,
+                endpoints,
+                model,
+                concurrencies,
+                check=targets.check_v2_grpc,
+                message=v2_requests.infer_request(model),
+                method=v2_requests.INFER_METHOD,
+            )
+        if v2_batch:
+            self._drive_v2_batches(endpoints, model, v2_batch)
+
+    def _drive_v2_batches(
+        self, endpoints: targets.Endpoints, model: BenchModel, batch: int
+    ) -> None:
+        """V2 binary REST and V2 gRPC with ``batch`` samples per request, as samples/s."""
+        concurrencies = (V2_BATCH_CONCURRENCY,)
+        body, header_length = v2_requests.binary_rest_body(model, batch)
+        script = wrk.write_binary_script(
+            self.work_dir / f"{model.name}-v2-binary-{batch}.lua",
+            body,
+            {
+                "Content-Type": "application/octet-stream",
+                v2_requests.HEADER_LENGTH: str(header_length),
+            },
+        )
+        v2_rest = dataclasses.replace(endpoints, predict_url=endpoints.v2_infer_url)
+        first = len(self._cells)
+        self._drive_rest(
+            V2_REST_BINARY_BATCH, v2_rest, model, targets.check_v2_binary, concurrencies, script
+        )
+        self._drive_grpc(
+            V2_GRPC_BATCH,
+            endpoints,
+            model,
+            concurrencies,
+            check=targets.check_v2_grpc,
+            message=v2_requests.infer_request(model, batch),
+            method=v2_requests.INFER_METHOD,
+        )
+        for index in range(first, len(self._cells)):
+            self._cells[index] = functools.partial(_per_sample, self._cells[index], batch)
 
     def flask(self, model: BenchModel, concurrencies: Sequence[int]) -> None:
         """The hand-written Flask service under gunicorn."""
@@ -202,15 +259,18 @@ class BenchmarkSuite:
         model: BenchModel,
         check: Check,
         concurrencies: Sequence[int],
+        script: Path | None = None,
     ) -> None:
         if not self._answers_correctly(label, endpoints, model, check, concurrencies):
             return
         if not self.wrk.available:
             self._unavailable(model, [label], concurrencies, f"wrk: {self.wrk.reason}")
             return
-        body = model.v2_body() if check is targets.check_v2 else model.rest_body()
-        # One script per target: cells run later, so each must keep its own body.
-        script = wrk.write_script(self.work_dir / f"{model.name}-{len(self._cells)}.lua", body)
+        if script is None:
+            body = model.v2_body() if check is targets.check_v2 else model.rest_body()
+            # One script per target: cells run later, so each must keep its own body.
+            path = self.work_dir / f"{model.name}-{len(self._cells)}.lua"
+            script = wrk.write_script(path, body)
         url = endpoints.predict_url
         wrk.run(self.wrk.path, url, script, max(concurrencies), self.options.warmup_s, "", "")
         duration_s = self.options.cell_seconds
@@ -238,19 +298,33 @@ class BenchmarkSuite:
         endpoints: targets.Endpoints,
         model: BenchModel,
         concurrencies: Sequence[int],
+        check: Check = targets.check_grpc,
+        message: bytes | None = None,
+        method: str = PREDICT_METHOD,
     ) -> None:
-        if not self._answers_correctly(label, endpoints, model, targets.check_grpc, concurrencies):
+        """gRPC cells posting ``message`` (TF Serving's PredictRequest unless given) to
+        ``method``."""
+        if not self._answers_correctly(label, endpoints, model, check, concurrencies):
             return
-        frame = write_grpc_frame(self.work_dir / f"{model.name}.grpc", predict_request(model))
+        path = self.work_dir / f"{model.name}-{len(self._cells)}.grpc"
+        frame = write_grpc_frame(path, predict_request(model) if message is None else message)
         host_port, seconds = endpoints.grpc_target, self.options.cell_seconds
-        self._grpc_cell(host_port, frame, max(concurrencies), self.options.warmup_s, "", "")
+        warmup_s = self.options.warmup_s
+        self._grpc_cell(host_port, frame, max(concurrencies), warmup_s, "", "", method)
         for concurrency in concurrencies:
             self._cells.append(
                 functools.partial(
                     self._priced,
                     endpoints.pid,
                     functools.partial(
-                        self._grpc_cell, host_port, frame, concurrency, seconds, model.name, label
+                        self._grpc_cell,
+                        host_port,
+                        frame,
+                        concurrency,
+                        seconds,
+                        model.name,
+                        label,
+                        method,
                     ),
                 )
             )
@@ -267,7 +341,14 @@ class BenchmarkSuite:
         return dataclasses.replace(cell, cpu_us_per_request=(after - before) / requests * 1e6)
 
     def _grpc_cell(
-        self, host_port: str, frame: Path, concurrency: int, seconds: float, model: str, label: str
+        self,
+        host_port: str,
+        frame: Path,
+        concurrency: int,
+        seconds: float,
+        model: str,
+        label: str,
+        method: str = PREDICT_METHOD,
     ) -> Measurement:
         """h2load when it works, else the Python grpc.aio generator (marked in the table)."""
         if self.h2load.available:
@@ -280,11 +361,12 @@ class BenchmarkSuite:
                 model,
                 label,
                 self.work_dir,
+                method,
             )
             if cell.ok:
                 return cell
             self._say(f"{label} c={concurrency}: {cell.unavailable}; falling back to grpc.aio")
-        return grpc_fallback.run(host_port, frame, concurrency, seconds, model, label)
+        return grpc_fallback.run(host_port, frame, concurrency, seconds, model, label, method)
 
     def _answers_correctly(
         self,
@@ -330,6 +412,20 @@ class BenchmarkSuite:
 
     def _say(self, line: str) -> None:
         print(f"[{time.monotonic() - self._started:5.0f}s] {line}", file=sys.stderr, flush=True)
+
+
+def _per_sample(measure: Callable[[], Measurement], batch: int) -> Measurement:
+    """A cell of ``batch``-sample requests, reported as samples/s and CPU per sample."""
+    cell = measure()
+    if not cell.ok:
+        return cell
+    cpu = None if cell.cpu_us_per_request is None else cell.cpu_us_per_request / batch
+    return dataclasses.replace(
+        cell,
+        requests_per_s=cell.requests_per_s * batch,
+        cpu_us_per_request=cpu,
+        load_generator=f"{cell.load_generator}; images/s, latency per {batch}-image request",
+    )
 
 
 def median_cell(results: Sequence[Measurement]) -> Measurement:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import processes
+from . import processes, v2_requests
 from .grpc_requests import predict_with_client
 from .models import BenchModel
 
@@ -46,6 +46,8 @@ class Endpoints:
     predict_url: str
     grpc_target: str = ""
     pid: int = 0
+    v2_infer_url: str = ""
+    """tensorserve's V2 REST infer URL for the model (empty for other servers)."""
 
 
 def start_tensorserve(
@@ -74,7 +76,11 @@ def start_tensorserve(
         command,
         lambda: health() and status(),
         work_dir / f"{label}.log",
-        Endpoints(f"{rest}/v1/models/{model.name}:predict", f"127.0.0.1:{grpc_port}"),
+        Endpoints(
+            f"{rest}/v1/models/{model.name}:predict",
+            f"127.0.0.1:{grpc_port}",
+            v2_infer_url=f"{rest}/v2/models/{model.name}/infer",
+        ),
     )
 
 
@@ -158,6 +164,19 @@ def check_v2(endpoints: Endpoints, model: BenchModel, expected: np.ndarray) -> N
 def check_grpc(endpoints: Endpoints, model: BenchModel, expected: np.ndarray) -> None:
     """Call Predict once with the TF Serving stubs (grpc-status must be OK); compare."""
     _compare(predict_with_client(endpoints.grpc_target, model), expected)
+
+
+def check_v2_grpc(endpoints: Endpoints, model: BenchModel, expected: np.ndarray) -> None:
+    """One V2 gRPC ModelInfer through ``tritonclient.grpc`` (status OK); compare."""
+    actual = v2_requests.infer_with_grpc_client(endpoints.grpc_target, model)
+    _compare(actual.reshape(expected.shape), expected)
+
+
+def check_v2_binary(endpoints: Endpoints, model: BenchModel, expected: np.ndarray) -> None:
+    """One V2 REST infer with binary tensors through ``tritonclient.http``; compare."""
+    host_port = endpoints.v2_infer_url.split("/")[2]
+    actual = v2_requests.infer_with_http_client(host_port, model)
+    _compare(actual.reshape(expected.shape), expected)
 
 
 def _compare(actual: np.ndarray, expected: np.ndarray) -> None:

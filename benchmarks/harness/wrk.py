@@ -13,11 +13,7 @@ from pathlib import Path
 from .measurement import Measurement
 
 WRK_MARKER = "WRK_JSON "
-WRK_SCRIPT = """\
-wrk.method = "POST"
-wrk.body = [==[{body}]==]
-wrk.headers["Content-Type"] = "{content_type}"
-
+WRK_DONE = """\
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -27,6 +23,32 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 """
+WRK_SCRIPT = """\
+wrk.method = "POST"
+wrk.body = [==[{body}]==]
+wrk.headers["Content-Type"] = "{content_type}"
+
+"""
+
+
+WRK_FILE_SCRIPT = """\
+wrk.method = "POST"
+local file = assert(io.open([==[{body_path}]==], "rb"))
+wrk.body = file:read("*a")
+file:close()
+{headers}
+"""
+
+
+def write_binary_script(path: Path, body: bytes, headers: dict[str, str]) -> Path:
+    """Write a script that POSTs ``body`` (any bytes: it is read from a file beside the
+    script, since Lua source would mangle line endings) with ``headers``."""
+    body_path = path.with_suffix(".body")
+    body_path.write_bytes(body)
+    header_lines = "\n".join(f'wrk.headers["{key}"] = "{value}"' for key, value in headers.items())
+    script = WRK_FILE_SCRIPT.format(body_path=body_path, headers=header_lines)
+    path.write_text(script + "\n" + WRK_DONE.format(marker=WRK_MARKER))
+    return path
 
 
 def write_script(path: Path, body: bytes, content_type: str = "application/json") -> Path:
@@ -34,7 +56,8 @@ def write_script(path: Path, body: bytes, content_type: str = "application/json"
     text = body.decode()
     if "]==]" in text:
         raise ValueError("body cannot be embedded in a Lua long string")
-    path.write_text(WRK_SCRIPT.format(body=text, content_type=content_type, marker=WRK_MARKER))
+    script = WRK_SCRIPT.format(body=text, content_type=content_type)
+    path.write_text(script + WRK_DONE.format(marker=WRK_MARKER))
     return path
 
 

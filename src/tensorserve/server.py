@@ -88,6 +88,7 @@ class ModelServer:
             ),
             on_labels=self.dataplane.set_version_labels,
         )
+        self.dataplane.repository = self.core
         self.rest: Any = None
         self.grpc: Any = None
         self._config_poller: asyncio.Task[None] | None = None
@@ -161,20 +162,12 @@ class ModelServer:
         from tensorserve.batching.batching_loader import batching_wrapper
         from tensorserve.batching.options import BatchingOptions
         from tensorserve.batching.scheduler import SharedBatchScheduler
-        from tensorserve.config.text_protos import BatchingConfig, read_batching_parameters_file
+        from tensorserve.config.text_protos import read_batching_parameters_file
 
         path = self.options.batching_parameters_file
-        config = read_batching_parameters_file(path) if path else BatchingConfig()
-        options = BatchingOptions(
-            max_batch_size=config.execution_batch_size,
-            batch_timeout_micros=config.batch_timeout_micros,
-            max_enqueued_batches=config.max_enqueued_batches,
-            num_batch_threads=config.num_batch_threads,
-            allowed_batch_sizes=config.allowed_batch_sizes,
-            pad_variable_length_inputs=config.pad_variable_length_inputs,
-        )
+        options = read_batching_parameters_file(path) if path else BatchingOptions()
         self.batch_scheduler = SharedBatchScheduler(
-            options.num_batch_threads, thread_pool_name=config.thread_pool_name
+            options.num_batch_threads, thread_pool_name=options.thread_pool_name
         )
         self.batch_scheduler.start()
         return batching_wrapper(self.batch_scheduler, options, self.metrics.batching_sink())

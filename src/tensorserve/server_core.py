@@ -5,10 +5,17 @@ the version labels and the current ``ModelServerConfig``, and answers the
 question TensorFlow Serving's ``ServerCore`` answers: "has this config
 taken effect yet?". Unlike TensorFlow Serving it never waits forever: a model
 whose base path is missing or holds no version is reported, not waited for.
+
+It is also the data plane's :class:`~tensorserve.dataplane.ModelRepository`
+(Triton's repository extension): ``unload`` stops serving a configured model
+(its versions go UNLOADING -> END) and ``load`` serves it again with its
+configured version policy, through the same source and manager as a config
+reload, so the manager's availability guarantees hold.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import threading
@@ -22,10 +29,11 @@ from tensorserve.config.model_server_config import (
     validate_version_labels,
 )
 from tensorserve.core.aspired_versions_manager import AspiredVersionsManager
-from tensorserve.core.errors import ServingError, Unknown
+from tensorserve.core.errors import NotFound, ServingError, Unknown
 from tensorserve.core.loader import Loader
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
+from tensorserve.dataplane.repository import RepositoryEntry, entries_of
 from tensorserve.dataplane.version_labels import VersionLabels
 from tensorserve.sources.file_system_source import (
     FileSystemStoragePathSource,
@@ -74,6 +82,8 @@ class ServerCore:
         self._on_labels = on_labels
         self._labels = VersionLabels()
         self._config: ModelServerConfig | None = None
+        # Configured models that model control unloaded; not given to the source.
+        self._unloaded: frozenset[str] = frozenset()
         self._reload_lock = threading.Lock()
         self._started = False
         # Versions that published START since their model was (re)added, per model
@@ -120,7 +130,9 @@ class ServerCore:
             with self._restarted_lock:
                 self._restarted = {name: set() for name in new_names}
             self._router.update_routes({m.name: m.platform for m in config.models})
-            self._source.update_config([_source_config(m) for m in config.models])
+            # An explicit unload stands until a load, as long as the model stays configured.
+            self._unloaded &= set(config.names)
+            self._update_source(config)
             for name in previous - set(config.names):
                 self.monitor.forget(name)
             if not self._started:
@@ -158,16 +170,95 @@ class ServerCore:
         return [p for p in (self._problem(n) for n in names) if p is not None]
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
-        """Ready when every configured model has an AVAILABLE version."""
+        """Ready when every served model (configured and not unloaded) has an AVAILABLE
+        version."""
         config = self._config
         if config is None:
             return False, {"server": "no model config loaded yet"}
         not_ready = {}
         for model in config.models:
+            if model.name in self._unloaded:
+                continue
             problem = self._problem(model.name)
             if problem is not None:
                 not_ready[model.name] = problem.message
         return not not_ready, not_ready
+
+    # -- model control (ModelRepository) ---------------------------------------
+
+    def index(self) -> list[RepositoryEntry]:
+        """Every model of the current config with each version's state."""
+        config = self._config
+        if config is None:
+            return []
+        entries = []
+        for name in sorted(config.names):
+            if name in self._unloaded:
+                reason = "unloaded"
+            else:
+                problem = self._problem(name)
+                reason = problem.message if problem is not None else ""
+            entries.extend(entries_of(name, self.monitor.versions(name), reason))
+        return entries
+
+    async def load(self, name: str) -> None:
+        """Serve configured model ``name`` again; returns once a version is AVAILABLE."""
+        await asyncio.to_thread(self.load_model, name)
+
+    async def unload(self, name: str) -> None:
+        """Stop serving configured model ``name``; returns once its versions reached END."""
+        await asyncio.to_thread(self.unload_model, name)
+
+    def load_model(self, name: str, timeout: float | None = None) -> None:
+        """Blocking :meth:`load`: raises NotFound for a name not in the config, or the
+        error that kept every version from becoming AVAILABLE."""
+        with self._reload_lock:
+            config = self._configured(name)
+            with self._restarted_lock:
+                self._restarted = {name: set()}
+            self._unloaded = self._unloaded - {name}
+            self._update_source(config)
+            try:
+                problems = self.wait_for_models([name], timeout)
+            finally:
+                with self._restarted_lock:
+                    self._restarted = {}
+        if problems:
+            raise self._load_error(name, problems[0])
+
+    def unload_model(self, name: str, timeout: float | None = None) -> None:
+        """Blocking :meth:`unload`: the manager unloads each version once no request
+        holds it. NotFound for a name not in the config."""
+        with self._reload_lock:
+            config = self._configured(name)
+            self._unloaded = self._unloaded | {name}
+            self._update_source(config)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.monitor.wait_for(_all_ended(name), 1.0):
+            if deadline is not None and time.monotonic() > deadline:
+                return
+
+    def _configured(self, name: str) -> ModelServerConfig:
+        config = self._config
+        if config is None or name not in config.names:
+            raise NotFound(f"Model {name} is not in the model config")
+        return config
+
+    def _update_source(self, config: ModelServerConfig) -> None:
+        self._source.update_config(
+            [_source_config(m) for m in config.models if m.name not in self._unloaded]
+        )
+
+    def _load_error(self, name: str, problem: ModelProblem) -> ServingError:
+        poll = self._source.last_poll(name)
+        if poll is not None and poll.error is not None:
+            return poll.error
+        failed = [s for s in self.monitor.versions(name).values() if s.error is not None]
+        if failed:
+            error = max(failed, key=lambda s: s.id.version).error
+            if isinstance(error, ServingError):
+                return error
+        return Unknown(problem.message)
 
     def _settled(self, name: str) -> bool:
         poll = self._source.last_poll(name)
@@ -233,6 +324,10 @@ class ServerCore:
 
 def _all_settled(core: ServerCore, names: list[str]) -> Callable[[object], bool]:
     return lambda _states: all(core._settled(n) for n in names)
+
+
+def _all_ended(name: str) -> Callable[[dict[str, dict[int, ServableState]]], bool]:
+    return lambda states: all(s.state is ManagerState.END for s in states.get(name, {}).values())
 
 
 def _source_config(model: ModelConfig) -> ServableSourceConfig:

@@ -41,8 +41,9 @@ class RecordingModel:
         with self._lock:
             return [next(iter(inputs.values())).shape[0] for _, inputs, _ in self.calls]
 
-    def signature_def_map(self) -> Any:
-        return "signature-def-map"
+    @property
+    def platform(self) -> str:
+        return "recording"
 
     def predict(
         self,
@@ -73,6 +74,14 @@ class RecordingModel:
         self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
     ) -> np.ndarray:
         return np.full((len(examples), 1), 2.0)
+
+    def multi_inference(
+        self,
+        tasks: Sequence[tuple[str, str]],
+        examples: Sequence[bytes],
+        timeout_s: float | None = None,
+    ) -> list[Any]:
+        return [("multi", name, method, len(examples)) for name, method in tasks]
 
 
 class ThreadResults:

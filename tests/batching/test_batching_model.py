@@ -59,7 +59,8 @@ def queue_requests(
 def test_batching_model_is_a_model(scheduler: SharedBatchScheduler) -> None:
     model = BatchingModel(RecordingModel(), scheduler, BatchingOptions())
     assert isinstance(model, Model)
-    assert model.signature_def_map() == "signature-def-map"
+    assert model.platform == "recording"
+    assert model.multi_inference([("s", "m")], [b"e"]) == [("multi", "s", "m", 1)]
 
 
 def test_queued_requests_run_as_one_batch_and_each_gets_its_rows(

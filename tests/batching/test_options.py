@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tensorserve.batching import BatchingOptions
+from tensorserve.batching.options import default_num_batch_threads
 from tensorserve.core.errors import InvalidArgument
 
 
@@ -15,7 +14,7 @@ def test_defaults_are_tensorflow_servings() -> None:
     assert options.max_batch_size == 1000
     assert options.batch_timeout_micros == 0
     assert options.max_enqueued_batches == 10
-    assert options.num_batch_threads == (os.cpu_count() or 1)
+    assert options.num_batch_threads == default_num_batch_threads()
     assert options.allowed_batch_sizes == ()
     assert options.pad_variable_length_inputs is False
 
@@ -41,3 +40,15 @@ def test_padded_size_is_next_allowed_size(size: int, padded: int) -> None:
 
 def test_padded_size_without_allowed_sizes_is_the_size() -> None:
     assert BatchingOptions().padded_size(7) == 7
+
+
+def test_large_batch_splitting_sets_the_execution_batch_size() -> None:
+    options = BatchingOptions(
+        max_batch_size=64,
+        enable_large_batch_splitting=True,
+        max_execution_batch_size=16,
+        allowed_batch_sizes=(8, 16),
+    )
+    assert options.execution_batch_size == 16
+    unsplit = BatchingOptions(max_batch_size=64, max_execution_batch_size=16)
+    assert unsplit.execution_batch_size == 64

@@ -6,11 +6,10 @@ import pathlib
 
 import pytest
 
+from tensorserve.batching.options import BatchingOptions, default_num_batch_threads
 from tensorserve.config.text_protos import (
-    BatchingConfig,
     MonitoringConfig,
     SslConfig,
-    default_num_batch_threads,
     parse_batching_parameters,
     parse_monitoring_config,
     parse_ssl_config,
@@ -34,14 +33,14 @@ def error_of(call: object, *args: object) -> ServingError:
 
 def test_batching_defaults_when_the_file_sets_nothing() -> None:
     config = parse_batching_parameters("")
-    assert config == BatchingConfig(
+    assert config == BatchingOptions(
         max_batch_size=1000,
         batch_timeout_micros=0,
         max_enqueued_batches=10,
         num_batch_threads=default_num_batch_threads(),
         thread_pool_name="batch_threads",
     )
-    assert BatchingConfig().thread_pool_name == "model_server_batch_threads"
+    assert BatchingOptions().thread_pool_name == "model_server_batch_threads"
 
 
 def test_batching_sample_from_the_docs() -> None:

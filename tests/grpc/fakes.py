@@ -29,7 +29,6 @@ from tensorserve.servables.signature import (
     Signature,
     TensorInfo,
 )
-from tests.support.signature_protos import signature_def_map
 
 FLOAT = DataType.DT_FLOAT
 STRING = DataType.DT_STRING
@@ -117,8 +116,22 @@ class HalfPlusTwo:
     def signatures(self) -> Mapping[str, Signature]:
         return SIGNATURES
 
-    def signature_def_map(self) -> Any:
-        return signature_def_map(SIGNATURES)
+    @property
+    def platform(self) -> str:
+        return "fake"
+
+    def multi_inference(
+        self,
+        tasks: Sequence[tuple[str, str]],
+        examples: Sequence[bytes],
+        timeout_s: float | None = None,
+    ) -> list[Any]:
+        return [
+            self.classify(name, examples, timeout_s)
+            if method == CLASSIFY_METHOD
+            else self.regress(name, examples, timeout_s)
+            for name, method in tasks
+        ]
 
     def predict(
         self,
@@ -209,6 +222,7 @@ class RecordingObserver:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.finished: list[tuple[str, str, str, Code]] = []
+        self.example_counts: list[tuple[str, int]] = []
 
     def inflight(self, model: str, delta: int) -> None:
         pass
@@ -222,3 +236,7 @@ class RecordingObserver:
 
     def runtime(self, model: str, api: str, seconds: float) -> None:
         pass
+
+    def examples(self, model: str, count: int) -> None:
+        with self._lock:
+            self.example_counts.append((model, count))

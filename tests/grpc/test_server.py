@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import importlib.util
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -142,6 +144,7 @@ def test_reflection_lists_the_services(channel: grpc.Channel) -> None:
         "tensorflow.serving.ModelService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
+        "inference.GRPCInferenceService",  # the Open Inference Protocol (tensorserve.v2)
     }
 
 
@@ -240,3 +243,21 @@ def test_client_verify_needs_a_custom_ca() -> None:
     config = SslConfig(server_key="k", server_cert="c", client_verify=True)
     with pytest.raises(InvalidArgument, match="custom_ca"):
         ssl_server_credentials(config)
+
+
+def test_without_tritonclient_the_v2_service_is_left_out_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tensorserve.grpc import server as grpc_server
+
+    assert grpc_server.serves_v2(GrpcOptions(**LOCAL))  # type: ignore[arg-type]
+    assert not grpc_server.serves_v2(GrpcOptions(**LOCAL, enable_v2=False))  # type: ignore[arg-type]
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "tritonclient" else real_find_spec(name, *args),
+    )
+    with caplog.at_level(logging.WARNING):
+        assert not grpc_server.serves_v2(GrpcOptions(**LOCAL))  # type: ignore[arg-type]
+    assert "inference.GRPCInferenceService is not served" in caplog.text

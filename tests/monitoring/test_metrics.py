@@ -79,6 +79,28 @@ def test_request_latency_is_microseconds_and_only_for_ok(metrics: Metrics) -> No
     assert f':tensorflow:serving:request_latency_bucket{{{labels},le="1983.59"}} 1' in lines
 
 
+def test_every_protocol_is_counted_in_the_same_families(metrics: Metrics) -> None:
+    observer = metrics.observer()
+    for protocol in ("REST", "GRPC", "V2_REST", "V2_GRPC"):
+        observer.request_finished("half", "predict", protocol, Code.OK, 0.001)
+    assert lines_of(metrics, ":tensorflow:serving:request_count{") == [
+        ':tensorflow:serving:request_count{model_name="half",status="OK"} 4'
+    ]
+    counts = lines_of(metrics, ":tensorflow:serving:request_latency_count{")
+    assert counts == [
+        f':tensorflow:serving:request_latency_count{{model_name="half",API="predict",'
+        f'entrypoint="{protocol}"}} 1'
+        for protocol in ("REST", "GRPC", "V2_REST", "V2_GRPC")
+    ]
+
+
+def test_the_observer_records_examples_per_request(metrics: Metrics) -> None:
+    metrics.observer().examples("half", 3)
+    assert lines_of(metrics, ":tensorflow:serving:request_example_count_total{") == [
+        ':tensorflow:serving:request_example_count_total{model="half"} 3'
+    ]
+
+
 def test_latency_histograms_use_tensorflow_buckets(metrics: Metrics) -> None:
     assert len(LATENCY_BUCKETS_US) == 33
     assert LATENCY_BUCKETS_US[:3] == pytest.approx((10, 18, 32.4))

@@ -30,7 +30,6 @@ from tensorserve.servables.signature import (
     TensorInfo,
 )
 from tests.support.fake_manager import FakeManager
-from tests.support.signature_protos import signature_def_map
 
 FLOAT = DataType.DT_FLOAT
 
@@ -72,8 +71,22 @@ class FakeModel:
     def signatures(self) -> Mapping[str, Signature]:
         return self._signatures
 
-    def signature_def_map(self) -> Any:
-        return signature_def_map(self._signatures)
+    @property
+    def platform(self) -> str:
+        return "fake"
+
+    def multi_inference(
+        self,
+        tasks: Sequence[tuple[str, str]],
+        examples: Sequence[bytes],
+        timeout_s: float | None = None,
+    ) -> list[Any]:
+        return [
+            self.classify(name, examples, timeout_s)
+            if method == CLASSIFY_METHOD
+            else self.regress(name, examples, timeout_s)
+            for name, method in tasks
+        ]
 
     def predict(
         self,
@@ -143,6 +156,7 @@ class Response:
 @dataclasses.dataclass
 class RecordingObserver:
     finished: list[tuple[str, str, str, Any]] = dataclasses.field(default_factory=list)
+    example_counts: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
     def inflight(self, model: str, delta: int) -> None:
         pass
@@ -154,6 +168,9 @@ class RecordingObserver:
 
     def runtime(self, model: str, api: str, seconds: float) -> None:
         pass
+
+    def examples(self, model: str, count: int) -> None:
+        self.example_counts.append((model, count))
 
 
 def call_asgi(
@@ -217,12 +234,14 @@ async def call_asgi_async(
 class RestHarness:
     """A REST app over a fake manager; ``post``/``get`` run requests in-process."""
 
-    def __init__(self, options: RestOptions | None = None) -> None:
+    def __init__(self, options: RestOptions | None = None, **dataplane_options: Any) -> None:
         self.manager = FakeManager()
         self.states = ServableStateMonitor()
         self.executor = ThreadPoolExecutor(4)
         self.observer = RecordingObserver()
-        self.dataplane = DataPlane(self.manager, self.states, self.executor, self.observer)
+        self.dataplane = DataPlane(
+            self.manager, self.states, self.executor, self.observer, **dataplane_options
+        )
         self.options = options or RestOptions()
         self.app = create_app(self.dataplane, self.options)
 
@@ -265,7 +284,12 @@ def make_harness() -> Iterator[Callable[..., RestHarness]]:
     made: list[RestHarness] = []
 
     def make(**options: Any) -> RestHarness:
-        h = RestHarness(RestOptions(**options))
+        """``offload_bytes`` and ``deadline_grace_s`` go to the data plane, the rest to
+        ``RestOptions``."""
+        dataplane_options = {
+            key: options.pop(key) for key in ("offload_bytes", "deadline_grace_s") if key in options
+        }
+        h = RestHarness(RestOptions(**options), **dataplane_options)
         made.append(h)
         return h
 

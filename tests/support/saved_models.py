@@ -13,6 +13,7 @@ Serving's own test models so expectations read the same:
 * :func:`write_classifier_model` - a classify signature with both ``classes``
   and ``scores`` outputs.
 * :func:`write_blocking_model` - a run that never finishes before its timeout.
+* :func:`write_dtypes_model` - one input and output per common dtype (V2 tests).
 * :func:`write_tf2_half_plus_two` - the same computation as a TF2
   ``tf.Module`` (slower: it traces a function).
 * :func:`write_warmup_requests` - a ``tf_serving_warmup_requests`` TFRecord.
@@ -210,6 +211,32 @@ def write_conv_model(path: str | os.PathLike[str]) -> Path:
     module = Conv()
     tf.saved_model.save(module, os.fspath(path), signatures={"serving_default": module.serve})
     return Path(path)
+
+
+def write_dtypes_model(path: str | os.PathLike[str]) -> Path:
+    """Export ``serving_default`` over one input of each common dtype, all ``[None]``:
+    float32 ``f`` -> ``f_half`` (f / 2), int32 ``i32`` -> ``i32_plus_one``, int64 ``i64``
+    -> ``i64_doubled``, bool ``flag`` -> ``flag_not``, string ``text`` -> ``text_upper``."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        f = v1.placeholder(tf.float32, shape=[None], name="f")
+        i32 = v1.placeholder(tf.int32, shape=[None], name="i32")
+        i64 = v1.placeholder(tf.int64, shape=[None], name="i64")
+        flag = v1.placeholder(tf.bool, shape=[None], name="flag")
+        text = v1.placeholder(tf.string, shape=[None], name="text")
+        signature = v1.saved_model.signature_def_utils.predict_signature_def(
+            inputs={"f": f, "i32": i32, "i64": i64, "flag": flag, "text": text},
+            outputs={
+                "f_half": tf.multiply(f, 0.5, name="f_half"),
+                "i32_plus_one": tf.add(i32, 1, name="i32_plus_one"),
+                "i64_doubled": tf.multiply(i64, 2, name="i64_doubled"),
+                "flag_not": tf.logical_not(flag, name="flag_not"),
+                "text_upper": tf.strings.upper(text, name="text_upper"),
+            },
+        )
+    return _save(path, graph, {"serving_default": signature})
 
 
 def example(**features: float | int | bytes | Iterable[float]) -> bytes:

@@ -11,7 +11,6 @@ serialized examples, which TensorFlow Serving batches only inside the graph.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -85,8 +84,9 @@ class BatchingModel:
         """Tasks waiting in this model's queues now (for tests and debugging)."""
         return sum(queue.num_enqueued_tasks for queue in self._queues.values())
 
-    def signature_def_map(self) -> Any:
-        return self.inner.signature_def_map()
+    @property
+    def platform(self) -> str:
+        return self.inner.platform
 
     def predict(
         self,
@@ -98,7 +98,7 @@ class BatchingModel:
         """Run ``inputs`` as part of a batch; blocks until that batch ran.
 
         Raises INVALID_ARGUMENT for inputs of unequal dim 0 or more rows than
-        ``max_batch_size``, UNAVAILABLE when the queue is full, and
+        ``execution_batch_size``, UNAVAILABLE when the queue is full, and
         RESOURCE_EXHAUSTED when ``timeout_s`` passed while queued.
         """
         task = self._schedule(signature_name, inputs, output_filter, timeout_s, None)
@@ -130,10 +130,10 @@ class BatchingModel:
         callback: Callable[[BatchTask], None] | None,
     ) -> BatchTask:
         size = task_batch_size(inputs)
-        if size > self._options.max_batch_size:
+        if size > self._options.execution_batch_size:
             raise InvalidArgument(
                 f"Task size {size} is larger than maximum input batch size "
-                f"{self._options.max_batch_size}"
+                f"{self._options.execution_batch_size}"
             )
         key: QueueKey = (
             signature_name,
@@ -156,6 +156,14 @@ class BatchingModel:
         self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
     ) -> np.ndarray:
         return self.inner.regress(signature_name, examples, timeout_s)
+
+    def multi_inference(
+        self,
+        tasks: Sequence[tuple[str, str]],
+        examples: Sequence[bytes],
+        timeout_s: float | None = None,
+    ) -> list[Classifications | np.ndarray]:
+        return self.inner.multi_inference(tasks, examples, timeout_s)
 
     def close(self) -> None:
         """Close every queue: queued tasks still run; new predicts fail UNAVAILABLE."""
@@ -201,12 +209,8 @@ class BatchingModel:
         total = sum(sizes)
         padding = self._options.padded_size(total) - total
         deadlines = [task.deadline for task in live]
-        # Whole seconds: the platform keeps a fast path per distinct timeout value.
-        timeout_s = (
-            None
-            if None in deadlines
-            else float(math.ceil(max(d for d in deadlines if d is not None) - now))
-        )
+        # The platform rounds it: it keeps a fast path per distinct timeout value.
+        timeout_s = None if None in deadlines else max(d for d in deadlines if d is not None) - now
         try:
             merged = merge_inputs(
                 [task.inputs for task in live], padding, self._options.pad_variable_length_inputs

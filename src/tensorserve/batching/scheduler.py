@@ -124,7 +124,7 @@ class BatchQueue:
     ) -> None:
         self._scheduler = scheduler
         self._cond = scheduler._cond
-        self._max_batch_size = options.max_batch_size
+        self._max_batch_size = options.execution_batch_size
         self._max_enqueued_batches = options.max_enqueued_batches
         self._timeout_s = options.batch_timeout_s
         self._batches: collections.deque[_Batch] = collections.deque()

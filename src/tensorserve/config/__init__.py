@@ -14,7 +14,6 @@ from tensorserve.config.model_server_config import (
 )
 from tensorserve.config.options import ServerOptions
 from tensorserve.config.text_protos import (
-    BatchingConfig,
     MonitoringConfig,
     SslConfig,
     read_batching_parameters_file,
@@ -23,7 +22,6 @@ from tensorserve.config.text_protos import (
 )
 
 __all__ = [
-    "BatchingConfig",
     "ModelConfig",
     "ModelServerConfig",
     "MonitoringConfig",

@@ -14,8 +14,6 @@ from typing import Any
 
 from tensorserve.config.text_protos import default_num_batch_threads
 
-GrpcChannelArgument = tuple[str, int | str]
-
 
 def schedulable_cpus() -> int:
     """CPUs this process may run on (TensorFlow's ``NumSchedulableCPUs``)."""
@@ -228,33 +226,6 @@ class ServerOptions:
         "", "tensorserve: if non-empty, read an ascii SSLConfig protobuf from the supplied "
         "file name and serve the HTTP/REST API over TLS with it."
     )  # fmt: skip
-
-    @property
-    def saved_model_tag_set(self) -> tuple[str, ...]:
-        """``--saved_model_tags`` split on commas, empty entries dropped."""
-        return tuple(tag for tag in self.saved_model_tags.split(",") if tag)
-
-    @property
-    def grpc_channel_argument_list(self) -> tuple[GrpcChannelArgument, ...]:
-        """``--grpc_channel_arguments`` as (key, value) pairs; int-looking values are ints."""
-        return parse_grpc_channel_arguments(self.grpc_channel_arguments)
-
-    @property
-    def uses_model_config_file(self) -> bool:
-        return bool(self.model_config_file)
-
-
-def parse_grpc_channel_arguments(text: str) -> tuple[GrpcChannelArgument, ...]:
-    """``a=1,b=x`` -> ``(("a", 1), ("b", "x"))``, as TensorFlow Serving's server.cc does."""
-    arguments: list[GrpcChannelArgument] = []
-    for item in text.split(","):
-        if not item:
-            continue
-        key, _, value = item.partition("=")
-        stripped = value.strip()
-        number = stripped.lstrip("+-")
-        arguments.append((key, int(stripped) if number.isdigit() and number.isascii() else value))
-    return tuple(arguments)
 
 
 def flag_fields() -> tuple[dataclasses.Field[Any], ...]:

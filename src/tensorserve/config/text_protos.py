@@ -1,8 +1,9 @@
 """Typed readers for the text-proto files named by flags.
 
-``--batching_parameters_file`` (``BatchingParameters``), ``--monitoring_config_file``
-(``MonitoringConfig``) and ``--ssl_config_file`` (``SSLConfig``) are parsed at
-the edge into frozen dataclasses with TensorFlow Serving's defaults filled in.
+``--batching_parameters_file`` (``BatchingParameters``, into the batching
+layer's own ``BatchingOptions``), ``--monitoring_config_file`` (``MonitoringConfig``)
+and ``--ssl_config_file`` (``SSLConfig``) are parsed at the edge into frozen
+dataclasses with TensorFlow Serving's defaults filled in.
 Parse errors read ``Error parsing text-format tensorflow.serving.<Message>: <line>:<col>: …``
 as TensorFlow's do; a file that cannot be read raises ``NotFound``.
 """
@@ -16,53 +17,23 @@ from typing import Any
 
 from google.protobuf import message, text_format
 
+from tensorserve.batching.options import BatchingOptions
+from tensorserve.batching.options import default_num_batch_threads as default_num_batch_threads
 from tensorserve.config.serving_protos import message_class
 from tensorserve.core.errors import InvalidArgument, NotFound
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
-DEFAULT_MAX_BATCH_SIZE = 1000
-DEFAULT_BATCH_TIMEOUT_MICROS = 0
-DEFAULT_MAX_ENQUEUED_BATCHES = 10
 FILE_THREAD_POOL_NAME = "batch_threads"
-BINARY_THREAD_POOL_NAME = "model_server_batch_threads"
-
-
-def default_num_batch_threads() -> int:
-    """TensorFlow's MaxParallelism: the CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class BatchingConfig:
-    """Batching parameters with defaults applied (``BatchingParameters``)."""
-
-    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
-    """Most rows in one batch; a larger single request fails unless splitting is on."""
-    batch_timeout_micros: int = DEFAULT_BATCH_TIMEOUT_MICROS
-    """How long the oldest task of an open batch waits before the batch runs anyway."""
-    max_enqueued_batches: int = DEFAULT_MAX_ENQUEUED_BATCHES
-    """Queue bound in batches per model/version/signature; beyond it requests fail UNAVAILABLE."""
-    num_batch_threads: int = dataclasses.field(default_factory=default_num_batch_threads)
-    """Batches run concurrently; the pool is shared by every model."""
-    thread_pool_name: str = BINARY_THREAD_POOL_NAME
-    """Name of the shared batch thread pool."""
-    allowed_batch_sizes: tuple[int, ...] = ()
-    """Increasing sizes batches are padded up to; the last equals the execution limit."""
-    pad_variable_length_inputs: bool = False
-    """Pad inputs along dims >= 1 to the largest in the batch."""
-    enable_large_batch_splitting: bool = False
-    """Split a request larger than the execution batch size across batches."""
-    max_execution_batch_size: int | None = None
-    """Largest batch actually run when splitting; None means ``max_batch_size``."""
-
-    @property
-    def execution_batch_size(self) -> int:
-        if self.enable_large_batch_splitting and self.max_execution_batch_size is not None:
-            return self.max_execution_batch_size
-        return self.max_batch_size
+"""The batch pool's name when a batching parameters file leaves it out."""
+_WRAPPED_BATCHING_FIELDS = (
+    "max_batch_size",
+    "batch_timeout_micros",
+    "max_enqueued_batches",
+    "num_batch_threads",
+    "thread_pool_name",
+    "enable_large_batch_splitting",
+    "max_execution_batch_size",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,42 +82,20 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
         raise NotFound(f"{os.fspath(path)}; {exc.strerror or exc}") from exc
 
 
-def parse_batching_parameters(text: str) -> BatchingConfig:
-    """Batching parameters from text; validates ``allowed_batch_sizes``."""
+def parse_batching_parameters(text: str) -> BatchingOptions:
+    """Batching options from ``BatchingParameters`` text (validated by ``BatchingOptions``)."""
     proto = parse_text_proto(text, message_class("BatchingParameters"))
 
-    def wrapped(field: str, default: Any) -> Any:
-        return getattr(proto, field).value if proto.HasField(field) else default
-
-    config = BatchingConfig(
-        max_batch_size=wrapped("max_batch_size", DEFAULT_MAX_BATCH_SIZE),
-        batch_timeout_micros=wrapped("batch_timeout_micros", DEFAULT_BATCH_TIMEOUT_MICROS),
-        max_enqueued_batches=wrapped("max_enqueued_batches", DEFAULT_MAX_ENQUEUED_BATCHES),
-        num_batch_threads=wrapped("num_batch_threads", default_num_batch_threads()),
-        thread_pool_name=wrapped("thread_pool_name", FILE_THREAD_POOL_NAME),
+    wrapped = {
+        field: getattr(proto, field).value
+        for field in _WRAPPED_BATCHING_FIELDS
+        if proto.HasField(field)
+    }
+    return BatchingOptions(
         allowed_batch_sizes=tuple(proto.allowed_batch_sizes),
         pad_variable_length_inputs=proto.pad_variable_length_inputs,
-        enable_large_batch_splitting=wrapped("enable_large_batch_splitting", False),
-        max_execution_batch_size=wrapped("max_execution_batch_size", None),
+        **{"thread_pool_name": FILE_THREAD_POOL_NAME, **wrapped},
     )
-    validate_allowed_batch_sizes(config.allowed_batch_sizes, config.execution_batch_size)
-    return config
-
-
-def validate_allowed_batch_sizes(allowed_batch_sizes: tuple[int, ...], max_batch_size: int) -> None:
-    """Raise InvalidArgument unless the sizes increase and end at ``max_batch_size``."""
-    if not allowed_batch_sizes:
-        return
-    previous = 0
-    for size in allowed_batch_sizes:
-        if size <= previous:
-            raise InvalidArgument("allowed_batch_sizes entries must be monotonically increasing")
-        previous = size
-    if allowed_batch_sizes[-1] != max_batch_size:
-        raise InvalidArgument(
-            "Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
-            f"{allowed_batch_sizes[-1]}; expected {max_batch_size}"
-        )
 
 
 def parse_monitoring_config(text: str) -> MonitoringConfig:
@@ -168,7 +117,7 @@ def parse_ssl_config(text: str) -> SslConfig:
     )
 
 
-def read_batching_parameters_file(path: str | os.PathLike[str]) -> BatchingConfig:
+def read_batching_parameters_file(path: str | os.PathLike[str]) -> BatchingOptions:
     return parse_batching_parameters(read_text_file(path))
 
 

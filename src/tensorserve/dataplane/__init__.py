@@ -1,8 +1,40 @@
 """The protocol-neutral data plane: one request path for every transport."""
 
-from tensorserve.dataplane.dataplane import DataPlane, ModelRef
+from tensorserve.dataplane.dataplane import (
+    DataPlane,
+    MissingSignature,
+    example_signature_not_found,
+    signature_not_found,
+)
+from tensorserve.dataplane.inference import (
+    ExampleInference,
+    ExampleResult,
+    Inference,
+    InferenceResult,
+    ModelDescription,
+)
+from tensorserve.dataplane.model_ref import ModelRef
 from tensorserve.dataplane.model_spec import ModelSpec
 from tensorserve.dataplane.observer import NullObserver, RequestObserver
+from tensorserve.dataplane.repository import ModelRepository, RepositoryEntry, StaticRepository
 from tensorserve.dataplane.version_labels import VersionLabels
 
-__all__ = ["DataPlane", "ModelRef", "ModelSpec", "NullObserver", "RequestObserver", "VersionLabels"]
+__all__ = [
+    "DataPlane",
+    "ExampleInference",
+    "ExampleResult",
+    "Inference",
+    "InferenceResult",
+    "MissingSignature",
+    "ModelDescription",
+    "ModelRef",
+    "ModelRepository",
+    "ModelSpec",
+    "NullObserver",
+    "RepositoryEntry",
+    "RequestObserver",
+    "StaticRepository",
+    "VersionLabels",
+    "example_signature_not_found",
+    "signature_not_found",
+]

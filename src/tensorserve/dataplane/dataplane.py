@@ -1,160 +1,86 @@
-"""The one protocol-neutral request path shared by REST and gRPC.
+"""The one protocol-neutral request path shared by every transport.
 
-Transports convert their wire format to numpy arrays and a :class:`ModelSpec`,
-then call the data plane; it resolves labels and versions through the manager,
-holds the version alive for the whole request (:class:`ModelRef`), and runs
-model code on a bounded worker pool so the event loop never blocks on it.
+A codec parses its envelope into an :class:`Inference` (or
+:class:`ExampleInference`) and awaits the data plane, which owns the whole
+request lifecycle: acquire and hold the version the spec names, resolve the
+signature, decode the inputs (inline when small, on the worker pool above one
+threshold), run the model under the client's deadline, report the request to
+the observer, and release the version. It returns the outputs with the version
+that answered, or raises a ``ServingError`` the codec renders in its format.
+
+Call the async methods from the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 import numpy as np
 
-from tensorserve.core.errors import InvalidArgument, NotFound
-from tensorserve.core.manager import Manager, ServableHandle
-from tensorserve.core.servable_id import ServableId, ServableRequest
-from tensorserve.core.servable_state import ServableState, ServableStateMonitor
-from tensorserve.dataplane.loop_handoff import loop_handoff
+from tensorserve.core.errors import (
+    Code,
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    ServingError,
+    as_serving_error,
+)
+from tensorserve.core.manager import Manager
+from tensorserve.core.servable_id import ServableRequest
+from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
+from tensorserve.dataplane.inference import (
+    ExampleInference,
+    ExampleResult,
+    Inference,
+    InferenceResult,
+    ModelDescription,
+)
 from tensorserve.dataplane.model_executor import ModelExecutor
+from tensorserve.dataplane.model_ref import ModelRef, submit
 from tensorserve.dataplane.model_spec import ModelSpec
 from tensorserve.dataplane.observer import NullObserver, RequestObserver
+from tensorserve.dataplane.repository import ModelRepository, StaticRepository
 from tensorserve.dataplane.version_labels import VersionLabels
-from tensorserve.servables.model import Classifications, Model
+from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import Signature
 
 T = TypeVar("T")
 
+MissingSignature = Callable[[str], ServingError]
+"""A transport's error for a signature name the model does not have."""
 
-def submit(
-    executor: Executor | ModelExecutor, fn: Callable[..., T], *args: Any
-) -> asyncio.Future[T]:
-    """Run ``fn`` on ``executor`` from the event loop."""
-    if isinstance(executor, ModelExecutor):
-        return executor.submit(fn, *args)
-    return asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+OFFLOAD_BYTES = 64 * 1024
+"""Payloads above this are converted on the worker pool; below it a thread hop costs
+more than the conversion."""
+
+DEADLINE_GRACE_S = 1.0
+"""A model run that overruns the client's deadline by this much is answered
+DEADLINE_EXCEEDED anyway (the model normally enforces the deadline itself)."""
+
+DEADLINE_MESSAGE = "Timed out waiting for notification"
 
 
-class ModelRef:
-    """One request's hold on one model version; closing releases it.
+def signature_not_found(name: str) -> ServingError:
+    """TensorFlow Serving REST's error for an unknown predict signature (the default)."""
+    return InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
 
-    Use as a context manager. Call the async methods from the event loop;
-    they run the model on the data plane's worker pool.
-    """
 
-    __slots__ = ("_closed", "_executor", "_handle", "_job", "_observer", "id", "model")
-
-    def __init__(
-        self, handle: ServableHandle, executor: Executor | ModelExecutor, observer: RequestObserver
-    ) -> None:
-        self._handle = handle
-        self._executor = executor
-        self._observer = observer
-        self._closed = False
-        self._job: asyncio.Future[Any] | None = None
-        self.id: ServableId = handle.id
-        self.model: Model = handle.servable
-        observer.inflight(self.id.name, 1)
-
-    @property
-    def signatures(self) -> Mapping[str, Signature]:
-        return self.model.signatures
-
-    async def predict(
-        self,
-        signature_name: str,
-        inputs: Mapping[str, np.ndarray],
-        output_filter: Sequence[str] = (),
-        timeout_s: float | None = None,
-    ) -> dict[str, np.ndarray]:
-        submit = getattr(self.model, "submit_predict", None)
-        if submit is not None:  # a batching servable: queue without a blocked thread
-            return await self._queued(submit, signature_name, inputs, output_filter, timeout_s)
-        return await self._run(
-            "predict", self.model.predict, signature_name, inputs, output_filter, timeout_s
-        )
-
-    async def _queued(
-        self,
-        submit: Callable[..., None],
-        signature_name: str,
-        inputs: Mapping[str, np.ndarray],
-        output_filter: Sequence[str],
-        timeout_s: float | None,
-    ) -> dict[str, np.ndarray]:
-        loop = asyncio.get_running_loop()
-        job: asyncio.Future[dict[str, np.ndarray]] = loop.create_future()
-
-        def settle(task: Any) -> None:
-            if job.cancelled():
-                return
-            if task.error is not None:
-                job.set_exception(task.error)
-            else:
-                job.set_result(task.outputs)
-
-        handoff = loop_handoff(loop)
-
-        def done(task: Any) -> None:  # on a batch thread; a batch's tasks share a wake-up
-            handoff.call(settle, task)
-
-        start = time.perf_counter()
-        submit(signature_name, inputs, output_filter, timeout_s, done)
-        self._job = job
-        result = await asyncio.shield(job)
-        self._observer.runtime(self.id.name, "predict", time.perf_counter() - start)
-        return result
-
-    async def classify(
-        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
-    ) -> Classifications:
-        return await self._run("classify", self.model.classify, signature_name, examples, timeout_s)
-
-    async def regress(
-        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
-    ) -> np.ndarray:
-        return await self._run("regress", self.model.regress, signature_name, examples, timeout_s)
-
-    async def _run(self, api: str, fn: Callable[..., T], *args: Any) -> T:
-        start = time.perf_counter()
-        # Shielded: if the caller is cancelled, the worker still runs to the end,
-        # and close() keeps the version loaded until it has.
-        self._job = submit(self._executor, fn, *args)
-        result = await asyncio.shield(self._job)
-        self._observer.runtime(self.id.name, api, time.perf_counter() - start)
-        return result
-
-    def close(self) -> None:
-        """Release the version, at once or when a still-running model call ends."""
-        if self._closed:
-            return
-        self._closed = True
-        job = self._job
-        if job is not None and not job.done():
-            job.add_done_callback(lambda _job: self._release())
-        else:
-            self._release()
-
-    def _release(self) -> None:
-        self._observer.inflight(self.id.name, -1)
-        self._handle.close()
-
-    def __enter__(self) -> ModelRef:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def example_signature_not_found(name: str) -> ServingError:
+    """TensorFlow Serving's error for an unknown classify/regress signature."""
+    return InvalidArgument(f"No signature was found with the name: {name}")
 
 
 class DataPlane:
-    """Resolves model specs to loaded versions and reports version states.
+    """Runs requests on loaded versions and reports version states.
 
-    Thread-safe: labels are an immutable table replaced whole.
+    Thread-safe for reads; labels are an immutable table replaced whole.
+    ``offload_bytes`` is the one threshold above which conversions leave the
+    event loop; ``deadline_grace_s`` is how far past its deadline a model run
+    may go before the request is answered DEADLINE_EXCEEDED.
     """
 
     def __init__(
@@ -163,19 +89,122 @@ class DataPlane:
         states: ServableStateMonitor,
         executor: Executor | ModelExecutor,
         observer: RequestObserver | None = None,
+        *,
+        repository: ModelRepository | None = None,
+        offload_bytes: int = OFFLOAD_BYTES,
+        deadline_grace_s: float = DEADLINE_GRACE_S,
     ) -> None:
         self._manager = manager
         self._states = states
         self._executor = executor
         self.observer: RequestObserver = observer or NullObserver()
+        self.repository: ModelRepository = repository or StaticRepository(states)
+        self.offload_bytes = offload_bytes
+        self.deadline_grace_s = deadline_grace_s
         self._labels = VersionLabels()
 
-    @property
-    def version_labels(self) -> VersionLabels:
-        return self._labels
+    # -- the request path -------------------------------------------------------
 
-    def set_version_labels(self, labels: VersionLabels) -> None:
-        self._labels = labels
+    async def predict(
+        self, call: Inference, *, missing_signature: MissingSignature | None = None
+    ) -> InferenceResult:
+        """Run ``call`` on the version its spec names; see the module docstring.
+
+        ``missing_signature`` makes the transport's own error for an unknown
+        signature (default: TensorFlow Serving REST's).
+        """
+        started = time.perf_counter() if call.started is None else call.started
+        code = Code.UNKNOWN
+        try:
+            ref = self.acquire(call.spec)
+            try:
+                name = call.spec.signature
+                signature = ref.signatures.get(name)
+                if signature is None:
+                    raise (missing_signature or signature_not_found)(name)
+                inputs = await self.convert(call.size_hint, call.decode, signature)
+                run = ref.predict(name, inputs, call.output_filter, call.timeout_s)
+                outputs = await self._within_deadline(run, call.timeout_s)
+            finally:
+                ref.close()
+            code = Code.OK
+            return InferenceResult(outputs, ref.id, name, signature)
+        except asyncio.CancelledError:
+            code = Code.CANCELLED
+            raise
+        except Exception as exc:
+            code = as_serving_error(exc).code
+            raise
+        finally:
+            self.observer.request_finished(
+                call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
+            )
+
+    async def classify(
+        self, call: ExampleInference, *, missing_signature: MissingSignature | None = None
+    ) -> ExampleResult[Classifications]:
+        """Classify ``call.examples`` with the spec's signature (TF Serving's checks)."""
+        return await self._on_examples(call, ModelRef.classify, missing_signature)
+
+    async def regress(
+        self, call: ExampleInference, *, missing_signature: MissingSignature | None = None
+    ) -> ExampleResult[np.ndarray]:
+        """Regress ``call.examples`` with the spec's signature (TF Serving's checks)."""
+        return await self._on_examples(call, ModelRef.regress, missing_signature)
+
+    async def multi_inference(
+        self,
+        call: ExampleInference,
+        plan: Callable[[Mapping[str, Signature]], Sequence[tuple[str, str]]],
+    ) -> ExampleResult[list[Classifications | np.ndarray]]:
+        """Run several classify/regress tasks on the same examples in one model call.
+
+        ``plan`` validates the request's tasks against the held version's
+        signatures and returns them as ``(signature_name, method_name)``. Not
+        counted in request metrics, as in TensorFlow Serving.
+        """
+        with self.acquire(call.spec) as ref:
+            tasks = plan(ref.signatures)
+            if not call.examples:
+                raise InvalidArgument("Input is empty.")
+            self.observer.examples(call.spec.name, len(call.examples))
+            run = ref.multi_inference(tasks, call.examples, call.timeout_s)
+            results = await self._within_deadline(run, call.timeout_s)
+            return ExampleResult(results, ref.id, call.spec.signature)
+
+    async def describe(self, spec: ModelSpec) -> ModelDescription:
+        """The signatures and platform of the version ``spec`` names (held while read)."""
+        with self.acquire(spec) as ref:
+            return ModelDescription(ref.id, ref.signatures, ref.model.platform)
+
+    async def convert(self, size_bytes: int, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``: inline for payloads up to ``offload_bytes``, else on the pool.
+
+        For codecs' own parsing and rendering, so every transport offloads alike.
+        """
+        if size_bytes > self.offload_bytes:
+            return await submit(self._executor, fn, *args)
+        return fn(*args)
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the worker pool, whatever its size."""
+        return await submit(self._executor, fn, *args)
+
+    def observe(
+        self, model: str, api: str, protocol: str, error: BaseException | None, started: float
+    ) -> None:
+        """Count a request answered without a model call: one a codec refused before
+        building its call, or a status/metadata read (``error`` None = OK)."""
+        code = Code.OK if error is None else as_serving_error(error).code
+        self.observer.request_finished(model, api, protocol, code, time.perf_counter() - started)
+
+    def acquire(self, spec: ModelSpec) -> ModelRef:
+        """Hold the version ``spec`` names until the returned ref is closed.
+
+        Raises ``ServableNotFound`` when no available version matches.
+        """
+        handle = self._manager.get_servable_handle(self.servable_request(spec))
+        return ModelRef(handle, self._executor, self.observer)
 
     def servable_request(self, spec: ModelSpec) -> ServableRequest:
         """The manager request for ``spec``; raises for an empty name or unknown label."""
@@ -187,17 +216,74 @@ class DataPlane:
             return ServableRequest.specific(spec.name, spec.version)
         return ServableRequest.latest(spec.name)
 
-    def acquire(self, spec: ModelSpec) -> ModelRef:
-        """Hold the version ``spec`` names until the returned ref is closed.
+    async def _on_examples(
+        self,
+        call: ExampleInference,
+        run: Callable[[ModelRef, str, Sequence[bytes], float | None], Awaitable[T]],
+        missing_signature: MissingSignature | None,
+    ) -> ExampleResult[T]:
+        started = time.perf_counter() if call.started is None else call.started
+        code = Code.UNKNOWN
+        try:
+            with self.acquire(call.spec) as ref:
+                name = call.spec.signature
+                # TF Serving's order: the signature, then the input.
+                if name not in ref.signatures:
+                    raise (missing_signature or example_signature_not_found)(name)
+                if not call.examples:
+                    raise InvalidArgument("Input is empty.")
+                self.observer.examples(call.spec.name, len(call.examples))
+                result = await self._within_deadline(
+                    run(ref, name, call.examples, call.timeout_s), call.timeout_s
+                )
+            code = Code.OK
+            return ExampleResult(result, ref.id, name)
+        except asyncio.CancelledError:
+            code = Code.CANCELLED
+            raise
+        except Exception as exc:
+            code = as_serving_error(exc).code
+            raise
+        finally:
+            self.observer.request_finished(
+                call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
+            )
 
-        Raises ``ServableNotFound`` when no available version matches.
-        """
-        handle = self._manager.get_servable_handle(self.servable_request(spec))
-        return ModelRef(handle, self._executor, self.observer)
+    async def _within_deadline(self, run: Awaitable[T], timeout_s: float | None) -> T:
+        """Await a model run, failing DEADLINE_EXCEEDED once ``timeout_s`` plus the grace
+        period passed; the run itself goes on (``ModelRef`` shields it and holds the
+        version until it ends)."""
+        if timeout_s is None:
+            return await run
+        deadline = asyncio.timeout(max(timeout_s, 0.0) + self.deadline_grace_s)
+        try:
+            async with deadline:
+                return await run
+        except TimeoutError:
+            if deadline.expired():
+                raise DeadlineExceeded(DEADLINE_MESSAGE) from None
+            raise
 
-    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` on the worker pool (for conversions too big for the loop)."""
-        return await submit(self._executor, fn, *args)
+    # -- version labels and states ------------------------------------------------
+
+    @property
+    def version_labels(self) -> VersionLabels:
+        return self._labels
+
+    def set_version_labels(self, labels: VersionLabels) -> None:
+        self._labels = labels
+
+    def model_ready(self, name: str, version: int | None = None) -> bool:
+        """Whether ``version`` (any version when None) of ``name`` is AVAILABLE."""
+        versions = self._states.versions(name)
+        if version is not None:
+            state = versions.get(version)
+            return state is not None and state.state is ManagerState.AVAILABLE
+        return any(s.state is ManagerState.AVAILABLE for s in versions.values())
+
+    def server_ready(self) -> bool:
+        """Whether every served model has an AVAILABLE version."""
+        return self.repository.readiness()[0]
 
     def model_status(self, name: str, version: int | None = None) -> list[ServableState]:
         """Version states as GetModelStatus reports them, newest version first."""

@@ -23,6 +23,10 @@ class RequestObserver(Protocol):
 
     def runtime(self, model: str, api: str, seconds: float) -> None: ...
 
+    def examples(self, model: str, count: int) -> None:
+        """``tf.Example`` protos in one classify, regress or multi-inference request."""
+        ...
+
 
 class NullObserver:
     def inflight(self, model: str, delta: int) -> None:
@@ -34,4 +38,7 @@ class NullObserver:
         pass
 
     def runtime(self, model: str, api: str, seconds: float) -> None:
+        pass
+
+    def examples(self, model: str, count: int) -> None:
         pass

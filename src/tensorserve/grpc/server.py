@@ -4,11 +4,11 @@ Mirrors TF Serving's ``model_servers/server.cc``: listens on ``0.0.0.0:<port>``
 and optionally ``unix:<path>``, message size fixed at INT32_MAX both ways,
 channel arguments from ``--grpc_channel_arguments``, TLS from ``SSLConfig``.
 
-``--grpc_max_threads`` maps to ``maximum_concurrent_rpcs``: a grpc.aio server
-has no handler threads to cap, and past that many concurrent RPCs it answers
-RESOURCE_EXHAUSTED, as a C++ sync server does when its thread quota is spent.
-Leave it None (no cap) unless the flag was given: a cap of 4 x CPUs would
-starve request batching.
+``GrpcOptions.max_concurrent_rpcs`` maps to ``maximum_concurrent_rpcs``: past
+that many concurrent RPCs the server answers RESOURCE_EXHAUSTED. The server
+leaves it None: ``--grpc_max_threads`` is accepted and ignored, since a grpc.aio
+server has no handler threads to cap and a cap would refuse requests where a
+thread pool queues them (a cap of 4 x CPUs would starve request batching).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib.util
+import logging
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,12 +35,16 @@ from tensorserve.dataplane import DataPlane
 from tensorserve.grpc.model_service import MetricValue, ModelService, ReloadConfig
 from tensorserve.grpc.prediction_service import PredictionService
 
+logger = logging.getLogger(__name__)
+
 INT32_MAX = 2**31 - 1
 PREDICTION_SERVICE = prediction_service_pb2.DESCRIPTOR.services_by_name[
     "PredictionService"
 ].full_name
 MODEL_SERVICE = model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+V2_INFERENCE_SERVICE = "inference.GRPCInferenceService"
+"""The Open Inference Protocol's service (``tensorserve.v2``), imported only when enabled."""
 
 ChannelArgument = tuple[str, "int | str"]
 
@@ -56,7 +62,7 @@ class GrpcOptions:
     channel_arguments: str = ""
     """``--grpc_channel_arguments``: ``key=value,key=value``."""
     max_concurrent_rpcs: int | None = None
-    """``--grpc_max_threads`` (see the module docstring); None = no cap."""
+    """A cap on concurrent RPCs (see the module docstring); None = no cap."""
     ssl: SslConfig | None = None
     """``--ssl_config_file``; None = plaintext."""
     enable_health_service: bool = False
@@ -64,6 +70,8 @@ class GrpcOptions:
     enable_reflection: bool = True
     tensor_content_outputs: bool = False
     """``--enable_serialization_as_tensor_content``."""
+    enable_v2: bool = True
+    """Serve the Open Inference Protocol (``inference.GRPCInferenceService``) too."""
 
 
 def parse_channel_arguments(text: str) -> list[ChannelArgument]:
@@ -112,12 +120,32 @@ def create_grpc_server(
         ModelService(dataplane, reload_config, metric_value), server
     )
     names = [PREDICTION_SERVICE, MODEL_SERVICE]
+    if serves_v2(options):
+        # Imported here, not at the top: the V2 classes cost an import only when served.
+        from tensorserve.v2.grpc_service import add_inference_service
+
+        names.append(add_inference_service(server, dataplane))
     if health_servicer is not None:
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names.append(HEALTH_SERVICE)
     if options.enable_reflection:
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
     return server
+
+
+def serves_v2(options: GrpcOptions) -> bool:
+    """Whether the V2 service is served: enabled, and its generated classes installed
+    (``tritonclient``, which ``make install`` installs; looked up without importing it)."""
+    if not options.enable_v2:
+        return False
+    if importlib.util.find_spec("tritonclient") is None:
+        logger.warning(
+            "%s is not served: tritonclient is not installed "
+            "(pip install --no-deps 'tritonclient>=2.73,<2.74')",
+            V2_INFERENCE_SERVICE,
+        )
+        return False
+    return True
 
 
 def ssl_server_credentials(ssl: SslConfig) -> grpc.ServerCredentials:
@@ -198,7 +226,10 @@ class GrpcServer:
         self.port = bind_ports(self._server, self._options)
         await self._server.start()
         if self._health is not None:
-            for service in (PREDICTION_SERVICE, MODEL_SERVICE):
+            services = [PREDICTION_SERVICE, MODEL_SERVICE]
+            if serves_v2(self._options):
+                services.append(V2_INFERENCE_SERVICE)
+            for service in services:
                 await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
             for name, serving in list(self._model_health.items()):
                 await self._health.set(name, _serving_status(serving))

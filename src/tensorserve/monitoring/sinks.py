@@ -24,6 +24,7 @@ class PrometheusRequestObserver:
         self._latency = metrics.request_latency
         self._runtime = metrics.runtime_latency
         self._inflight = metrics.inflight_requests
+        self._record_examples = metrics.record_examples
 
     def inflight(self, model: str, delta: int) -> None:
         self._inflight.labels(model).inc(delta)
@@ -38,6 +39,9 @@ class PrometheusRequestObserver:
 
     def runtime(self, model: str, api: str, seconds: float) -> None:
         self._runtime.labels(model, api, RUNTIME).observe(seconds * 1e6)
+
+    def examples(self, model: str, count: int) -> None:
+        self._record_examples(model, count)
 
 
 class PrometheusBatchingSink:

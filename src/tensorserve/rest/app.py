@@ -8,6 +8,7 @@ exact paths in ``extra_routes``    delegated whole (any method), e.g. Prometheus
 ``GET /readyz``                    200 when ready, else 503, with per-model details
 ``GET /tensorserve/v1/models``     every model with its version statuses
 ``(?i)/v1/.*``                     TensorFlow Serving's API (see ``routing.py``)
+``/v2`` and ``/v2/...``            the Open Inference Protocol (``tensorserve.v2.rest_app``)
 anything else                      plain-text 404, as TensorFlow Serving's libevent page
 =================================  =====================================================
 
@@ -29,7 +30,6 @@ from typing import Any
 import orjson
 
 from tensorserve.core.errors import Code, ServingError, as_serving_error
-from tensorserve.core.servable_state import ManagerState
 from tensorserve.dataplane import DataPlane
 from tensorserve.rest.asgi import (
     JSON_CONTENT_TYPE,
@@ -52,10 +52,11 @@ from tensorserve.rest.request_body import (
 )
 from tensorserve.rest.routing import Api, Route, UndecodablePath, is_v1_path, match_route
 from tensorserve.rest.status_json import render_all_models
+from tensorserve.v2.rest_routes import is_v2_path
 
 _logger = logging.getLogger(__name__)
 
-_CORS_HEADERS = (
+CORS_HEADERS = (
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-methods", b"POST, GET"),
     (b"access-control-allow-headers", b"Content-Type"),
@@ -63,6 +64,7 @@ _CORS_HEADERS = (
 _NOT_FOUND = b"Not Found\n"
 
 ApiHandler = Callable[[Route, bytes], Awaitable[bytes]]
+_COUNTED_BY_HANDLER = frozenset({Api.PREDICT, Api.CLASSIFY, Api.REGRESS})
 
 
 def create_app(dataplane: DataPlane, options: RestOptions) -> ASGIApp:
@@ -90,7 +92,12 @@ class RestApp:
             "/tensorserve/v1/models": self._list_models,
             **options.extra_routes,
         }
-        cors = _CORS_HEADERS if options.enable_cors else ()
+        # Imported here: the V2 codec reuses this package's helpers, so importing it at
+        # the top would make ``tensorserve.rest`` and ``tensorserve.v2`` import each other.
+        from tensorserve.v2.rest_app import V2RestApp
+
+        self._v2: ASGIApp = V2RestApp(dataplane, options)
+        cors = CORS_HEADERS if options.enable_cors else ()
         self._cors_headers = list(cors)
         self._json_headers = [JSON_CONTENT_TYPE, *cors]
 
@@ -105,7 +112,9 @@ class RestApp:
             return
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1").partition("?")[0] if raw_path else scope["path"]
-        if not is_v1_path(path):
+        if is_v2_path(path):
+            await self._v2(scope, receive, send)
+        elif not is_v1_path(path):
             await send_response(send, 404, _NOT_FOUND, [TEXT_CONTENT_TYPE])
         elif scope["method"] == "OPTIONS":
             await self._preflight(scope, send)
@@ -115,9 +124,11 @@ class RestApp:
     async def _serve_v1(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         start = time.perf_counter()
         route: Route | None = None
+        counted = False  # by the handler or the data plane
         try:
             route = match_route(scope["method"], path)
             body = await self._request_body(scope, receive) if scope["method"] == "POST" else b""
+            counted = route.api in _COUNTED_BY_HANDLER
             status, payload, code = 200, await self._apis[route.api](route, body), Code.OK
         except UndecodablePath as error:
             # TensorFlow Serving leaves these bodies empty; a JSON error helps clients more.
@@ -131,7 +142,7 @@ class RestApp:
             wrapped = as_serving_error(exc)
             status, code = http_status(wrapped.code), wrapped.code
             payload = _error_body(wrapped.message)
-        if route is not None and route.model_name:
+        if route is not None and route.model_name and not counted:
             self._dataplane.observer.request_finished(
                 route.model_name, route.api.value, "REST", code, time.perf_counter() - start
             )
@@ -142,9 +153,7 @@ class RestApp:
         if not is_gzip_encoded(scope):
             return body
         limit = self._options.max_decompressed_bytes
-        if len(body) > self._options.offload_bytes:
-            return await self._dataplane.run_blocking(gunzip_capped, body, limit)
-        return gunzip_capped(body, limit)
+        return await self._dataplane.convert(len(body), gunzip_capped, body, limit)
 
     async def _preflight(self, scope: Scope, send: Send) -> None:
         """CORS preflight: 200 when ``Origin`` names an http(s) origin, else 400; no body."""
@@ -162,8 +171,7 @@ class RestApp:
 
     def _models_available(self) -> tuple[bool, dict[str, Any]]:
         available = {
-            name: any(s.state is ManagerState.AVAILABLE for s in states)
-            for name, states in self._dataplane.all_model_status().items()
+            name: self._dataplane.model_ready(name) for name in self._dataplane.all_model_status()
         }
         return all(available.values()), available
 

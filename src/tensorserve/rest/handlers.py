@@ -1,29 +1,24 @@
-"""The REST APIs: convert JSON, delegate to the data plane, convert the answer back.
+"""TensorFlow Serving's REST APIs as a codec on the data plane: parse, call, render.
 
 Checks run in TensorFlow Serving's order: the document is parsed (and, for
 classify/regress, fully converted) before the model is looked up, so a bad
-body to an unknown model is a 400, not a 404. Bodies above
-``RestOptions.offload_bytes`` are converted on the data plane's worker pool so
-the event loop stays responsive; small ones inline, where a thread hop would
-cost more than the work.
-
-A model run holds its version (``ModelRef``) until the run itself ends, even
-when the request gives up first (deadline backstop, client gone), so a
-version is never unloaded under a running model.
+body to an unknown model is a 400, not a 404. The data plane owns the rest of
+the request (version hold, signature, decode offload, deadline, metrics);
+conversions here go through ``DataPlane.convert`` so large bodies and outputs
+leave the event loop at the same threshold as everything else.
 
 Call from the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+import time
+from collections.abc import Mapping
 
 import numpy as np
 
-from tensorserve.core.errors import DeadlineExceeded, InvalidArgument
-from tensorserve.dataplane import DataPlane, ModelRef, ModelSpec
+from tensorserve.core.errors import InvalidArgument
+from tensorserve.dataplane import DataPlane, ExampleInference, Inference, ModelSpec
 from tensorserve.rest.example_json import (
     render_classify_results,
     render_regress_results,
@@ -33,60 +28,70 @@ from tensorserve.rest.json_document import parse_request_object
 from tensorserve.rest.options import RestOptions
 from tensorserve.rest.predict_request import RequestFormat, decode_predict_inputs
 from tensorserve.rest.predict_response import render_predict_response
-from tensorserve.rest.routing import Route
+from tensorserve.rest.routing import Api, Route
 from tensorserve.rest.status_json import render_model_metadata, render_model_status
+from tensorserve.servables.signature import Signature
+from tensorserve.tfserving import signature_def_map
 
-T = TypeVar("T")
+PROTOCOL = "REST"
 
 
 class RestHandlers:
-    """One coroutine per API, each ``(route, body) -> response JSON bytes``."""
+    """One coroutine per API, each ``(route, body) -> response JSON bytes``.
+
+    Predict, classify and regress are counted by the data plane (a body refused
+    before the call is built is counted here); status and metadata by the app.
+    """
 
     def __init__(self, dataplane: DataPlane, options: RestOptions) -> None:
         self._dataplane = dataplane
-        self._options = options
         self._timeout_s = options.timeout_s if options.timeout_s and options.timeout_s > 0 else None
-        self._backstop_s = (
-            None if self._timeout_s is None else self._timeout_s + options.deadline_grace_s
-        )
 
     async def predict(self, route: Route, body: bytes) -> bytes:
-        large = len(body) > self._options.offload_bytes
-        document, signature_name = await self._convert(large, parse_request_object, body)
-        spec = _spec(route, signature_name)
-        ref = self._dataplane.acquire(spec)
+        started = time.perf_counter()
         try:
-            signature = ref.signatures.get(spec.signature)
-            if signature is None:
-                raise InvalidArgument(
-                    f'Serving signature name: "{spec.signature}" not found in signature def'
-                )
-            input_dtypes = {alias: info.dtype for alias, info in signature.inputs.items()}
-            inputs, request_format = await self._convert(
-                large, _decode_inputs, document, signature_name, input_dtypes, body
+            document, signature_name = await self._dataplane.convert(
+                len(body), parse_request_object, body
             )
-        except BaseException:
-            ref.close()
+        except Exception as error:
+            self._dataplane.observe(route.model_name, Api.PREDICT.value, PROTOCOL, error, started)
             raise
-        outputs = await self._run_model(
-            ref, ref.predict(spec.signature, inputs, (), self._timeout_s)
+        # Without the tokens true/false anywhere in the body, numbers cannot hide booleans,
+        # which lets the vectorised decoding trust numpy's type inference.
+        may_hold_bools = b"true" in body or b"false" in body
+
+        def decode(signature: Signature) -> Mapping[str, np.ndarray]:
+            # In name order, so errors name the first bad input as they always have.
+            inputs_info = signature.inputs
+            input_dtypes = {alias: inputs_info[alias].dtype for alias in sorted(inputs_info)}
+            inputs, _ = decode_predict_inputs(
+                document, signature_name, input_dtypes, may_hold_bools=may_hold_bools
+            )
+            return inputs
+
+        call = Inference(
+            _spec(route, signature_name),
+            decode,
+            len(body),
+            timeout_s=self._timeout_s,
+            protocol=PROTOCOL,
+            api=Api.PREDICT.value,
+            started=started,
         )
-        large_output = sum(np.asarray(a).nbytes for a in outputs.values()) > (
-            self._options.offload_bytes
+        result = await self._dataplane.predict(call)
+        request_format = RequestFormat.ROW if "instances" in document else RequestFormat.COLUMNAR
+        size = sum(np.asarray(a).nbytes for a in result.outputs.values())
+        return await self._dataplane.convert(
+            size, render_predict_response, result.outputs, request_format
         )
-        return await self._convert(large_output, render_predict_response, outputs, request_format)
 
     async def classify(self, route: Route, body: bytes) -> bytes:
-        spec, examples = await self._examples(route, body)
-        ref = self._dataplane.acquire(spec)
-        result = await self._run_model(ref, ref.classify(spec.signature, examples, self._timeout_s))
-        return render_classify_results(result)
+        call = await self._examples(route, body, Api.CLASSIFY)
+        return render_classify_results((await self._dataplane.classify(call)).result)
 
     async def regress(self, route: Route, body: bytes) -> bytes:
-        spec, examples = await self._examples(route, body)
-        ref = self._dataplane.acquire(spec)
-        values = await self._run_model(ref, ref.regress(spec.signature, examples, self._timeout_s))
-        return render_regress_results(values)
+        call = await self._examples(route, body, Api.REGRESS)
+        return render_regress_results((await self._dataplane.regress(call)).result)
 
     async def status(self, route: Route, body: bytes) -> bytes:
         """GetModelStatus; a label in the path is ignored (all versions), as in TF Serving."""
@@ -95,43 +100,30 @@ class RestHandlers:
 
     async def metadata(self, route: Route, body: bytes) -> bytes:
         _require_name(route)
-        with self._dataplane.acquire(_spec(route, "")) as ref:
-            return await self._dataplane.run_blocking(
-                lambda: render_model_metadata(
-                    route.model_name, ref.id.version, ref.model.signature_def_map()
-                )
+        description = await self._dataplane.describe(_spec(route, ""))
+        return await self._dataplane.run_blocking(
+            lambda: render_model_metadata(
+                route.model_name, description.id.version, signature_def_map(description.signatures)
             )
+        )
 
-    async def _examples(self, route: Route, body: bytes) -> tuple[ModelSpec, list[bytes]]:
-        large = len(body) > self._options.offload_bytes
-        signature_name, examples = await self._convert(large, _parse_examples, body)
-        return _spec(route, signature_name), examples
-
-    async def _convert(self, large: bool, fn: Callable[..., T], *args: Any) -> T:
-        if large:
-            return await self._dataplane.run_blocking(fn, *args)
-        return fn(*args)
-
-    async def _run_model(self, ref: ModelRef, run: Coroutine[Any, Any, T]) -> T:
-        """Await a model run on ``ref`` and release ``ref`` when the run ends.
-
-        Past the backstop deadline the request fails with DEADLINE_EXCEEDED
-        while the run finishes in the background: ``ModelRef`` runs are
-        shielded, and ``close`` holds the version until the run has ended.
-        """
+    async def _examples(self, route: Route, body: bytes, api: Api) -> ExampleInference:
+        started = time.perf_counter()
         try:
-            if self._backstop_s is None:
-                return await run
-            deadline = asyncio.timeout(self._backstop_s)
-            try:
-                async with deadline:
-                    return await run
-            except TimeoutError:
-                if deadline.expired():
-                    raise DeadlineExceeded("Timed out waiting for notification") from None
-                raise
-        finally:
-            ref.close()
+            signature_name, examples = await self._dataplane.convert(
+                len(body), _parse_examples, body
+            )
+        except Exception as error:
+            self._dataplane.observe(route.model_name, api.value, PROTOCOL, error, started)
+            raise
+        return ExampleInference(
+            _spec(route, signature_name),
+            examples,
+            timeout_s=self._timeout_s,
+            protocol=PROTOCOL,
+            api=api.value,
+            started=started,
+        )
 
 
 def _spec(route: Route, signature_name: str) -> ModelSpec:
@@ -141,17 +133,6 @@ def _spec(route: Route, signature_name: str) -> ModelSpec:
 def _require_name(route: Route) -> None:
     if not route.model_name:
         raise InvalidArgument("Missing model name in request.")
-
-
-def _decode_inputs(
-    document: dict[str, Any], signature_name: str, input_dtypes: dict[str, Any], body: bytes
-) -> tuple[dict[str, np.ndarray], RequestFormat]:
-    # Without the tokens true/false anywhere in the body, numbers cannot hide booleans,
-    # which lets the vectorised decoding trust numpy's type inference.
-    may_hold_bools = b"true" in body or b"false" in body
-    return decode_predict_inputs(
-        document, signature_name, input_dtypes, may_hold_bools=may_hold_bools
-    )
 
 
 def _parse_examples(body: bytes) -> tuple[str, list[bytes]]:

@@ -20,9 +20,6 @@ class RestOptions:
     timeout_s: float | None = 30.0
     """``--rest_api_timeout_in_ms`` in seconds, passed to the model run; None = no limit."""
 
-    deadline_grace_s: float = 1.0
-    """A request whose model run overruns ``timeout_s`` by this much is answered 504 anyway."""
-
     enable_cors: bool = False
     """``--rest_api_enable_cors_support``: CORS headers on every /v1 response."""
 
@@ -31,9 +28,6 @@ class RestOptions:
 
     max_decompressed_bytes: int = 100 * 1024 * 1024
     """A gzip body that inflates past this is treated as empty, as TensorFlow Serving does."""
-
-    offload_bytes: int = 64 * 1024
-    """Bodies (and outputs) larger than this are converted on the worker pool, not the loop."""
 
     readiness: Readiness | None = None
     """Answers ``GET /readyz``; None = ready when every known model has an AVAILABLE version."""

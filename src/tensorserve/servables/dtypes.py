@@ -38,11 +38,40 @@ class DataType(enum.IntEnum):
     DT_VARIANT = 21
     DT_UINT32 = 22
     DT_UINT64 = 23
+    # Reference types (a TF1 variable's output): the value type plus 100.
+    DT_FLOAT_REF = 101
+    DT_DOUBLE_REF = 102
+    DT_INT32_REF = 103
+    DT_UINT8_REF = 104
+    DT_INT16_REF = 105
+    DT_INT8_REF = 106
+    DT_STRING_REF = 107
+    DT_COMPLEX64_REF = 108
+    DT_INT64_REF = 109
+    DT_BOOL_REF = 110
+    DT_QINT8_REF = 111
+    DT_QUINT8_REF = 112
+    DT_QINT32_REF = 113
+    DT_BFLOAT16_REF = 114
+    DT_QINT16_REF = 115
+    DT_QUINT16_REF = 116
+    DT_UINT16_REF = 117
+    DT_COMPLEX128_REF = 118
+    DT_HALF_REF = 119
+    DT_RESOURCE_REF = 120
+    DT_VARIANT_REF = 121
+    DT_UINT32_REF = 122
+    DT_UINT64_REF = 123
 
     @property
     def tf_name(self) -> str:
         """TensorFlow's short name (``DataTypeString``): ``float``, ``int64``, ``string``."""
         return _TF_NAMES.get(self, self.name[3:].lower())
+
+    @property
+    def base(self) -> DataType:
+        """The value type of a reference type (``DT_FLOAT_REF`` -> ``DT_FLOAT``); else itself."""
+        return DataType(self - 100) if self > 100 else self
 
     @property
     def numpy(self) -> np.dtype:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,8 +34,9 @@ class Model(Protocol):
         """Signatures by name."""
         ...
 
-    def signature_def_map(self) -> Any:
-        """A ``tensorflow.serving.SignatureDefMap`` proto for metadata responses."""
+    @property
+    def platform(self) -> str:
+        """The runtime that serves it, e.g. ``tensorflow`` for SavedModels."""
         ...
 
     def predict(
@@ -63,4 +64,14 @@ class Model(Protocol):
         self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
     ) -> np.ndarray:
         """Run a regress signature on serialized ``tf.Example`` protos; one value each."""
+        ...
+
+    def multi_inference(
+        self,
+        tasks: Sequence[tuple[str, str]],
+        examples: Sequence[bytes],
+        timeout_s: float | None = None,
+    ) -> list[Classifications | np.ndarray]:
+        """Run classify/regress tasks ``(signature_name, method_name)`` on the same
+        examples in one call; results in task order."""
         ...

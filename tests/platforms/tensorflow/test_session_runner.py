@@ -18,9 +18,13 @@ def test_tensorflow_errors_keep_their_code_and_message() -> None:
     assert aborted.code is Code.ABORTED
 
 
-def test_timeout_ms_rounds_and_treats_non_positive_as_none() -> None:
+def test_timeout_ms_rounds_up_to_a_few_cacheable_values() -> None:
     assert timeout_ms(None) is None
     assert timeout_ms(0) is None
     assert timeout_ms(-1.0) is None
-    assert timeout_ms(0.0001) == 1
+    assert timeout_ms(0.0001) == 100
+    assert timeout_ms(0.3) == 300
+    assert timeout_ms(0.95) == 1000
     assert timeout_ms(30.0) == 30000
+    assert timeout_ms(19.998) == 20000
+    assert timeout_ms(1.5) == 2000

@@ -3,14 +3,12 @@ timeouts and concurrent callers."""
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tensorserve.core.errors import Code, ServingError
 from tensorserve.platforms.tensorflow.session_runner import MAX_TIMEOUTS_PER_STEP
@@ -46,9 +44,9 @@ def error_of(call: Callable[[], object]) -> ServingError:
 def test_signatures_mirror_the_signature_defs(two_input: TensorFlowModel) -> None:
     signature = two_input.signatures["serving_default"]
     assert signature.method_name == "tensorflow/serving/predict"
-    assert list(signature.inputs) == ["a", "b"]
+    assert sorted(signature.inputs) == ["a", "b"]
     assert signature.inputs["a"] == TensorInfo("a:0", DataType.DT_FLOAT, (-1,))
-    assert list(signature.outputs) == ["product", "sum"]
+    assert sorted(signature.outputs) == ["product", "sum"]
     assert not signature.has_defaults
 
 
@@ -56,11 +54,11 @@ def test_unknown_rank_is_a_shape_of_none(half_plus_two: TensorFlowModel) -> None
     assert half_plus_two.signatures["serving_default"].inputs["x"].shape is None
 
 
-def test_signature_def_map_is_the_serving_proto(half_plus_two: TensorFlowModel) -> None:
-    proto = half_plus_two.signature_def_map()
-    assert isinstance(proto, get_model_metadata_pb2.SignatureDefMap)
-    assert sorted(proto.signature_def) == sorted(saved_models.HALF_PLUS_TWO_SIGNATURES)
-    assert proto.signature_def["serving_default"].inputs["x"].name == "x:0"
+def test_a_saved_model_is_described_as_platform_tensorflow(
+    half_plus_two: TensorFlowModel,
+) -> None:
+    assert half_plus_two.platform == "tensorflow"
+    assert sorted(half_plus_two.signatures) == sorted(saved_models.HALF_PLUS_TWO_SIGNATURES)
 
 
 # --- predict ------------------------------------------------------------------------
@@ -180,12 +178,24 @@ def test_timeout_is_deadline_exceeded(loaded_models: dict[str, TensorFlowModel])
 def test_varying_timeouts_fall_back_to_the_generic_run(
     loaded_models: dict[str, TensorFlowModel],
 ) -> None:
-    model = loaded_models["blocking"]
-    x = np.array(1.0, dtype=np.float32)
-    for attempt in range(MAX_TIMEOUTS_PER_STEP + 2):
-        call = functools.partial(model.predict, "", {"x": x}, timeout_s=0.01 + attempt / 1000)
-        assert error_of(call).code is Code.DEADLINE_EXCEEDED
-    assert len(model._runner._callables) == MAX_TIMEOUTS_PER_STEP
+    model = loaded_models["two_input"]
+    inputs = {"a": np.array([1.0], np.float32), "b": np.array([2.0], np.float32)}
+    for seconds in range(1, MAX_TIMEOUTS_PER_STEP + 3):
+        assert model.predict("", inputs, timeout_s=float(seconds))["sum"] == [3.0]
+    assert max(model._runner._timeouts_per_step.values()) == MAX_TIMEOUTS_PER_STEP
+
+
+def test_per_call_deadlines_share_one_callable(
+    loaded_models: dict[str, TensorFlowModel],
+) -> None:
+    model = loaded_models["string"]
+    signature = model.signatures["serving_default"]
+    alias = next(iter(signature.inputs))
+    inputs = {alias: np.array([b"a"], dtype=object)}
+    before = len(model._runner._callables)
+    for remaining in (19.9991, 19.9982, 19.9973, 19.95, 19.2):
+        model.predict("", inputs, timeout_s=remaining)
+    assert len(model._runner._callables) == before + 1
 
 
 def test_method_name_check_lets_predict_run_regress_signatures(

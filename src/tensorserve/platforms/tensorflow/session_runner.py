@@ -4,13 +4,14 @@
 handling); a callable made once with ``Session._make_callable_from_options``
 runs the same step in C++ for a fraction of that. A callable bakes its
 ``RunOptions`` (the timeout) in, so one is cached per (feeds, fetches, timeout);
-timeouts that vary per call (gRPC deadlines) would grow that cache without
-bound, so past :data:`MAX_TIMEOUTS_PER_STEP` distinct timeouts a step runs
+timeouts are rounded up (:func:`timeout_ms`) so per-call deadlines share a few
+callables, and past :data:`MAX_TIMEOUTS_PER_STEP` distinct timeouts a step runs
 through the session's generic C entry point with per-call options instead.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -52,10 +53,17 @@ def serving_error(exc: tf.errors.OpError) -> ServingError:
 
 
 def timeout_ms(timeout_s: float | None) -> int | None:
-    """``RunOptions.timeout_in_ms`` for a timeout in seconds (None or <= 0: no timeout)."""
+    """``RunOptions.timeout_in_ms`` for a timeout in seconds (None or <= 0: no timeout).
+
+    Rounded up to whole seconds (to tenths below one second): a callable is cached
+    per distinct timeout, and a client's remaining deadline differs on every call
+    (measured over gRPC: 6.6k calls/s unrounded against 17k rounded). The transport
+    still ends the request at its exact deadline.
+    """
     if timeout_s is None or timeout_s <= 0:
         return None
-    return max(1, round(timeout_s * 1000))
+    step_ms = 1000 if timeout_s >= 1 else 100
+    return math.ceil(round(timeout_s * 1000, 3) / step_ms) * step_ms
 
 
 class SessionRunner:

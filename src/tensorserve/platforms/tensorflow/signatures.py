@@ -1,7 +1,8 @@
 """SignatureDef protos as the data plane sees them, and as TensorFlow prints them.
 
 Converts a MetaGraph's ``SignatureDef`` map to :class:`Signature` values once at
-load time, decodes signature ``defaults`` to arrays, and renders protos the way
+load time (signature ``defaults`` decoded to arrays); metadata responses are
+built from those, never from the protos. Renders protos the way
 TensorFlow's C++ ``DebugString`` does for error texts. Pure functions.
 """
 
@@ -13,7 +14,6 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import DEFAULT_SIGNATURE, Signature, TensorInfo
@@ -25,49 +25,41 @@ def resolve_signature_name(signature_name: str) -> str:
 
 
 def tensor_info(proto: meta_graph_pb2.TensorInfo) -> TensorInfo:
-    """One TensorInfo proto as a :class:`TensorInfo` (unknown rank -> ``shape=None``)."""
+    """One TensorInfo proto as a :class:`TensorInfo` (unknown rank -> ``shape=None``;
+    no recorded shape -> ``declares_shape=False``)."""
+    declares_shape = proto.HasField("tensor_shape")
     shape: tuple[int, ...] | None = None
-    if not proto.tensor_shape.unknown_rank:
+    if declares_shape and not proto.tensor_shape.unknown_rank:
         shape = tuple(dim.size for dim in proto.tensor_shape.dim)
     try:
         dtype = DataType(proto.dtype)
     except ValueError:
         dtype = DataType.DT_INVALID
-    return TensorInfo(name=proto.name, dtype=dtype, shape=shape)
+    return TensorInfo(name=proto.name, dtype=dtype, shape=shape, declares_shape=declares_shape)
 
 
 def signature(name: str, proto: meta_graph_pb2.SignatureDef) -> Signature:
-    """A ``SignatureDef`` as a :class:`Signature`, aliases in sorted order as TensorFlow
-    iterates them."""
+    """A ``SignatureDef`` as a :class:`Signature`, aliases in the proto's own order (so
+    metadata rebuilt from it serializes as the proto did)."""
     return Signature(
         name=name,
         method_name=proto.method_name,
-        inputs={alias: tensor_info(proto.inputs[alias]) for alias in sorted(proto.inputs)},
-        outputs={alias: tensor_info(proto.outputs[alias]) for alias in sorted(proto.outputs)},
-        has_defaults=len(proto.defaults) > 0,
+        inputs={alias: tensor_info(info) for alias, info in proto.inputs.items()},
+        outputs={alias: tensor_info(info) for alias, info in proto.outputs.items()},
+        defaults=default_inputs(proto) if proto.defaults else {},
     )
 
 
 def signatures(
     signature_defs: Mapping[str, meta_graph_pb2.SignatureDef],
 ) -> dict[str, Signature]:
-    """Every signature of a MetaGraph by name."""
-    return {name: signature(name, signature_defs[name]) for name in sorted(signature_defs)}
+    """Every signature of a MetaGraph by name, in the MetaGraph's order."""
+    return {name: signature(name, proto) for name, proto in signature_defs.items()}
 
 
 def default_inputs(proto: meta_graph_pb2.SignatureDef) -> dict[str, np.ndarray]:
     """The signature's default input values (``SignatureDef.defaults``) as arrays."""
     return {alias: tf.make_ndarray(proto.defaults[alias]) for alias in sorted(proto.defaults)}
-
-
-def signature_def_map(
-    signature_defs: Mapping[str, meta_graph_pb2.SignatureDef],
-) -> get_model_metadata_pb2.SignatureDefMap:
-    """A ``tensorflow.serving.SignatureDefMap`` for GetModelMetadata responses."""
-    result = get_model_metadata_pb2.SignatureDefMap()
-    for name, proto in signature_defs.items():
-        result.signature_def[name].CopyFrom(proto)
-    return result
 
 
 def debug_string(proto: meta_graph_pb2.SignatureDef) -> str:

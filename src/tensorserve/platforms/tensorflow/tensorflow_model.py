@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tensorserve.core import errors
 from tensorserve.servables.dtypes import DataType, from_numpy
@@ -26,6 +25,8 @@ from . import example_inference, signatures
 from .options import TensorFlowOptions
 from .session_runner import SessionRunner, timeout_ms
 from .signatures import join_sorted, resolve_signature_name
+
+PLATFORM = "tensorflow"
 
 MAX_CACHED_PLANS = 1024
 """Predict plans kept per model; requests past this are validated every time."""
@@ -80,9 +81,9 @@ class TensorFlowModel:
         )
         self._signatures = signatures.signatures(self._signature_defs)
         self._defaults = {
-            name: signatures.default_inputs(proto)
-            for name, proto in self._signature_defs.items()
-            if proto.defaults
+            name: signature.defaults
+            for name, signature in self._signatures.items()
+            if signature.defaults
         }
         self._plans: dict[tuple[str, tuple[str, ...], tuple[str, ...]], _PredictPlan] = {}
         self._plans_lock = threading.Lock()
@@ -91,8 +92,9 @@ class TensorFlowModel:
     def signatures(self) -> Mapping[str, Signature]:
         return self._signatures
 
-    def signature_def_map(self) -> get_model_metadata_pb2.SignatureDefMap:
-        return signatures.signature_def_map(self._signature_defs)
+    @property
+    def platform(self) -> str:
+        return PLATFORM
 
     def predict(
         self,

@@ -1,0 +1,158 @@
+"""One request's hold on one model version, and the model calls made through it.
+
+A :class:`ModelRef` keeps its version loaded until it is closed *and* the model
+call it started has ended, so a version is never unloaded under a running
+model even when the request gives up first (deadline, client gone). Model code
+runs on the data plane's worker pool (or a batching servable's queue), never on
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+import numpy as np
+
+from tensorserve.core.manager import ServableHandle
+from tensorserve.core.servable_id import ServableId
+from tensorserve.dataplane.loop_handoff import loop_handoff
+from tensorserve.dataplane.model_executor import ModelExecutor
+from tensorserve.dataplane.observer import RequestObserver
+from tensorserve.servables.model import Classifications, Model
+from tensorserve.servables.signature import Signature
+
+T = TypeVar("T")
+
+
+def submit(
+    executor: Executor | ModelExecutor, fn: Callable[..., T], *args: Any
+) -> asyncio.Future[T]:
+    """Run ``fn`` on ``executor`` from the event loop."""
+    if isinstance(executor, ModelExecutor):
+        return executor.submit(fn, *args)
+    return asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+
+class ModelRef:
+    """One request's hold on one model version; closing releases it.
+
+    Use as a context manager. Call the async methods from the event loop;
+    they run the model on the data plane's worker pool.
+    """
+
+    __slots__ = ("_closed", "_executor", "_handle", "_job", "_observer", "id", "model")
+
+    def __init__(
+        self, handle: ServableHandle, executor: Executor | ModelExecutor, observer: RequestObserver
+    ) -> None:
+        self._handle = handle
+        self._executor = executor
+        self._observer = observer
+        self._closed = False
+        self._job: asyncio.Future[Any] | None = None
+        self.id: ServableId = handle.id
+        self.model: Model = handle.servable
+        observer.inflight(self.id.name, 1)
+
+    @property
+    def signatures(self) -> Mapping[str, Signature]:
+        return self.model.signatures
+
+    async def predict(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        submit = getattr(self.model, "submit_predict", None)
+        if submit is not None:  # a batching servable: queue without a blocked thread
+            return await self._queued(submit, signature_name, inputs, output_filter, timeout_s)
+        return await self._run(
+            "predict", self.model.predict, signature_name, inputs, output_filter, timeout_s
+        )
+
+    async def _queued(
+        self,
+        submit: Callable[..., None],
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str],
+        timeout_s: float | None,
+    ) -> dict[str, np.ndarray]:
+        loop = asyncio.get_running_loop()
+        job: asyncio.Future[dict[str, np.ndarray]] = loop.create_future()
+
+        def settle(task: Any) -> None:
+            if job.cancelled():
+                return
+            if task.error is not None:
+                job.set_exception(task.error)
+            else:
+                job.set_result(task.outputs)
+
+        handoff = loop_handoff(loop)
+
+        def done(task: Any) -> None:  # on a batch thread; a batch's tasks share a wake-up
+            handoff.call(settle, task)
+
+        start = time.perf_counter()
+        submit(signature_name, inputs, output_filter, timeout_s, done)
+        self._job = job
+        result = await asyncio.shield(job)
+        self._observer.runtime(self.id.name, "predict", time.perf_counter() - start)
+        return result
+
+    async def classify(
+        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
+    ) -> Classifications:
+        return await self._run("classify", self.model.classify, signature_name, examples, timeout_s)
+
+    async def regress(
+        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
+    ) -> np.ndarray:
+        return await self._run("regress", self.model.regress, signature_name, examples, timeout_s)
+
+    async def multi_inference(
+        self,
+        tasks: Sequence[tuple[str, str]],
+        examples: Sequence[bytes],
+        timeout_s: float | None = None,
+    ) -> list[Classifications | np.ndarray]:
+        return await self._run(
+            "multi_inference", self.model.multi_inference, tasks, examples, timeout_s
+        )
+
+    async def _run(self, api: str, fn: Callable[..., T], *args: Any) -> T:
+        start = time.perf_counter()
+        # Shielded: if the caller is cancelled, the worker still runs to the end,
+        # and close() keeps the version loaded until it has.
+        self._job = submit(self._executor, fn, *args)
+        result = await asyncio.shield(self._job)
+        self._observer.runtime(self.id.name, api, time.perf_counter() - start)
+        return result
+
+    def close(self) -> None:
+        """Release the version, at once or when a still-running model call ends."""
+        if self._closed:
+            return
+        self._closed = True
+        job = self._job
+        if job is not None and not job.done():
+            job.add_done_callback(lambda _job: self._release())
+        else:
+            self._release()
+
+    def _release(self) -> None:
+        self._observer.inflight(self.id.name, -1)
+        self._handle.close()
+
+    def __enter__(self) -> ModelRef:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

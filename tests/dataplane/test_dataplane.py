@@ -1,0 +1,372 @@
+"""The data plane owns each request: version hold, signature, decode offload, deadline,
+metrics and release, whatever the protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tensorserve.core.errors import (
+    Code,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ServableNotFound,
+)
+from tensorserve.core.servable_id import ServableId
+from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
+from tensorserve.dataplane import (
+    DataPlane,
+    ExampleInference,
+    Inference,
+    ModelSpec,
+    VersionLabels,
+)
+from tensorserve.servables.dtypes import DataType
+from tensorserve.servables.model import Classifications
+from tensorserve.servables.signature import (
+    CLASSIFY_METHOD,
+    PREDICT_METHOD,
+    REGRESS_METHOD,
+    Signature,
+    TensorInfo,
+)
+from tests.support.fake_manager import FakeManager
+
+FLOAT = DataType.DT_FLOAT
+SIGNATURES = {
+    "serving_default": Signature(
+        "serving_default",
+        PREDICT_METHOD,
+        {"x": TensorInfo("x:0", FLOAT, (-1,))},
+        {"y": TensorInfo("y:0", FLOAT, (-1,))},
+    ),
+    "classify": Signature(
+        "classify", CLASSIFY_METHOD, {"inputs": TensorInfo("e:0", DataType.DT_STRING)}, {}
+    ),
+    "regress": Signature(
+        "regress", REGRESS_METHOD, {"inputs": TensorInfo("e:0", DataType.DT_STRING)}, {}
+    ),
+}
+
+
+class Model:
+    """y = x * 2; ``gate`` holds predict until set; ``error`` makes predict raise it."""
+
+    platform = "fake"
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.error: Exception | None = None
+        self.timeouts: list[float | None] = []
+        self.threads: list[int] = []
+
+    @property
+    def signatures(self) -> Mapping[str, Signature]:
+        return SIGNATURES
+
+    def predict(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        self.timeouts.append(timeout_s)
+        assert self.gate.wait(10)
+        if self.error is not None:
+            raise self.error
+        return {"y": inputs["x"] * 2}
+
+    def classify(
+        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
+    ) -> Classifications:
+        return Classifications(None, np.ones((len(examples), 1)))
+
+    def regress(
+        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
+    ) -> np.ndarray:
+        return np.full(len(examples), 3.0)
+
+    def multi_inference(
+        self,
+        tasks: Sequence[tuple[str, str]],
+        examples: Sequence[bytes],
+        timeout_s: float | None = None,
+    ) -> list[Any]:
+        return [(name, method, len(examples)) for name, method in tasks]
+
+
+class Observer:
+    def __init__(self) -> None:
+        self.finished: list[tuple[str, str, str, Code]] = []
+        self.inflight_total = 0
+        self.example_counts: list[tuple[str, int]] = []
+
+    def inflight(self, model: str, delta: int) -> None:
+        self.inflight_total += delta
+
+    def request_finished(
+        self, model: str, api: str, entrypoint: str, code: Code, seconds: float
+    ) -> None:
+        assert seconds >= 0
+        self.finished.append((model, api, entrypoint, code))
+
+    def runtime(self, model: str, api: str, seconds: float) -> None:
+        pass
+
+    def examples(self, model: str, count: int) -> None:
+        self.example_counts.append((model, count))
+
+
+class Harness:
+    def __init__(self, **options: Any) -> None:
+        self.model = Model()
+        self.manager = FakeManager({"m": {1: Model(), 2: self.model}})
+        self.states = ServableStateMonitor()
+        self.states.publish(ServableState(ServableId("m", 1), ManagerState.END))
+        self.states.publish(ServableState(ServableId("m", 2), ManagerState.AVAILABLE))
+        self.executor = ThreadPoolExecutor(2)
+        self.observer = Observer()
+        self.dataplane = DataPlane(
+            self.manager, self.states, self.executor, self.observer, **options
+        )
+        self.decode_threads: list[int] = []
+
+    def decode(self, signature: Signature) -> Mapping[str, np.ndarray]:
+        self.decode_threads.append(threading.get_ident())
+        assert signature is SIGNATURES["serving_default"]
+        return {"x": np.array([1.0, 2.0], np.float32)}
+
+    def call(self, spec: ModelSpec | None = None, **fields: Any) -> Inference:
+        fields.setdefault("size_hint", 10)
+        return Inference(spec or ModelSpec("m"), self.decode, **fields)
+
+    def assert_released(self) -> None:
+        assert self.manager.open_handles == 0
+        assert self.observer.inflight_total == 0
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    made = Harness()
+    yield made
+    made.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def test_predict_returns_outputs_with_the_version_and_signature_that_answered(
+    harness: Harness,
+) -> None:
+    result = asyncio.run(harness.dataplane.predict(harness.call(protocol="V2_REST", api="infer")))
+    np.testing.assert_array_equal(result.outputs["y"], [2.0, 4.0])
+    assert (result.id, result.signature_name) == (ServableId("m", 2), "serving_default")
+    assert result.signature is SIGNATURES["serving_default"]
+    assert harness.observer.finished == [("m", "infer", "V2_REST", Code.OK)]
+    harness.assert_released()
+
+
+def test_versions_and_labels_select_the_version(harness: Harness) -> None:
+    harness.dataplane.set_version_labels(VersionLabels({"m": {"old": 1}}))
+    by_version = asyncio.run(harness.dataplane.predict(harness.call(ModelSpec("m", version=1))))
+    by_label = asyncio.run(harness.dataplane.predict(harness.call(ModelSpec("m", label="old"))))
+    assert by_version.id.version == by_label.id.version == 1
+
+
+def test_a_missing_signature_gets_the_transports_own_error(harness: Harness) -> None:
+    call = harness.call(ModelSpec("m", signature_name="nope"))
+    with pytest.raises(InvalidArgument) as default:
+        asyncio.run(harness.dataplane.predict(call))
+    assert default.value.message == 'Serving signature name: "nope" not found in signature def'
+
+    def grpc_error(name: str) -> FailedPrecondition:
+        return FailedPrecondition(f'Serving signature key "{name}" not found.')
+
+    with pytest.raises(FailedPrecondition, match='key "nope" not found'):
+        asyncio.run(harness.dataplane.predict(call, missing_signature=grpc_error))
+    assert [code for *_, code in harness.observer.finished] == [
+        Code.INVALID_ARGUMENT,
+        Code.FAILED_PRECONDITION,
+    ]
+    harness.assert_released()
+
+
+@pytest.mark.parametrize("failure", ["unknown model", "decode", "model", "bug"])
+def test_every_error_path_releases_the_version_and_is_counted(
+    harness: Harness, failure: str
+) -> None:
+    spec = ModelSpec("nope" if failure == "unknown model" else "m")
+
+    def bad_decode(signature: Signature) -> Mapping[str, np.ndarray]:
+        raise InvalidArgument("bad input")
+
+    decode = bad_decode if failure == "decode" else harness.decode
+    if failure == "model":
+        harness.model.error = FailedPrecondition("model says no")
+    if failure == "bug":
+        harness.model.error = RuntimeError("boom")
+    with pytest.raises(Exception) as caught:
+        asyncio.run(harness.dataplane.predict(Inference(spec, decode, 10)))
+    expected = {
+        "unknown model": (ServableNotFound, Code.NOT_FOUND),
+        "decode": (InvalidArgument, Code.INVALID_ARGUMENT),
+        "model": (FailedPrecondition, Code.FAILED_PRECONDITION),
+        "bug": (RuntimeError, Code.UNKNOWN),
+    }[failure]
+    assert isinstance(caught.value, expected[0])
+    assert harness.observer.finished[-1][3] is expected[1]
+    harness.assert_released()
+
+
+def test_cancellation_holds_the_version_until_the_model_run_ends(harness: Harness) -> None:
+    harness.model.gate.clear()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(harness.dataplane.predict(harness.call()))
+        while not harness.model.timeouts:  # the run has started on a worker
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert harness.manager.open_handles == 1  # still held: the model is running
+        harness.model.gate.set()
+        for _ in range(1000):
+            if not harness.manager.open_handles:
+                break
+            await asyncio.sleep(0.005)
+
+    asyncio.run(scenario())
+    harness.assert_released()
+    assert harness.observer.finished == [("m", "predict", "REST", Code.CANCELLED)]
+
+
+def test_a_run_past_its_deadline_and_grace_is_deadline_exceeded() -> None:
+    harness = Harness(deadline_grace_s=0.05)
+    harness.model.gate.clear()
+
+    async def scenario() -> None:
+        with pytest.raises(DeadlineExceeded, match="Timed out waiting for notification"):
+            await harness.dataplane.predict(harness.call(timeout_s=0.01))
+        assert harness.manager.open_handles == 1
+        harness.model.gate.set()
+        for _ in range(1000):
+            if not harness.manager.open_handles:
+                break
+            await asyncio.sleep(0.005)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        harness.model.gate.set()
+        harness.executor.shutdown(wait=True)
+    assert harness.model.timeouts == [0.01]
+    harness.assert_released()
+    assert harness.observer.finished[-1][3] is Code.DEADLINE_EXCEEDED
+
+
+def test_no_deadline_means_no_timeout_for_the_model(harness: Harness) -> None:
+    asyncio.run(harness.dataplane.predict(harness.call()))
+    assert harness.model.timeouts == [None]
+
+
+@pytest.mark.parametrize(("size_hint", "offloaded"), [(100, False), (101, True)])
+def test_decode_is_offloaded_only_above_the_one_threshold(size_hint: int, offloaded: bool) -> None:
+    harness = Harness(offload_bytes=100)
+
+    async def scenario() -> int:
+        await harness.dataplane.predict(harness.call(size_hint=size_hint))
+        return threading.get_ident()
+
+    try:
+        loop_thread = asyncio.run(scenario())
+    finally:
+        harness.executor.shutdown(wait=True)
+    assert (harness.decode_threads[0] != loop_thread) is offloaded
+
+
+def test_convert_uses_the_same_threshold() -> None:
+    harness = Harness(offload_bytes=100)
+
+    async def scenario() -> tuple[int, int, int]:
+        inline = await harness.dataplane.convert(100, threading.get_ident)
+        pooled = await harness.dataplane.convert(101, threading.get_ident)
+        return threading.get_ident(), inline, pooled
+
+    try:
+        loop_thread, inline, pooled = asyncio.run(scenario())
+    finally:
+        harness.executor.shutdown(wait=True)
+    assert inline == loop_thread != pooled
+
+
+def test_classify_and_regress_check_signature_then_input(harness: Harness) -> None:
+    def run(api: str, signature: str, examples: list[bytes]) -> Any:
+        call = ExampleInference(ModelSpec("m", signature_name=signature), examples, api=api)
+        method = harness.dataplane.classify if api == "classify" else harness.dataplane.regress
+        return asyncio.run(method(call))  # type: ignore[operator]
+
+    assert run("regress", "regress", [b"e", b"e"]).result.tolist() == [3.0, 3.0]
+    classified = run("classify", "classify", [b"e"])
+    assert classified.id == ServableId("m", 2) and classified.signature_name == "classify"
+    with pytest.raises(InvalidArgument, match="No signature was found with the name: nope"):
+        run("classify", "nope", [])
+    with pytest.raises(InvalidArgument, match=r"Input is empty\."):
+        run("regress", "regress", [])
+    assert [(api, code) for _, api, _, code in harness.observer.finished] == [
+        ("regress", Code.OK),
+        ("classify", Code.OK),
+        ("classify", Code.INVALID_ARGUMENT),
+        ("regress", Code.INVALID_ARGUMENT),
+    ]
+    assert harness.observer.example_counts == [("m", 2), ("m", 1)]
+    harness.assert_released()
+
+
+def test_multi_inference_is_one_model_call_on_the_planned_tasks(harness: Harness) -> None:
+    def plan(signatures: Mapping[str, Signature]) -> list[tuple[str, str]]:
+        assert signatures is SIGNATURES
+        return [("classify", CLASSIFY_METHOD), ("regress", REGRESS_METHOD)]
+
+    call = ExampleInference(ModelSpec("m"), [b"a", b"b"])
+    answer = asyncio.run(harness.dataplane.multi_inference(call, plan))
+    assert answer.result == [("classify", CLASSIFY_METHOD, 2), ("regress", REGRESS_METHOD, 2)]
+    assert answer.id == ServableId("m", 2)
+    assert harness.observer.finished == []  # not counted, as in TF Serving
+    assert harness.observer.example_counts == [("m", 2)]
+    harness.assert_released()
+
+
+def test_describe_gives_neutral_signatures_and_platform(harness: Harness) -> None:
+    description = asyncio.run(harness.dataplane.describe(ModelSpec("m")))
+    assert description.id == ServableId("m", 2)
+    assert description.signatures is SIGNATURES
+    assert description.platform == "fake"
+    with pytest.raises(NotFound):
+        asyncio.run(harness.dataplane.describe(ModelSpec("m", version=7)))
+    harness.assert_released()
+
+
+def test_readiness_of_models_and_server(harness: Harness) -> None:
+    assert harness.dataplane.model_ready("m")
+    assert harness.dataplane.model_ready("m", 2)
+    assert not harness.dataplane.model_ready("m", 1)
+    assert not harness.dataplane.model_ready("nope")
+    assert harness.dataplane.server_ready()
+    harness.states.publish(ServableState(ServableId("other", 1), ManagerState.LOADING))
+    assert not harness.dataplane.server_ready()
+
+
+def test_observe_counts_requests_refused_before_a_call(harness: Harness) -> None:
+    harness.dataplane.observe("m", "predict", "REST", InvalidArgument("bad json"), 0.0)
+    harness.dataplane.observe("m", "GetModelStatus", "REST", None, 0.0)
+    assert harness.observer.finished == [
+        ("m", "predict", "REST", Code.INVALID_ARGUMENT),
+        ("m", "GetModelStatus", "REST", Code.OK),
+    ]
