@@ -10,7 +10,7 @@ export PYTHONUNBUFFERED := 1
 NO_DEPS_REQUIREMENTS = $(shell $(PYTHON) -c 'import tomllib; print(" ".join(repr(r) for r in \
 	tomllib.load(open("pyproject.toml", "rb"))["tool"]["tensorserve"]["no-deps-requirements"]))')
 
-.PHONY: install demo test test-fast lint typecheck bench clean
+.PHONY: install system-packages demo test test-fast lint typecheck bench clean
 
 install: $(VENV)/.installed
 
@@ -21,10 +21,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_REQUIREMENTS)
 	touch $@
 
+# The Debian packages the tests need (.ci/system-packages): installed when missing and root,
+# otherwise a warning says what will skip. Never fails; pytest decides `make test`'s status.
+system-packages:
+	@.ci/install-system-packages
+
 demo: install
 	$(BIN)/tensorserve demo
 
-test: install
+test: install system-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: install

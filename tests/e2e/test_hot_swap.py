@@ -6,7 +6,9 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 
 import pytest
 
@@ -24,47 +26,86 @@ def publish_version(source: Path, base: Path, version: int) -> None:
     tmp.rename(base / str(version))
 
 
+Outcome = tuple[int, bytes]
+EXPECTED = {"predictions": [2.5, 3.0]}
+
+
+class PredictLoad:
+    """Client threads that send requests until the block ends, recording every failure.
+
+    A request fails when it raises (a connection reset, a timeout...) or answers anything but
+    200 with the expected body; the thread records it and goes on, so no failure is lost to
+    a dead thread. Thread-safe counters.
+    """
+
+    def __init__(self, send: Callable[[], Outcome], threads: int = 4) -> None:
+        self._send = send
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client) for _ in range(threads)]
+        self._sent = 0
+        self.failures: list[str] = []
+
+    @property
+    def sent(self) -> int:
+        with self._lock:
+            return self._sent
+
+    def __enter__(self) -> PredictLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _client(self) -> None:
+        while not self._stop.is_set():
+            failure = ""
+            try:
+                status, body = self._send()
+                if status != 200 or json.loads(body) != EXPECTED:
+                    failure = f"{status} {body[:200]!r}"
+            except Exception as error:
+                failure = f"{type(error).__name__}: {error}"
+            with self._lock:
+                self._sent += 1
+                if failure:
+                    self.failures.append(failure)
+
+
 def test_new_version_serves_and_no_request_fails_during_the_swap(tmp_path: Path) -> None:
     source = tfserving_model("saved_model_half_plus_two_2_versions")
     base = tmp_path / "half_plus_two"
     base.mkdir()
     publish_version(source / "00000123", base, 123)
-    failures: list[str] = []
-    answered = [0]
-    stop = threading.Event()
     with running_server(
         "--model_name=half_plus_two",
         f"--model_base_path={base}",
         "--file_system_poll_wait_seconds=1",
     ) as server:
 
-        def client() -> None:
-            while not stop.is_set():
-                status, body = server.post(
-                    "/v1/models/half_plus_two:predict", {"instances": [1.0, 2.0]}
-                )
-                if status != 200 or json.loads(body) != {"predictions": [2.5, 3.0]}:
-                    failures.append(f"{status} {body[:200]!r}")
-                answered[0] += 1
+        def send() -> Outcome:
+            return server.post("/v1/models/half_plus_two:predict", {"instances": [1.0, 2.0]})
 
-        threads = [threading.Thread(target=client) for _ in range(4)]
-        for t in threads:
-            t.start()
-        try:
-            wait_until(lambda: answered[0] > 50, timeout=60, what="traffic before the swap")
+        with PredictLoad(send) as load:
+            wait_until(lambda: load.sent > 50, timeout=60, what="traffic before the swap")
             publish_version(source / "00000124", base, 124)
             wait_until(
                 lambda: server.model_states("half_plus_two") == {124: "AVAILABLE", 123: "END"},
                 timeout=60,
                 what="version 124 available and 123 unloaded",
             )
-            before = answered[0]
-            wait_until(lambda: answered[0] > before + 50, timeout=60, what="traffic after")
-        finally:
-            stop.set()
-            for t in threads:
-                t.join()
-        assert failures == []
+            before = load.sent
+            wait_until(lambda: load.sent > before + 50, timeout=60, what="traffic after")
+        assert load.failures == []
         status, _ = server.post(
             "/v1/models/half_plus_two/versions/124:predict", {"instances": [1.0]}
         )
@@ -76,3 +117,24 @@ def test_new_version_serves_and_no_request_fails_during_the_swap(tmp_path: Path)
         assert json.loads(body) == {
             "error": "Servable not found for request: Specific(half_plus_two, 123)"
         }
+
+
+def test_the_load_counts_a_request_that_raises_or_fails_as_a_failure() -> None:
+    calls = iter(range(1_000_000))
+    good = (200, json.dumps(EXPECTED).encode())
+
+    def flaky_send() -> Outcome:
+        call = next(calls)
+        if call == 5:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        if call == 7:
+            return 503, b'{"error": "busy"}'
+        return good
+
+    with PredictLoad(flaky_send, threads=2) as load:
+        wait_until(lambda: load.sent > 20, timeout=10, what="requests past the failures")
+
+    assert sorted(load.failures) == [
+        '503 b\'{"error": "busy"}\'',
+        "ConnectionResetError: [Errno 104] Connection reset by peer",
+    ]

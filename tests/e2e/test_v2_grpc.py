@@ -48,8 +48,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         )
         + "}\n"
     )
+    monitoring = root / "monitoring.config"
+    monitoring.write_text("prometheus_config { enable: true }\n")
     with running_server(
-        f"--model_config_file={config}", "--enable_grpc_healthcheck_service=true"
+        f"--model_config_file={config}",
+        f"--monitoring_config_file={monitoring}",
+        "--enable_grpc_healthcheck_service=true",
     ) as process:
         yield process
 
@@ -135,6 +139,22 @@ def test_infer_every_datatype_and_read_every_output(client: triton.InferenceServ
     }
 
 
+def test_v2_grpc_requests_are_counted_with_their_protocol(
+    client: triton.InferenceServerClient, server: ServerProcess
+) -> None:
+    client.infer("typed", typed_inputs())
+    status, body = server.get("/monitoring/prometheus/metrics")
+    assert status == 200
+    latency = [
+        line
+        for line in body.decode().splitlines()
+        if line.startswith(":tensorflow:serving:request_latency_count")
+        and 'model_name="typed"' in line
+        and 'entrypoint="V2_GRPC"' in line
+    ]
+    assert latency and float(latency[0].rsplit(" ", 1)[1]) >= 1
+
+
 def test_infer_answers_only_the_requested_output(client: triton.InferenceServerClient) -> None:
     requested = [triton.InferRequestedOutput("i64_times_3")]
     result = client.infer("typed", typed_inputs(), outputs=requested, model_version="1")
@@ -178,8 +198,8 @@ def test_half_plus_two_and_a_tensor_past_four_mib_both_ways(
 @pytest.mark.parametrize(
     ("model", "version", "status", "text"),
     [
-        ("no_such_model", "", "StatusCode.NOT_FOUND", "no_such_model"),
-        ("typed", "9", "StatusCode.NOT_FOUND", "typed"),
+        ("no_such_model", "", "StatusCode.NOT_FOUND", "unknown model: 'no_such_model' is not"),
+        ("typed", "9", "StatusCode.NOT_FOUND", "unknown model: 'typed' version 9 is not found"),
         ("typed", "one", "StatusCode.INVALID_ARGUMENT", "failed to parse version 'one'"),
     ],
 )
@@ -277,6 +297,7 @@ def test_repository_unload_then_load(client: triton.InferenceServerClient) -> No
     assert not client.is_model_ready("reloadable")
     error = failure(client.infer, "reloadable", typed_inputs())
     assert error.status() == "StatusCode.NOT_FOUND"
+    assert "'reloadable' has no available versions" in error.message()
     index = {entry.name: entry for entry in client.get_model_repository_index().models}
     assert index["reloadable"].state != "READY"
     assert client.is_model_ready("typed")  # the others keep serving

@@ -50,7 +50,13 @@ def v2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
         )
     config = root / "models.config"
     config.write_text("model_config_list {\n" + "\n".join(blocks) + "\n}\n")
-    with running_server(f"--model_config_file={config}", "--file_system_poll_wait_seconds=1") as s:
+    monitoring = root / "monitoring.config"
+    monitoring.write_text("prometheus_config { enable: true }\n")
+    with running_server(
+        f"--model_config_file={config}",
+        f"--monitoring_config_file={monitoring}",
+        "--file_system_poll_wait_seconds=1",
+    ) as s:
         wait_until(
             lambda: s.get("/v2/health/ready")[0] == 200, timeout=120, what="every model ready"
         )
@@ -177,6 +183,24 @@ def test_half_plus_two_in_two_dimensions(client: Any, binary: bool) -> None:
     assert y[1, 0] == 4.5 and np.isnan(y[1, 1])
 
 
+def test_bytes_in_binary_carry_anything_and_json_refuses_what_is_not_utf8(client: Any) -> None:
+    inputs = {**DTYPE_INPUTS, "text": (np.array([b"", b"\xff\x00a"], dtype=object), "BYTES")}
+    tensors = [infer_input(n, a, d, True) for n, (a, d) in inputs.items()]
+    result = client.infer("dtypes", tensors)
+    assert result.as_numpy("text_upper").tolist() == [b"", b"\xff\x00A"]
+    outputs = [httpclient.InferRequestedOutput("text_upper", binary_data=False)]
+    error = error_of(lambda: client.infer("dtypes", tensors, outputs=outputs))
+    assert error.status() == "400" and "not UTF-8" in error.message()
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_zero_sized_tensors(client: Any, binary: bool) -> None:
+    empty = {n: (a[:0], d) for n, (a, d) in DTYPE_INPUTS.items()}
+    tensors = [infer_input(n, a, d, binary) for n, (a, d) in empty.items()]
+    result = client.infer("dtypes", tensors)
+    assert result.as_numpy("i64_doubled").shape == (0,)
+
+
 def test_versions_are_addressed_by_number(client: Any) -> None:
     x = np.array([2.0], np.float32)
     latest = client.infer("two_versions", [infer_input("x", x, "FP32", True)])
@@ -199,6 +223,20 @@ def test_gzip_and_deflate_requests(v2_server: ServerProcess) -> None:
             assert result.as_numpy("y").tolist() == [4.0]
     finally:
         triton.close()
+
+
+def test_v2_requests_are_counted_with_their_entrypoint(
+    client: Any, v2_server: ServerProcess
+) -> None:
+    x = [infer_input("x", np.array([1.0], np.float32), "FP32", True)]
+    client.infer("half_plus_two", x)
+    status, metrics = v2_server.get("/monitoring/prometheus/metrics")
+    assert status == 200
+    assert any(
+        'entrypoint="V2_REST"' in line and 'model_name="half_plus_two"' in line
+        for line in metrics.decode().splitlines()
+        if line.startswith(":tensorflow:serving:request_latency")
+    )
 
 
 # -- errors through the client ---------------------------------------------------------

@@ -1,7 +1,8 @@
 """Headless Chromium for browser tests: Debian's package driven by Playwright.
 
 Never downloads a browser: tests skip when ``/usr/bin/chromium`` is missing
-(``.ci/run`` installs it). Screenshots go to ``test-artifacts/webapp/``.
+(``make test`` installs it when run as root; see ``.ci/system-packages``). Screenshots go
+to ``test-artifacts/webapp/``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "webapp"
 def launched_browser() -> Iterator[Browser]:
     """Chromium for the duration of the block; skips the test when it is not installed."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package")
+        pytest.skip(
+            f"{CHROMIUM} is missing: install Debian's chromium package "
+            "(make test does when run as root)"
+        )
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

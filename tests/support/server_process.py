@@ -94,13 +94,15 @@ def running_server(
     env: dict[str, str] | None = None,
     wait_ready: bool = True,
     startup_timeout: float = 120.0,
+    ports: tuple[int, int] | None = None,
 ) -> Iterator[ServerProcess]:
-    """Run ``tensorserve serve`` with ``args`` plus free ``--port``/``--rest_api_port``.
+    """Run ``tensorserve serve`` with ``args`` plus free ``--port``/``--rest_api_port``
+    (or the gRPC and REST ``ports`` given, to restart a server where it was).
 
     Yields once the REST port answers ``/healthz``; on exit sends SIGTERM and
     waits for a clean exit, killing the process if it hangs.
     """
-    grpc_port, rest_port = free_port(), free_port()
+    grpc_port, rest_port = ports or (free_port(), free_port())
     log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - must outlive this frame's block
         prefix="tensorserve-", suffix=".log", delete=False
     )

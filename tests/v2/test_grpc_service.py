@@ -80,6 +80,7 @@ class FakeDataPlane:
         self.repository = FakeRepository()
         self.calls: list[Inference] = []
         self.observed: list[tuple[str, str, str, BaseException | None]] = []
+        self.converted: list[int] = []
 
     def _check(self, spec: ModelSpec) -> None:
         if spec.name != MODEL or spec.version not in (None, VERSION):
@@ -114,10 +115,16 @@ class FakeDataPlane:
         return all(self.repository.loaded.values())
 
     def model_status(self, name: str, version: int | None = None) -> list[ServableState]:
+        if name != MODEL:
+            raise NotFound(f"Could not find any versions of model {name}")
         return [
             ServableState(ServableId(name, VERSION), ManagerState.AVAILABLE),
             ServableState(ServableId(name, 1), ManagerState.END),
         ]
+
+    async def convert(self, size_bytes: int, fn: Callable[..., Any], *args: Any) -> Any:
+        self.converted.append(size_bytes)
+        return fn(*args)
 
     def observe(
         self, model: str, api: str, protocol: str, error: BaseException | None, started: float
@@ -163,6 +170,7 @@ def harness() -> Iterator[Harness]:
 def dataplane(harness: Harness) -> Iterator[FakeDataPlane]:
     harness.dataplane.calls.clear()
     harness.dataplane.observed.clear()
+    harness.dataplane.converted.clear()
     yield harness.dataplane
     harness.dataplane.repository.loaded = {MODEL: True}
 
@@ -240,7 +248,7 @@ def test_model_metadata_comes_from_the_neutral_signature(
 def test_metadata_of_an_unknown_model_is_not_found(client: triton.InferenceServerClient) -> None:
     error = error_of(client.get_model_metadata, "unknown")
     assert error.status() == "StatusCode.NOT_FOUND"
-    assert "Servable not found" in error.message()
+    assert error.message() == "Request for unknown model: 'unknown' is not found"
 
 
 def test_infer_hands_the_data_plane_one_call_and_answers_raw(
@@ -265,6 +273,7 @@ def test_infer_hands_the_data_plane_one_call_and_answers_raw(
     np.testing.assert_array_equal(result.as_numpy("y"), X * 2)
     assert result.as_numpy("n").tolist() == [0, 1]
     assert len(response.raw_output_contents) == 2
+    assert dataplane.converted == [X.nbytes + 2 * 8]  # the answer is rendered through convert
 
 
 def test_requested_outputs_are_the_output_filter_in_their_order(
@@ -290,11 +299,15 @@ def test_the_timeout_parameter_bounds_the_deadline(
 @pytest.mark.parametrize(
     ("kwargs", "status", "text"),
     [
-        ({"model_name": "unknown"}, "NOT_FOUND", "Servable not found"),
-        ({"model_version": "7"}, "NOT_FOUND", "Servable not found"),
+        ({"model_name": "unknown"}, "NOT_FOUND", "Request for unknown model: 'unknown' is not"),
+        ({"model_version": "7"}, "NOT_FOUND", "model: 'twice' version 7 is not found"),
         ({"model_version": "v3"}, "INVALID_ARGUMENT", "failed to parse version 'v3'"),
         ({"model_version": "99999999999999999999"}, "INVALID_ARGUMENT", "failed to parse"),
-        ({"parameters": {"signature_name": "other"}}, "INVALID_ARGUMENT", "no signature 'other'"),
+        (
+            {"parameters": {"signature_name": "other"}},
+            "INVALID_ARGUMENT",
+            "signature 'other' not found in model 'twice'",
+        ),
         ({"parameters": {"signature_name": 3}}, "INVALID_ARGUMENT", "must be a string"),
         ({"outputs": [triton.InferRequestedOutput("z")]}, "INVALID_ARGUMENT", "output 'z'"),
         (
@@ -353,7 +366,9 @@ def test_repository_index_load_and_unload(
         model["state"] != "READY"
         for model in client.get_model_repository_index(as_json=True)["models"]
     )
-    assert error_of(client.infer, MODEL, x_input()).status() == "StatusCode.NOT_FOUND"
+    unloaded = error_of(client.infer, MODEL, x_input())
+    assert unloaded.status() == "StatusCode.NOT_FOUND"
+    assert unloaded.message() == "Request for unknown model: 'twice' has no available versions"
     client.load_model(MODEL)
     assert dataplane.repository.calls[-1] == ("load", MODEL)
     client.infer(MODEL, x_input())
@@ -371,7 +386,9 @@ def test_the_ready_flag_keeps_only_ready_models(
 
 
 def test_repository_errors(client: triton.InferenceServerClient) -> None:
-    assert error_of(client.load_model, "unknown").status() == "StatusCode.NOT_FOUND"
+    unknown = error_of(client.load_model, "unknown")
+    assert unknown.status() == "StatusCode.NOT_FOUND"
+    assert unknown.message() == "Request for unknown model: 'unknown' is not found"
     assert error_of(client.unload_model, "unknown").status() == "StatusCode.NOT_FOUND"
     refused = error_of(client.load_model, MODEL, config="{}")
     assert refused.status() == "StatusCode.INVALID_ARGUMENT"

@@ -117,6 +117,7 @@ def test_per_output_binary_data_overrides_the_request_default() -> None:
         ({"inputs": [{**x_json(), "shape": [-2, 2]}]}, "negative dimension"),
         ({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1]}]}, "neither 'data'"),
         ({"inputs": [x_json(), x_json()]}, "more than once"),
+        ({"inputs": [x_json()], "outputs": [{"name": "y"}, {"name": "y"}]}, "more than once"),
         ({"id": 5, "inputs": [x_json()]}, "'id' must be a string"),
         ({"inputs": [x_json()], "parameters": {"triton_x": 1}}, "reserved"),
         ({"inputs": [x_json()], "parameters": {"binary_data_output": "yes"}}, "boolean"),

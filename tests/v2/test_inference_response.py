@@ -67,3 +67,23 @@ def test_an_output_the_signature_does_not_describe_gets_its_arrays_datatype() ->
         InferenceRequest(None, (INPUT,)), {"k": np.array([1, 2], np.int64)}, "m", 1, SIGNATURE
     )
     assert json.loads(rendered.body)["outputs"][0]["datatype"] == "INT64"
+
+
+def test_non_finite_floats_are_written_as_tokens_json_only_or_beside_binary() -> None:
+    outputs = {"y": np.array([np.nan, -np.inf], np.float32), "s": OUTPUTS["s"]}
+    for request in (
+        InferenceRequest(None, (INPUT,)),
+        InferenceRequest(
+            None, (INPUT,), outputs=(RequestedOutput("y", False), RequestedOutput("s", True))
+        ),
+    ):
+        rendered = render_inference_response(request, outputs, "m", 1, SIGNATURE)
+        end = rendered.header_length or len(rendered.body)
+        assert b'"data":[NaN,-Infinity]' in rendered.body[:end]
+
+
+def test_an_id_containing_null_is_kept() -> None:
+    rendered = render_inference_response(
+        InferenceRequest("null", (INPUT,)), OUTPUTS, "m", 1, SIGNATURE
+    )
+    assert json.loads(rendered.body)["id"] == "null"

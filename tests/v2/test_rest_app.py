@@ -9,9 +9,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tensorserve.core.errors import Code
+from tensorserve.core.errors import Code, NotFound
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState
+from tensorserve.dataplane import RepositoryEntry
+from tensorserve.rest import RestOptions
 from tensorserve.servables.dtypes import DataType
 from tests.rest.conftest import FakeModel, RestHarness, echo_signature
 
@@ -163,3 +165,70 @@ def test_repository_index_without_model_control(v2: RestHarness) -> None:
         {"name": "half_plus_two", "version": "3", "state": "READY", "reason": ""}
     ]
     assert v2.post("/v2/repository/index", body=b'{"ready": "yes"}').status == 400
+
+
+class FakeRepository:
+    """Model control over one configured model whose load fails with ``load_error``."""
+
+    def __init__(self, load_error: Exception | None = None) -> None:
+        self.load_error = load_error
+        self.calls: list[tuple[str, str]] = []
+
+    def index(self) -> list[RepositoryEntry]:
+        return [RepositoryEntry("half_plus_two", "3", "READY", "")]
+
+    def readiness(self) -> tuple[bool, dict[str, str]]:
+        return True, {}
+
+    async def load(self, name: str) -> None:
+        self.calls.append(("load", name))
+        if self.load_error is not None:
+            raise self.load_error
+
+    async def unload(self, name: str) -> None:
+        self.calls.append(("unload", name))
+
+
+def test_load_and_unload_reach_the_repository() -> None:
+    repository = FakeRepository()
+    harness = RestHarness(repository=repository)
+    unload = harness.post(
+        "/v2/repository/models/half_plus_two/unload",
+        {"parameters": {"unload_dependents": False}},
+    )
+    load = harness.post("/v2/repository/models/half_plus_two/load", body=b"{}")
+    assert (unload.status, load.status) == (200, 200)
+    assert repository.calls == [("unload", "half_plus_two"), ("load", "half_plus_two")]
+    harness.executor.shutdown(wait=False)
+
+
+def test_unknown_names_are_404_and_load_errors_keep_their_own_text() -> None:
+    repository = FakeRepository(NotFound("Could not find base path /gone for servable m"))
+    harness = RestHarness(repository=repository)
+    unknown = harness.post("/v2/repository/models/other/load", body=b"")
+    assert (unknown.status, unknown.json()["error"]) == (
+        404,
+        "Request for unknown model: 'other' is not found",
+    )
+    failed = harness.post("/v2/repository/models/half_plus_two/load", body=b"")
+    assert failed.json()["error"] == "Could not find base path /gone for servable m"
+    assert repository.calls == [("load", "half_plus_two")]
+    harness.executor.shutdown(wait=False)
+
+
+def test_cors_support_covers_v2() -> None:
+    harness = RestHarness(RestOptions(enable_cors=True))
+    harness.add_model("half_plus_two", 1, FakeModel())
+    preflight = harness.request("OPTIONS", INFER, headers=[("Origin", "http://example.com")])
+    assert (preflight.status, preflight.headers["access-control-allow-origin"]) == (200, "*")
+    answer = harness.post(INFER, X_JSON)
+    missing = harness.get("/v2/nope")
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert missing.headers["access-control-allow-origin"] == "*"
+    harness.executor.shutdown(wait=False)
+
+
+def test_without_cors_an_options_request_is_405_json(v2: RestHarness) -> None:
+    response = v2.request("OPTIONS", INFER)
+    assert (response.status, response.headers["content-type"]) == (405, "application/json")
+    assert "access-control-allow-origin" not in response.headers

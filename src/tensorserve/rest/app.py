@@ -56,7 +56,7 @@ from tensorserve.v2.rest_routes import is_v2_path
 
 _logger = logging.getLogger(__name__)
 
-_CORS_HEADERS = (
+CORS_HEADERS = (
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-methods", b"POST, GET"),
     (b"access-control-allow-headers", b"Content-Type"),
@@ -97,7 +97,7 @@ class RestApp:
         from tensorserve.v2.rest_app import V2RestApp
 
         self._v2: ASGIApp = V2RestApp(dataplane, options)
-        cors = _CORS_HEADERS if options.enable_cors else ()
+        cors = CORS_HEADERS if options.enable_cors else ()
         self._cors_headers = list(cors)
         self._json_headers = [JSON_CONTENT_TYPE, *cors]
 

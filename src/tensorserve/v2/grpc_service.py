@@ -21,14 +21,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import grpc
+import numpy as np
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
 from tensorserve.core.errors import (
-    FailedPrecondition,
     InvalidArgument,
-    ServingError,
+    NotFound,
+    ServableNotFound,
     Unimplemented,
     as_serving_error,
 )
@@ -43,6 +44,7 @@ from tensorserve.v2.metadata import (
     render_repository_index,
     render_server_metadata,
 )
+from tensorserve.v2.model_errors import missing_signature, model_not_found, unknown_model
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -116,7 +118,10 @@ class InferenceService:
                         f"load parameter '{key}' is not supported: tensorserve loads "
                         f"'{request.model_name}' as its model config describes it"
                     )
-            await self._dataplane.repository.load(request.model_name)
+            try:
+                await self._dataplane.repository.load(request.model_name)
+            except NotFound:
+                raise model_not_found(request.model_name) from None
             return service_pb2.RepositoryModelLoadResponse()
 
         return await _answer(context, load())
@@ -124,14 +129,20 @@ class InferenceService:
     async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         async def unload() -> Any:
             # ``unload_dependents`` is accepted: a TensorFlow model has no dependents.
-            await self._dataplane.repository.unload(request.model_name)
+            try:
+                await self._dataplane.repository.unload(request.model_name)
+            except NotFound:
+                raise model_not_found(request.model_name) from None
             return service_pb2.RepositoryModelUnloadResponse()
 
         return await _answer(context, unload())
 
     async def _model_metadata(self, request: Any) -> Any:
         version = parse_version(request.version, request.name)
-        description = await self._dataplane.describe(ModelSpec(request.name, version))
+        try:
+            description = await self._dataplane.describe(ModelSpec(request.name, version))
+        except ServableNotFound:
+            raise unknown_model(self._dataplane, request.name, version) from None
         signature = description.signatures.get(DEFAULT_SIGNATURE)
         if signature is None:
             raise missing_signature(request.name)(DEFAULT_SIGNATURE)
@@ -168,8 +179,20 @@ class InferenceService:
         except Exception as exc:  # refused before the data plane saw it: count it here
             self._dataplane.observe(name, API, PROTOCOL, exc, started)
             raise
-        result = await self._dataplane.predict(call, missing_signature=missing_signature(name))
-        return infer_response(name, result.id.version, request.id, result.outputs, requested)
+        try:
+            result = await self._dataplane.predict(call, missing_signature=missing_signature(name))
+        except ServableNotFound:
+            raise unknown_model(self._dataplane, name, call.spec.version) from None
+        output_bytes = sum(np.asarray(array).nbytes for array in result.outputs.values())
+        return await self._dataplane.convert(
+            output_bytes,
+            infer_response,
+            name,
+            result.id.version,
+            request.id,
+            result.outputs,
+            requested,
+        )
 
 
 def add_inference_service(server: grpc.aio.Server, dataplane: DataPlane) -> str:
@@ -216,18 +239,6 @@ def parse_version(text: str, model: str) -> int | None:
             "a version is a non-negative integer"
         )
     return int(text)
-
-
-def missing_signature(model: str) -> Callable[[str], ServingError]:
-    """V2's error for a signature the model lacks (a client mistake: INVALID_ARGUMENT)."""
-
-    def error(key: str) -> ServingError:
-        return FailedPrecondition(
-            f"model '{model}' has no signature '{key}' (choose one with the "
-            f"'{SIGNATURE_PARAMETER}' request parameter)"
-        )
-
-    return error
 
 
 async def _answer(context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:

@@ -26,7 +26,8 @@ from tensorserve.core.errors import InvalidArgument
 from tensorserve.rest.json_document import parse_json
 from tensorserve.servables.signature import Signature
 from tensorserve.v2.binary_extension import BlobReader, split_body
-from tensorserve.v2.datatypes import Datatype, for_dtype, parse_datatype
+from tensorserve.v2.datatypes import Datatype, parse_datatype
+from tensorserve.v2.input_checks import DeclaredInput, check_inputs, check_outputs
 from tensorserve.v2.json_tensors import decode_json_data
 from tensorserve.v2.raw_tensors import decode_raw, element_count
 
@@ -86,6 +87,22 @@ def parse_inference_request(body: bytes, header_length: bytes | None) -> Inferen
     blobs = BlobReader(binary)
     inputs = _inputs(document.get("inputs"), blobs)
     blobs.finish()
+    binary_output, signature_name, timeout_s = False, "", None
+    if parameters:
+        binary_output, signature_name, timeout_s = _request_options(parameters)
+    return InferenceRequest(
+        request_id,
+        inputs,
+        _outputs(document.get("outputs")),
+        binary_output,
+        signature_name,
+        timeout_s,
+        b"true" in header or b"false" in header,
+    )
+
+
+def _request_options(parameters: Mapping[str, Any]) -> tuple[bool, str, float | None]:
+    """``binary_data_output``, ``signature_name`` and ``timeout`` (in seconds), checked."""
     binary_output = parameters.get("binary_data_output", False)
     signature_name = parameters.get("signature_name", "")
     timeout_us = parameters.get("timeout")
@@ -93,47 +110,27 @@ def parse_inference_request(body: bytes, header_length: bytes | None) -> Inferen
         raise InvalidArgument("the parameter 'binary_data_output' must be a boolean")
     if not isinstance(signature_name, str):
         raise InvalidArgument("the parameter 'signature_name' must be a string")
-    if timeout_us is not None and (
-        isinstance(timeout_us, bool) or not isinstance(timeout_us, int) or timeout_us < 0
-    ):
+    if timeout_us is not None and (type(timeout_us) is not int or timeout_us < 0):
         raise InvalidArgument("the parameter 'timeout' must be a non-negative integer (µs)")
-    return InferenceRequest(
-        id=request_id,
-        inputs=inputs,
-        outputs=_outputs(document.get("outputs")),
-        binary_output=binary_output,
-        signature_name=signature_name,
-        timeout_s=timeout_us / 1e6 if timeout_us else None,
-        may_hold_bools=b"true" in header or b"false" in header,
-    )
+    return binary_output, signature_name, timeout_us / 1e6 if timeout_us else None
 
 
 def decode_inputs(
     request: InferenceRequest, signature: Signature, model_name: str
 ) -> dict[str, np.ndarray]:
-    """The model inputs, checked against ``signature``: names, datatypes, shapes, sizes.
+    """The model inputs, checked against ``signature`` (names, datatypes, shapes: the
+    checks and texts V2 gRPC shares, ``input_checks``), then their data read.
 
     Also refuses requested outputs the signature does not have, before the model runs.
     """
-    for output in request.outputs:
-        if output.name not in signature.outputs:
-            raise InvalidArgument(
-                f"unexpected inference output '{output.name}' for model '{model_name}'"
-            )
+    check_outputs(model_name, signature, [output.name for output in request.outputs])
+    check_inputs(
+        model_name,
+        signature,
+        [DeclaredInput(tensor.name, tensor.datatype, tensor.shape) for tensor in request.inputs],
+    )
     arrays: dict[str, np.ndarray] = {}
     for tensor in request.inputs:
-        info = signature.inputs.get(tensor.name)
-        if info is None:
-            raise InvalidArgument(
-                f"unexpected inference input '{tensor.name}' for model '{model_name}'"
-            )
-        expected = for_dtype(info.dtype, tensor.name)
-        if tensor.datatype is not expected:
-            raise InvalidArgument(
-                f"inference input '{tensor.name}' data-type is '{tensor.datatype.name}', "
-                f"but model '{model_name}' expects '{expected.name}'"
-            )
-        _check_shape(tensor, info.shape, model_name)
         if tensor.raw is not None:
             arrays[tensor.name] = decode_raw(tensor.raw, tensor.datatype, tensor.shape, tensor.name)
         else:
@@ -144,26 +141,7 @@ def decode_inputs(
                 tensor.name,
                 may_hold_bools=request.may_hold_bools,
             )
-    missing = [n for n in signature.inputs if n not in arrays and n not in signature.defaults]
-    if missing:
-        raise InvalidArgument(
-            f"expected {len(signature.inputs)} inputs but got {len(arrays)} inputs for model "
-            f"'{model_name}': missing {', '.join(repr(name) for name in missing)}"
-        )
     return arrays
-
-
-def _check_shape(tensor: InputTensor, expected: tuple[int, ...] | None, model_name: str) -> None:
-    if expected is None:  # unknown rank: any shape
-        return
-    if len(expected) == len(tensor.shape) and all(
-        want in (-1, got) for want, got in zip(expected, tensor.shape, strict=True)
-    ):
-        return
-    raise InvalidArgument(
-        f"unexpected shape for input '{tensor.name}' for model '{model_name}'. "
-        f"Expected {list(expected)}, got {list(tensor.shape)}"
-    )
 
 
 def _inputs(value: Any, blobs: BlobReader) -> tuple[InputTensor, ...]:
@@ -191,15 +169,17 @@ def _input(entry: Any, blobs: BlobReader) -> InputTensor:
         raise InvalidArgument(f"input '{name}' must have a string 'datatype'")
     datatype = parse_datatype(datatype_name, name)
     shape = _shape(entry.get("shape"), name)
-    parameters = _parameters(entry.get("parameters"), f"input '{name}'")
-    size = parameters.get("binary_data_size")
+    parameters = entry.get("parameters")
+    size = None
+    if parameters is not None:
+        size = _parameters(parameters, f"input '{name}'").get("binary_data_size")
     if size is None:
         if "data" not in entry:
             raise InvalidArgument(
                 f"input '{name}' has neither 'data' nor a 'binary_data_size' parameter"
             )
         return InputTensor(name, datatype, shape, data=entry["data"])
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+    if type(size) is not int or size < 0:
         raise InvalidArgument(
             f"'binary_data_size' of input '{name}' must be a non-negative integer"
         )
@@ -209,13 +189,15 @@ def _input(entry: Any, blobs: BlobReader) -> InputTensor:
 
 
 def _shape(value: Any, tensor: str) -> tuple[int, ...]:
-    if not isinstance(value, list) or not all(
-        isinstance(dim, int) and not isinstance(dim, bool) for dim in value
-    ):
-        raise InvalidArgument(f"the 'shape' of input '{tensor}' must be an array of integers")
-    shape = tuple(value)
-    element_count(shape, tensor)  # negative or absurd dims
-    return shape
+    if type(value) is list:
+        for dim in value:
+            if type(dim) is not int:  # bool is a subclass of int, so not isinstance
+                break
+        else:
+            shape = tuple(value)
+            element_count(shape, tensor)  # negative or absurd dims
+            return shape
+    raise InvalidArgument(f"the 'shape' of input '{tensor}' must be an array of integers")
 
 
 def _parameters(value: Any, owner: str) -> Mapping[str, Any]:
@@ -253,6 +235,8 @@ def _outputs(value: Any) -> tuple[RequestedOutput, ...]:
         binary = parameters.get("binary_data")
         if binary is not None and not isinstance(binary, bool):
             raise InvalidArgument(f"'binary_data' of output '{name}' must be a boolean")
+        if any(output.name == name for output in outputs):
+            raise InvalidArgument(f"output '{name}' is requested more than once")
         outputs.append(RequestedOutput(name, binary))
     return tuple(outputs)
 

@@ -42,6 +42,24 @@ def render_inference_response(
     signature: Signature | None,
 ) -> RenderedResponse:
     """The response body for ``outputs`` of ``model_name`` version ``version``."""
+    rendered = _render(request, outputs, model_name, version, signature, exact=False)
+    json_end = len(rendered.body) if rendered.header_length is None else rendered.header_length
+    if rendered.body.find(b"null", 0, json_end) >= 0:
+        # A float output may hold NaN or an infinity, which the quick path wrote as null
+        # (a name or id containing "null" only costs the exact path).
+        rendered = _render(request, outputs, model_name, version, signature, exact=True)
+    return rendered
+
+
+def _render(
+    request: InferenceRequest,
+    outputs: Mapping[str, np.ndarray],
+    model_name: str,
+    version: int,
+    signature: Signature | None,
+    *,
+    exact: bool,
+) -> RenderedResponse:
     names = [o.name for o in request.outputs] if request.outputs else sorted(outputs)
     rendered: list[dict[str, object]] = []
     blobs: list[bytes] = []
@@ -58,7 +76,7 @@ def render_inference_response(
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
-            entry["data"] = json_data(array, datatype, name)
+            entry["data"] = json_data(array, datatype, name, exact=exact)
         rendered.append(entry)
     document: dict[str, object] = {"model_name": model_name, "model_version": str(version)}
     if request.id is not None:

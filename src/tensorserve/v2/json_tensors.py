@@ -60,8 +60,13 @@ def decode_json_data(
     return array.reshape(tuple(shape))
 
 
-def json_data(array: np.ndarray, datatype: Datatype, tensor: str) -> Any:
-    """The flat JSON value of an output array (orjson with ``OPT_SERIALIZE_NUMPY``)."""
+def json_data(array: np.ndarray, datatype: Datatype, tensor: str, *, exact: bool = True) -> Any:
+    """The flat JSON value of an output array (orjson with ``OPT_SERIALIZE_NUMPY``).
+
+    With ``exact`` False, float arrays are handed to orjson as they are, which writes
+    NaN and infinities as ``null``: cheaper, for callers that look for ``null`` in the
+    text and render again exactly when they find one.
+    """
     if not datatype.json:
         raise InvalidArgument(
             f"sending {datatype.name} data via JSON is not supported for output '{tensor}'; "
@@ -70,7 +75,7 @@ def json_data(array: np.ndarray, datatype: Datatype, tensor: str) -> Any:
     flat = np.asarray(array).reshape(-1)
     if datatype.name == BYTES:
         return [_text(value, tensor) for value in flat.tolist()]
-    if flat.dtype.kind == "f":
+    if flat.dtype.kind == "f" and exact:
         return tensor_json(flat, tensor)  # writes NaN/Infinity tokens when present
     return np.ascontiguousarray(flat, dtype=datatype.numpy)
 

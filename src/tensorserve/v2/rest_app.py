@@ -20,6 +20,7 @@ import orjson
 
 from tensorserve.core.errors import InvalidArgument, ServingError, as_serving_error
 from tensorserve.dataplane import DataPlane
+from tensorserve.rest.app import CORS_HEADERS
 from tensorserve.rest.asgi import (
     JSON_CONTENT_TYPE,
     Receive,
@@ -49,6 +50,7 @@ class V2RestApp:
     def __init__(self, dataplane: DataPlane, options: RestOptions) -> None:
         self._dataplane = dataplane
         self._options = options
+        self._cors = list(CORS_HEADERS if options.enable_cors else ())
         handlers = V2RestHandlers(dataplane, options)
         self._handlers: Mapping[V2Api, Handler] = {
             V2Api.SERVER_METADATA: handlers.server_metadata,
@@ -66,32 +68,38 @@ class V2RestApp:
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1").partition("?")[0] if raw_path else scope["path"]
         method = scope["method"]
+        if method == "OPTIONS" and self._cors:
+            await self._preflight(scope, send)
+            return
+        headers = [JSON_CONTENT_TYPE, *self._cors]
         try:
             route = match_v2_route(method, path)
             body = await self._body(scope, receive) if method == "POST" else b""
             response = await self._handlers[route.api](route, body, scope)
         except MethodNotAllowed as error:
-            headers = [JSON_CONTENT_TYPE, (b"allow", error.allowed.encode("ascii"))]
-            await send_response(send, 405, _error_body(error.message), headers)
-            return
+            headers.append((b"allow", error.allowed.encode("ascii")))
+            status, payload = 405, _error_body(error.message)
         except PayloadTooLarge as error:
-            await send_response(send, 413, _error_body(error.message), [JSON_CONTENT_TYPE])
-            return
+            status, payload = 413, _error_body(error.message)
         except ServingError as error:
-            status = http_status(error.code)
-            await send_response(send, status, _error_body(error.message), [JSON_CONTENT_TYPE])
-            return
+            status, payload = http_status(error.code), _error_body(error.message)
         except Exception as exc:  # a bug or an unexpected model failure: still answer JSON
             _logger.exception("V2 request %s %s failed", method, path)
             wrapped = as_serving_error(exc)
-            status = http_status(wrapped.code)
-            await send_response(send, status, _error_body(wrapped.message), [JSON_CONTENT_TYPE])
-            return
-        if response.header_length is None:
-            headers = [JSON_CONTENT_TYPE]
+            status, payload = http_status(wrapped.code), _error_body(wrapped.message)
         else:
-            headers = [_OCTET_STREAM, (HEADER, str(response.header_length).encode())]
-        await send_response(send, response.status, response.body, headers)
+            status, payload = response.status, response.body
+            if response.header_length is not None:
+                headers[0] = _OCTET_STREAM
+                headers.append((HEADER, str(response.header_length).encode()))
+        await send_response(send, status, payload, headers)
+
+    async def _preflight(self, scope: Scope, send: Send) -> None:
+        """CORS preflight (``--rest_api_enable_cors_support``), as for ``/v1``: 200 when
+        ``Origin`` names an http(s) origin, else 400; no body."""
+        origin = header_value(scope, b"origin") or b""
+        ok = b"http://" in origin or b"https://" in origin
+        await send_response(send, 200 if ok else 400, b"", self._cors)
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         body = await read_body(scope, receive, self._options.max_body_bytes)

@@ -156,20 +156,21 @@ class V2RestHandlers:
                 f"loading with {overrides[0]!r} is not supported: tensorserve loads models "
                 "from their configured base path"
             )
-        try:
-            await self._dataplane.repository.load(route.model_name)
-        except NotFound:
-            raise _not_found(route.model_name) from None
+        self._require_configured(route.model_name)
+        await self._dataplane.repository.load(route.model_name)  # a load error is its own
         return V2Response(_EMPTY_OBJECT)
 
     async def repository_unload(self, route: V2Route, body: bytes, scope: Scope) -> V2Response:
         """Stop serving the model (``unload_dependents`` is accepted: there are none)."""
         _repository_parameters(body)
-        try:
-            await self._dataplane.repository.unload(route.model_name)
-        except NotFound:
-            raise _not_found(route.model_name) from None
+        self._require_configured(route.model_name)
+        await self._dataplane.repository.unload(route.model_name)
         return V2Response(_EMPTY_OBJECT)
+
+    def _require_configured(self, name: str) -> None:
+        """V2's not-found error for a model the repository does not list."""
+        if not any(entry.name == name for entry in self._dataplane.repository.index()):
+            raise _not_found(name)
 
     def _ready(self, route: V2Route) -> list[int]:
         return [

@@ -41,7 +41,7 @@ CONTENT_SECURITY_POLICY = (
 def create_app(config: WebAppConfig, *, transport: httpx.BaseTransport | None = None) -> Flask:
     """Build the web app for ``config``; ``transport`` replaces the network in tests."""
     app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=config.max_upload_bytes)
+    # Request bodies are read by upload_form, which enforces the upload limits itself.
     app.config.update(config.extra_flask_config)
     client = ModelServerClient(
         config.server_url,

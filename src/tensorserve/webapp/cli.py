@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from tensorserve.malloc_tuning import tune_malloc
 from tensorserve.webapp.app import create_app
 from tensorserve.webapp.config import InputScale, WebAppConfig
 
@@ -111,6 +112,10 @@ def config_from_args(args: argparse.Namespace) -> WebAppConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; returns the process exit status."""
+    # Uploads are decoded on worker threads; without this, glibc's per-thread arenas keep
+    # what big images freed, and a worker's memory creeps (tests/webapp/test_fuzz.py).
+    # Set in the master, so every forked worker inherits it.
+    tune_malloc()
     options = {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers,

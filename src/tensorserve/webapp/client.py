@@ -8,9 +8,9 @@ Thread-safe: one ``httpx.Client`` (itself thread-safe) is shared by all request 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -25,6 +25,9 @@ from tensorserve.webapp.metadata import (
 )
 
 MODEL_LIST_PATH = "/tensorserve/v1/models"
+MALFORMED_ANSWER_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+"""What parsing raises on JSON of an unexpected shape (a field of the wrong type...)."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,21 +75,22 @@ class ModelServerClient:
                     "The model server does not list its models and no --models were given."
                 )
             return tuple(self._status_or_error(name) for name in self._fallback_models)
-        return parse_model_list(self._json(response))
+        return parse_answer(parse_model_list, self._json(response))
 
     def model_status(self, model: str) -> ModelStatus:
         """The state of every version of ``model``; 404 becomes :class:`UnknownModel`."""
         response = self._send("GET", f"/v1/models/{_quote(model)}")
         if response.status_code == 404:
             raise errors.UnknownModel(model, detail=_error_text(response))
-        return ModelStatus(name=model, versions=parse_version_statuses(self._json(response)))
+        versions = parse_answer(parse_version_statuses, self._json(response))
+        return ModelStatus(name=model, versions=versions)
 
     def signatures(self, model: str, version: str) -> tuple[SignatureSpec, ...]:
         """The signature defs of one version, ``serving_default`` first."""
         response = self._send("GET", f"{_model_path(model, version)}/metadata")
         if response.status_code == 404:
             raise errors.UnknownModel(model, version, detail=_error_text(response))
-        return parse_signatures(self._json(response))
+        return parse_answer(parse_signatures, self._json(response))
 
     def predict(
         self, model: str, version: str, signature_name: str, instances: list[Any]
@@ -101,7 +105,7 @@ class ModelServerClient:
         payload = self._json(response)
         predictions = payload.get("predictions")
         if not isinstance(predictions, list):
-            raise errors.ModelServerFailed(response.status_code, "answer has no 'predictions'")
+            raise errors.UnexpectedAnswer("the predict answer has no 'predictions' list")
         return PredictResult(predictions=predictions, round_trip_ms=round_trip_ms)
 
     def _status_or_error(self, model: str) -> ModelStatus:
@@ -133,10 +137,20 @@ class ModelServerClient:
         try:
             body = response.json()
         except ValueError as invalid:
-            raise errors.ModelServerFailed(status, "answer is not JSON") from invalid
+            raise errors.UnexpectedAnswer(
+                f"HTTP {status} with a body that is not JSON"
+            ) from invalid
         if not isinstance(body, dict):
-            raise errors.ModelServerFailed(status, "answer is not a JSON object")
+            raise errors.UnexpectedAnswer(f"HTTP {status} with JSON that is not an object")
         return body
+
+
+def parse_answer(parse: Callable[[Mapping[str, Any]], T], body: Mapping[str, Any]) -> T:
+    """``parse(body)``; JSON of a shape ``parse`` does not expect is :class:`UnexpectedAnswer`."""
+    try:
+        return parse(body)
+    except MALFORMED_ANSWER_ERRORS as odd:
+        raise errors.UnexpectedAnswer(f"{type(odd).__name__}: {odd}") from odd
 
 
 def _model_path(model: str, version: str) -> str:

@@ -24,7 +24,11 @@ class WebAppConfig:
     images_dir: Path = Path("predict_images")
     """Where uploads and their JSON sidecars are kept (created on demand)."""
     max_upload_bytes: int = 10 * 1024 * 1024
-    """Largest accepted request body; larger uploads get 413."""
+    """Largest accepted request body (exactly this size is accepted); larger ones get 413."""
+    max_form_parts: int = 1000
+    """Most fields (files included) in an upload form; more get 413."""
+    max_form_field_bytes: int = 500_000
+    """Largest text field of an upload form (the image is a file, bounded by the body)."""
     max_image_pixels: int = 40_000_000
     """Largest accepted width x height; guards against decompression bombs (413)."""
     request_timeout_s: float = 10.0

@@ -8,15 +8,19 @@ Hierarchy::
     WebAppError(message, hint)            status
     ├── BadUpload                         400
     │   ├── EmptyUpload                   400  no file, or a file of zero bytes
-    │   └── CorruptImage                  400  recognised as an image, fails to decode
+    │   ├── CorruptImage                  400  recognised as an image, fails to decode
+    │   └── MalformedBody                 400  body unreadable: broken chunks, cut short, bad form
     ├── NotAnImage                        415  not an image format this app accepts
     ├── UploadTooLarge                    413  request body over the configured limit
+    ├── TooManyFormParts                  413  more form fields than the limit
+    ├── FormFieldTooLarge                 413  a text field (not the image) over its limit
     ├── ImageTooManyPixels                413  decompression bomb / over the pixel limit
     ├── UnknownModel                      404  model or version not on the server
     ├── UnsupportedSignature              422  no single image-like input to fill
     ├── ModelServerRejected               422  the server refused the request we built
     ├── ModelServerUnreachable            502  connection refused / protocol error
     ├── ModelServerFailed                 502  the server answered 5xx
+    ├── UnexpectedAnswer                  502  an answer that is not what TF Serving sends
     ├── ModelUnavailable                  503  no AVAILABLE version, or the server is busy
     └── ModelServerTimeout                504  no answer within the configured timeout
 """
@@ -67,6 +71,17 @@ class CorruptImage(BadUpload):
         )
 
 
+class MalformedBody(BadUpload):
+    title = "The upload arrived damaged"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"The request could not be read: {detail}.",
+            "The upload was cut off or garbled on its way. Try again; if it keeps failing, "
+            "send the image from a browser or with curl -F image=@file.",
+        )
+
+
 class NotAnImage(WebAppError):
     status = 415
     title = "Not an image"
@@ -86,6 +101,29 @@ class UploadTooLarge(WebAppError):
         super().__init__(
             f"The upload is larger than the {_size_text(limit_bytes)} limit.",
             "Resize or compress the image, then try again.",
+        )
+
+
+class TooManyFormParts(WebAppError):
+    status = 413
+    title = "Too many form fields"
+
+    def __init__(self, parts: int, limit_parts: int) -> None:
+        super().__init__(
+            f"The form has {parts:,} fields; at most {limit_parts:,} are accepted.",
+            "Send the image with at most the model and version fields.",
+        )
+
+
+class FormFieldTooLarge(WebAppError):
+    status = 413
+    title = "Form field too large"
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(
+            "A form field other than the image is larger than the limit of "
+            f"{_size_text(limit_bytes)} for text fields.",
+            "Send the image as a file; the model and version fields take a name and a number.",
         )
 
 
@@ -160,6 +198,18 @@ class ModelServerFailed(WebAppError):
         )
 
 
+class UnexpectedAnswer(WebAppError):
+    status = 502
+    title = "Model server answer not understood"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"The model server sent an answer this app does not understand: {detail}",
+            "Check that --server-url points at the REST port of tensorserve or another "
+            "TensorFlow-Serving-compatible server.",
+        )
+
+
 class ModelUnavailable(WebAppError):
     status = 503
     title = "Model not ready"
@@ -185,6 +235,10 @@ class ModelServerTimeout(WebAppError):
 
 
 def _size_text(size_bytes: int) -> str:
+    """``10 MB`` (MiB, as ``--max-upload-mb`` counts), ``500,000 bytes`` when not a round size."""
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size_bytes >= size and size_bytes % size == 0:
+            return f"{size_bytes // size:,} {unit}"
     if size_bytes >= 1024 * 1024:
-        return f"{size_bytes / 1024 / 1024:.3g} MB"
-    return f"{size_bytes / 1024:.3g} KB"
+        return f"{size_bytes / 1024 / 1024:.3g} MB ({size_bytes:,} bytes)"
+    return f"{size_bytes:,} bytes"

@@ -37,7 +37,7 @@ def top_predictions(
 ) -> list[Prediction]:
     """The ``k`` best classes of the first row of a row-format answer, best first."""
     if not predictions:
-        raise errors.ModelServerRejected("the answer has no predictions")
+        raise errors.UnexpectedAnswer("the predict answer has no rows")
     row = predictions[0]
     outputs = _outputs_of_row(signature, row)
     score_alias = _score_output(model, signature)
@@ -65,7 +65,7 @@ def _outputs_of_row(signature: SignatureSpec, row: Any) -> Mapping[str, Any]:
     if len(signature.outputs) == 1:
         return {signature.outputs[0].alias: row}
     if not isinstance(row, dict):
-        raise errors.ModelServerRejected("expected one object per row for several outputs")
+        raise errors.UnexpectedAnswer("a row is not an object of outputs, though there are several")
     return row
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tensorserve.webapp import errors
-from tensorserve.webapp.client import ModelServerClient
+from tensorserve.webapp.client import ModelServerClient, parse_answer
 from tensorserve.webapp.config import WebAppConfig
 from tensorserve.webapp.history import HistoryStore
 from tensorserve.webapp.metadata import ModelStatus, SignatureSpec, choose_predict_signature
@@ -94,7 +94,12 @@ class PredictionService:
         result = self._client.predict(
             model, version, model_input.signature_name, [model_input.instance]
         )
-        top = top_predictions(model, signature, result.predictions, self._config.top_k)
+        top = parse_answer(
+            lambda answer: top_predictions(
+                model, signature, answer["predictions"], self._config.top_k
+            ),
+            {"predictions": result.predictions},
+        )
         record = {
             "model": model,
             "version": version,
@@ -147,7 +152,7 @@ class PredictionService:
         raise errors.ModelUnavailable("The model server reports no model ready to serve.")
 
     def _resolve_version(self, model: str, version: str | None) -> str:
-        if version is not None and not version.isdigit():
+        if version is not None and not (version.isascii() and version.isdigit()):
             raise errors.UnknownModel(model, version, detail="versions are numbers")
         status = self._client.model_status(model)
         if version is None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Response, current_app, jsonify, render_template, request, send_file
-from werkzeug.exceptions import NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import NotFound
 
 from tensorserve.webapp import errors
 from tensorserve.webapp.config import WebAppConfig
@@ -20,8 +19,12 @@ from tensorserve.webapp.history import HistoryStore
 from tensorserve.webapp.metadata import ModelStatus
 from tensorserve.webapp.predictions import bar_scale
 from tensorserve.webapp.service import PredictionOutcome, PredictionService
+from tensorserve.webapp.upload_form import FormLimits, UploadForm, read_upload_form
 
 EXTENSION_KEY = "tensorserve_webapp"
+SERVER_DOWN_ERRORS = (errors.ModelServerUnreachable, errors.ModelServerTimeout)
+LARGEST_PAGE_NUMBER = 10**9
+"""Page numbers are clamped to the last page; this bounds the text turned into an int."""
 IMAGE_MIMETYPES = {
     "png": "image/png",
     "jpg": "image/jpeg",
@@ -45,27 +48,32 @@ def predict_page() -> tuple[str, int]:
     context = _context()
     result: PredictionOutcome | None = None
     error: errors.WebAppError | None = None
+    form = UploadForm(image=None, filename="", fields=request.args.to_dict())
     total_ms = 0.0
     if request.method == "POST":
         started = time.monotonic()
         try:
-            result = _predict_from_request(context)
+            form = _read_form(context)
+            result = _predict(context, form)
         except errors.WebAppError as failure:
             error = failure
         total_ms = (time.monotonic() - started) * 1000.0
     models: tuple[ModelStatus, ...] = ()
     try:
-        models = context.service.list_models()
+        # A server that could not be reached or timed out just now would only make the
+        # person wait a second time for the same error.
+        if not isinstance(error, SERVER_DOWN_ERRORS):
+            models = context.service.list_models()
     except errors.WebAppError as failure:
         error = error or failure
     choices = [(m.name, m.available_versions) for m in models if m.available_versions]
-    selected_model = result.model if result else _field("model")
+    selected_model = result.model if result else form.field("model")
     page = render_template(
         "predict.html",
         active="predict",
         choices=choices,
         selected_model=selected_model or (choices[0][0] if choices else ""),
-        selected_version=_field("version"),
+        selected_version=form.field("version"),
         result=result,
         scale=bar_scale(result.predictions) if result else 1.0,
         total_ms=total_ms,
@@ -77,7 +85,8 @@ def predict_page() -> tuple[str, int]:
 
 def api_predict() -> tuple[Response, int]:
     """``POST /api/predict``: multipart ``image`` (+ ``model``, ``version``) -> top classes."""
-    outcome = _predict_from_request(_context())
+    context = _context()
+    outcome = _predict(context, _read_form(context))
     return jsonify(outcome.to_json()), 200
 
 
@@ -108,10 +117,8 @@ def api_models() -> tuple[Response, int]:
 def history_page() -> str:
     """``GET /history?page=N``: saved uploads with their predictions, newest first."""
     context = _context()
-    page_number = request.args.get("page", "1")
-    page = context.history.page(
-        int(page_number) if page_number.isdigit() else 1, context.config.history_page_size
-    )
+    page_number = _page_number(request.args.get("page", "1"))
+    page = context.history.page(page_number, context.config.history_page_size)
     return render_template("history.html", active="history", page=page)
 
 
@@ -134,29 +141,32 @@ def health() -> tuple[Response, int]:
     return jsonify({"status": "ok"}), 200
 
 
-def _predict_from_request(context: WebAppContext) -> PredictionOutcome:
-    try:
-        upload = request.files.get("image")
-    except RequestEntityTooLarge as too_large:
-        raise errors.UploadTooLarge(context.config.max_upload_bytes) from too_large
-    if upload is None:
+def _read_form(context: WebAppContext) -> UploadForm:
+    config = context.config
+    limits = FormLimits(
+        max_body_bytes=config.max_upload_bytes,
+        max_parts=config.max_form_parts,
+        max_field_bytes=config.max_form_field_bytes,
+    )
+    return read_upload_form(request.environ, limits)
+
+
+def _predict(context: WebAppContext, form: UploadForm) -> PredictionOutcome:
+    if form.image is None:
         raise errors.EmptyUpload()
-    data = upload.read(context.config.max_upload_bytes + 1)
-    if len(data) > context.config.max_upload_bytes:
-        raise errors.UploadTooLarge(context.config.max_upload_bytes)
     return context.service.predict(
-        data, upload.filename or "", _field("model") or None, _field("version") or None
+        form.image, form.filename, form.field("model") or None, form.field("version") or None
     )
 
 
-def _field(name: str) -> str:
-    """A form or query value, stripped; empty when absent or when the body was refused."""
-    try:
-        source = request.form if request.method == "POST" else request.args
-        value: Any = source.get(name)
-    except RequestEntityTooLarge:
-        return ""
-    return str(value or "").strip()
+def _page_number(text: str) -> int:
+    """A 1-based page number from the query; anything but ASCII digits is page 1.
+
+    (``str.isdigit`` holds for ``"²"``, which ``int`` refuses.)
+    """
+    if not (text.isascii() and text.isdigit()):
+        return 1
+    return int(text) if len(text) < 10 else LARGEST_PAGE_NUMBER
 
 
 def _context() -> WebAppContext:
