@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,6 +152,83 @@ def test_a_source_that_never_polls_does_not_hang_the_reload(tmp_path: Path) -> N
         assert manager.available_ids() == []
     finally:
         server_core.stop(timeout=10)
+
+
+class Ticked:
+    """A ServerCore whose manager ticks only when the test says, so a test sets the exact
+    interleaving of source lists and manager ticks. Reloads run in a thread."""
+
+    def __init__(self, tmp_path: Path, **options: Any) -> None:
+        self.monitor = ServableStateMonitor()
+        self.manager = AspiredVersionsManager(
+            self.monitor, ManagerOptions(max_num_load_retries=0, load_retry_interval_s=0, **options)
+        )
+        self.platform = Platform()
+        self.core = ServerCore(self.manager, self.monitor, {"tensorflow": self.platform}, 0)
+        self.config = config(
+            ModelConfig("a", str(model_dir(tmp_path, "a", 1))),
+            ModelConfig("b", str(model_dir(tmp_path, "b", 1))),
+        )
+
+    def reload(self, new: ModelServerConfig, timeout: float = 5) -> concurrent.futures.Future[None]:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(self.core.reload_config, new, timeout)
+        pool.shutdown(wait=False)
+        return future
+
+    def tick_until_done(self, future: concurrent.futures.Future[None]) -> None:
+        """Tick (as the manage-state thread would) until the reload answers; raise its error."""
+        deadline = time.monotonic() + 10
+        while not future.done() and time.monotonic() < deadline:
+            self.manager.manage_state_once()
+            time.sleep(0.01)
+        future.result(timeout=0)
+
+    def serves(self, name: str) -> bool:
+        return any(i.name == name for i in self.manager.available_ids())
+
+
+def test_restoring_a_config_before_the_manager_saw_it_emptied_keeps_every_model(
+    tmp_path: Path,
+) -> None:
+    # Issue 15: a reload to an empty list, then the reload restoring the list, with no
+    # manager tick between them: the manager only ever sees the restored list (newest per
+    # name), so nothing unloads. The restoring reload must answer at once and the status
+    # of each model must stay; it used to wait for a START that never came, then time out
+    # with the models' status forgotten ("Could not find any versions of model b").
+    ticked = Ticked(tmp_path)
+    ticked.tick_until_done(ticked.reload(ticked.config))
+    ticked.core.reload_config(config(), timeout=5)  # no new model: answers at once
+    restored = ticked.reload(ticked.config)
+    ticked.tick_until_done(restored)
+    for name in ("a", "b"):
+        assert ticked.serves(name)
+        assert ticked.monitor.versions(name)[1].state is ManagerState.AVAILABLE
+    assert ticked.platform.loaders[ServableId("b", 1)].load_calls == 1
+    ticked.core.stop(timeout=5)
+
+
+def test_restoring_a_model_still_unloading_waits_for_its_fresh_load(tmp_path: Path) -> None:
+    # The other interleaving: the manager applied the empty list and b is unloading
+    # when the restoring reload comes. Its old AVAILABLE/END must not count: the reload
+    # answers only once b is loaded again.
+    ticked = Ticked(tmp_path, num_unload_threads=1)
+    ticked.tick_until_done(ticked.reload(ticked.config))
+    old_b = ticked.platform.loaders[ServableId("b", 1)]
+    old_b.unload_gate = threading.Event()
+    ticked.core.reload_config(config(ModelConfig("a", ticked.config.models[0].base_path)), 5)
+    ticked.manager.manage_state_once()  # applies the list without b, starts b's unload
+    assert old_b.unload_started.wait(5)
+    restored = ticked.reload(ticked.config)
+    for _ in range(20):
+        ticked.manager.manage_state_once()
+    assert not restored.done()
+    old_b.unload_gate.set()
+    ticked.tick_until_done(restored)
+    new_b = ticked.platform.loaders[ServableId("b", 1)]
+    assert new_b is not old_b and new_b.load_calls == 1
+    assert ticked.monitor.versions("b")[1].state is ManagerState.AVAILABLE
+    ticked.core.stop(timeout=5)
 
 
 # --- model control (the data plane's ModelRepository) -----------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -31,9 +32,16 @@ from tensorserve.config.model_server_config import (
     config_from_proto,
     read_model_server_config_file,
     single_model_config,
+    validate_model_server_config,
 )
 from tensorserve.config.options import ServerOptions
-from tensorserve.config.text_protos import SslConfig, read_ssl_config_file
+from tensorserve.config.text_protos import (
+    MonitoringConfig,
+    SslConfig,
+    check_ssl_pem,
+    read_monitoring_config_file,
+    read_ssl_config_file,
+)
 from tensorserve.core.aspired_versions_manager import AspiredVersionsManager, ManagerOptions
 from tensorserve.core.errors import ServingError
 from tensorserve.core.loader import Loader
@@ -92,12 +100,18 @@ class ModelServer:
         self.rest: Any = None
         self.grpc: Any = None
         self._config_poller: asyncio.Task[None] | None = None
+        self._files = _TransportFiles()
 
     # -- start-up --------------------------------------------------------------
 
     async def start(self) -> None:
         """Load the configured models, then open the gRPC and REST ports."""
         config = self._initial_config()
+        # A config TF Serving refuses (duplicate names, relative paths...) refuses the start;
+        # models that merely fail to load do not (see below). So does any bad file, read
+        # now rather than after minutes of model loading.
+        validate_model_server_config(config)
+        self._files = _read_transport_files(self.options)
         self.core.start()
         started = time.monotonic()
         try:
@@ -177,7 +191,7 @@ class ModelServer:
         from tensorserve.rest.server import RestServer
 
         opts = self.options
-        ssl = _read_ssl(opts.ssl_config_file)
+        ssl = self._files.ssl
         grpc_options = GrpcOptions(
             port=opts.port if opts.port else None,
             socket_path=opts.grpc_socket_path,
@@ -210,7 +224,7 @@ class ModelServer:
             _LOG.error("--rest_api_port cannot be the same as --port. Not starting REST server.")
             return
         app, max_body = self._rest_app()
-        rest_ssl = _read_ssl(opts.rest_ssl_config_file)
+        rest_ssl = self._files.rest_ssl
         self.rest = RestServer(
             app,
             None,
@@ -222,16 +236,14 @@ class ModelServer:
         _LOG.info("Exporting HTTP/REST API at:localhost:%d ...", self.rest.port)
 
     def _rest_app(self) -> tuple[Any, int]:
-        from tensorserve.config.text_protos import read_monitoring_config_file
         from tensorserve.monitoring.asgi import prometheus_asgi_app
         from tensorserve.rest.app import create_app
         from tensorserve.rest.options import RestOptions
 
         extra: dict[str, Any] = {}
-        if self.options.monitoring_config_file:
-            monitoring = read_monitoring_config_file(self.options.monitoring_config_file)
-            if monitoring.prometheus_enabled:
-                extra[monitoring.prometheus_path] = prometheus_asgi_app(self.metrics)
+        monitoring = self._files.monitoring
+        if monitoring is not None and monitoring.prometheus_enabled:
+            extra[monitoring.prometheus_path] = prometheus_asgi_app(self.metrics)
         options = RestOptions(
             timeout_s=RestOptions.timeout_from_ms(self.options.rest_api_timeout_in_ms),
             enable_cors=self.options.rest_api_enable_cors_support,
@@ -277,15 +289,15 @@ class ModelServer:
             await asyncio.sleep(period)
             try:
                 config = read_model_server_config_file(self.options.model_config_file)
-            except (ServingError, OSError) as err:
-                _LOG.error("Failed to read ModelServerConfig file: %s", err)
+            except Exception as err:  # whatever the file holds, the poller lives on
+                _LOG.error("Failed to read ModelServerConfig file: %s", _error_text(err))
                 continue
             if config == self.core.config:
                 continue
             try:
                 await self._in_control(self.core.reload_config, config, RELOAD_TIMEOUT_S)
-            except ServingError as err:
-                _LOG.error("Reloading the model config failed: %s", err.message)
+            except Exception as err:
+                _LOG.error("Reloading the model config failed: %s", _error_text(err))
 
     async def _in_control(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._control, fn, *args)
@@ -311,6 +323,10 @@ class ModelServer:
         self._control.shutdown(wait=False)
 
 
+def _error_text(err: Exception) -> str:
+    return err.message if isinstance(err, ServingError) else repr(err)
+
+
 def _model_executor(options: ServerOptions) -> ModelExecutor:
     """Workers for model calls (batched predicts go straight to the batch queues and
     need none; classify, regress and large conversions still use these)."""
@@ -328,8 +344,30 @@ def _manager_options(options: ServerOptions) -> ManagerOptions:
     )
 
 
-def _read_ssl(path: str) -> SslConfig | None:
-    return read_ssl_config_file(path) if path else None
+@dataclasses.dataclass(frozen=True, slots=True)
+class _TransportFiles:
+    """The text-proto files the transports need, read and checked before models load."""
+
+    ssl: SslConfig | None = None
+    rest_ssl: SslConfig | None = None
+    monitoring: MonitoringConfig | None = None
+
+
+def _read_transport_files(options: ServerOptions) -> _TransportFiles:
+    monitoring = options.monitoring_config_file
+    return _TransportFiles(
+        ssl=_read_ssl(options.ssl_config_file, "ssl_config_file"),
+        rest_ssl=_read_ssl(options.rest_ssl_config_file, "rest_ssl_config_file"),
+        monitoring=read_monitoring_config_file(monitoring) if monitoring else None,
+    )
+
+
+def _read_ssl(path: str, flag: str) -> SslConfig | None:
+    if not path:
+        return None
+    config = read_ssl_config_file(path)
+    check_ssl_pem(config, flag)
+    return config
 
 
 def _ssl_context(config: SslConfig) -> ssl.SSLContext:
@@ -385,7 +423,11 @@ def _warn_inert_flags(options: ServerOptions) -> None:
 
 async def _serve(options: ServerOptions) -> int:
     _warn_inert_flags(options)
-    server = ModelServer(options)
+    try:
+        server = ModelServer(options)  # reads the batching parameters file
+    except ServingError as err:
+        print(f"Failed to start server. Error: {err.with_prefix()}", file=sys.stderr)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -86,11 +86,6 @@ class ServerCore:
         self._unloaded: frozenset[str] = frozenset()
         self._reload_lock = threading.Lock()
         self._started = False
-        # Versions that published START since their model was (re)added, per model
-        # being waited for: a re-added model's old END must not count as settled.
-        self._restarted: dict[str, set[int]] = {}
-        self._restarted_lock = threading.Lock()
-        monitor.add_listener(self._note_start)
 
     @property
     def config(self) -> ModelServerConfig | None:
@@ -127,25 +122,19 @@ class ServerCore:
             # changes, so a rejected reload leaves the served models as they were.
             self._check_labels(m for m in config.models if m.name in previous)
             new_names = [m.name for m in config.models if m.name not in previous]
-            with self._restarted_lock:
-                self._restarted = {name: set() for name in new_names}
             self._router.update_routes({m.name: m.platform for m in config.models})
             # An explicit unload stands until a load, as long as the model stays configured.
             self._unloaded &= set(config.names)
+            # A removed model keeps its states (END once unloaded), as in TF Serving: the
+            # manager may yet keep its versions, if a reload restores it before a tick.
             self._update_source(config)
-            for name in previous - set(config.names):
-                self.monitor.forget(name)
             if not self._started:
                 self._started = True
                 self._source.start()  # polls at once (in this thread when the period is 0)
             # No extra poll here: update_config already woke the polling thread, and a
             # second listing per reload is what object-store users pay for.
             self._config = config
-            try:
-                problems = self.wait_for_models(new_names, timeout)
-            finally:
-                with self._restarted_lock:
-                    self._restarted = {}
+            problems = self.wait_for_models(new_names, timeout)
             self._apply_labels(config)
             if problems:
                 details = ", ".join(f"{{{p.message}}}" for p in problems)
@@ -214,15 +203,9 @@ class ServerCore:
         error that kept every version from becoming AVAILABLE."""
         with self._reload_lock:
             config = self._configured(name)
-            with self._restarted_lock:
-                self._restarted = {name: set()}
             self._unloaded = self._unloaded - {name}
             self._update_source(config)
-            try:
-                problems = self.wait_for_models([name], timeout)
-            finally:
-                with self._restarted_lock:
-                    self._restarted = {}
+            problems = self.wait_for_models([name], timeout)
         if problems:
             raise self._load_error(name, problems[0])
 
@@ -267,23 +250,16 @@ class ServerCore:
             return self._source.poll_wait_seconds < 0
         if poll.error is not None or not poll.versions:
             return True
+        # Until the manager has applied the list the poll sent, the states are of an
+        # earlier life (a re-added model's old AVAILABLE or END); once it has, a
+        # re-tracked version has published START and a kept one its current state.
+        if not self.manager.aspires(name, poll.versions):
+            return False
         # Every aspired version, not only the newest: labels may name any of them.
         states = self.monitor.versions(name)
-        with self._restarted_lock:
-            restarted = self._restarted.get(name)
         return all(
-            (state := states.get(v)) is not None
-            and state.state in _SETTLED
-            and (restarted is None or v in restarted)
-            for v in poll.versions
+            (state := states.get(v)) is not None and state.state in _SETTLED for v in poll.versions
         )
-
-    def _note_start(self, state: ServableState) -> None:
-        if state.state is ManagerState.START:
-            with self._restarted_lock:
-                restarted = self._restarted.get(state.id.name)
-                if restarted is not None:
-                    restarted.add(state.id.version)
 
     def _problem(self, name: str) -> ModelProblem | None:
         states = self.monitor.versions(name)

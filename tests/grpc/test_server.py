@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib.util
 import logging
@@ -243,6 +244,18 @@ def test_client_verify_needs_a_custom_ca() -> None:
     config = SslConfig(server_key="k", server_cert="c", client_verify=True)
     with pytest.raises(InvalidArgument, match="custom_ca"):
         ssl_server_credentials(config)
+
+
+def test_unusable_pem_is_refused_with_what_is_wrong(pki: Pki) -> None:
+    good = pki.ssl_config(client_verify=True)
+    # gRPC would only say "Failed to bind to address".
+    for bad, field in [
+        (dataclasses.replace(good, server_key="garbage"), "server_key and server_cert"),
+        (dataclasses.replace(good, server_cert=good.custom_ca), "server_key and server_cert"),
+        (dataclasses.replace(good, custom_ca="-----BEGIN CERTIFICATE-----\nzz"), "custom_ca"),
+    ]:
+        with pytest.raises(InvalidArgument, match=f"^ssl_config_file: {field}"):
+            ssl_server_credentials(bad)
 
 
 def test_without_tritonclient_the_v2_service_is_left_out_with_a_warning(
