@@ -14,6 +14,8 @@ from tensorserve.core.errors import Code
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState
 from tensorserve.rest.asgi import Message, Receive, Scope, Send
+from tensorserve.rest.http_status import error_http_status
+from tensorserve.rest.request_body import PayloadTooLarge
 from tensorserve.servables.dtypes import DataType
 from tests.rest.conftest import FakeModel, RestHarness, call_asgi, call_asgi_async, echo_signature
 
@@ -308,6 +310,9 @@ def test_oversized_body_is_413(make_harness: Any) -> None:
     response = harness.post(PREDICT, {"instances": [1.0] * 100}, chunk_size=16)
     assert response.status == 413
     assert _error(response) == "Request body is larger than the limit of 100 bytes"
+    # The status and the recorded code come from one table (http_status.py), not two.
+    assert harness.observer.finished[-1][3] is Code.RESOURCE_EXHAUSTED
+    assert error_http_status(PayloadTooLarge(100)) == response.status
 
 
 def test_large_bodies_are_converted_off_the_loop_with_the_same_answer(make_harness: Any) -> None:
