@@ -3,8 +3,11 @@
 The gRPC server shares the loop, so :class:`RestServer` binds its own socket
 (so port 0 reports the port it got), serves connections with
 :mod:`tensorserve.rest.http_protocol`, and leaves signals to the composition
-root. ``stop`` drains: it stops accepting, lets every received request finish,
-then closes.
+root. ``stop`` drains: it stops accepting, answers every request whose bytes
+reach a connection (the last one on each with ``Connection: close``), closes each
+connection once it is idle and quiet, and aborts what is left at the deadline.
+``begin_drain``, ``wait_drained`` and ``close`` are its three steps, for a caller
+that sequences the REST drain with others.
 """
 
 from __future__ import annotations
@@ -69,22 +72,34 @@ class RestServer:
         )
 
     async def stop(self, grace_s: float) -> None:
-        """Stop accepting, let received requests finish for up to ``grace_s``, then close."""
-        server = self._server
-        if server is None:
-            return
-        self._server = None
-        server.close()
+        """Drain for up to ``grace_s`` seconds, then close whatever is left."""
+        self.begin_drain()
+        await self.wait_drained(grace_s)
+        await self.close()
+
+    def begin_drain(self) -> None:
+        """Stop accepting; every connection answers what it receives and then closes."""
+        if self._server is not None:
+            self._server.close()
         for connection in list(self._connections):
             connection.drain()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(grace_s, 0.0)
-        while self._connections and loop.time() < deadline:
-            await asyncio.sleep(0.01)
+
+    async def wait_drained(self, timeout_s: float) -> bool:
+        """Wait until every connection has closed, for up to ``timeout_s``; True if they did."""
+        pending = {connection.closed for connection in self._connections}
+        if pending and timeout_s > 0:
+            _done, pending = await asyncio.wait(pending, timeout=timeout_s)
+        return not pending
+
+    async def close(self) -> None:
+        """Abort the connections still open and release the listening socket."""
+        server, self._server = self._server, None
         for connection in list(self._connections):
             connection.abort()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), timeout=1.0)
+        if server is not None:
+            server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), timeout=1.0)
 
 
 def _bind(host: str, port: int, backlog: int) -> socket.socket:
