@@ -68,11 +68,11 @@ def test_every_kind_of_value_matches_the_one_at_a_time_rule(dtype: type) -> None
     rng = np.random.default_rng(15)
     width = 32 if dtype is np.float32 else 64
     bits = rng.integers(0, 2**width - 1, size=20_000, dtype=np.uint64)
-    patterns = (bits.astype(np.uint32) if width == 32 else bits).view(dtype)
-    softmax = rng.random(5_000).astype(dtype)
+    patterns: np.ndarray = (bits.astype(np.uint32) if width == 32 else bits).view(dtype)
+    softmax: np.ndarray = rng.random(5_000).astype(dtype)
     softmax /= softmax.sum()
-    integers = rng.integers(-(10**7), 10**7, size=2_000).astype(dtype)
-    decimals = np.round(rng.random(2_000) * 1000, 2).astype(dtype)
+    integers: np.ndarray = rng.integers(-(10**7), 10**7, size=2_000).astype(dtype)
+    decimals: np.ndarray = np.round(rng.random(2_000) * 1000, 2).astype(dtype)
     for values in (patterns, softmax, integers, decimals):
         written = float_json(values)[1:-1].split(",")
         assert written == [_reference(float(v), dtype) for v in values]

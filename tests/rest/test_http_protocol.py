@@ -11,7 +11,7 @@ import pytest
 
 from tensorserve.rest.asgi import Receive, Scope, Send, send_response
 from tensorserve.rest.connection_state import ConnectionState
-from tensorserve.rest.http_protocol import ConnectionLimits, HttpConnection
+from tensorserve.rest.http_protocol import ConnectionLimits, ConnectionSet, HttpConnection
 from tests.support.fake_transport import FakeTransport, ParsedResponse, parse_responses
 
 
@@ -39,7 +39,7 @@ class Connection:
 
     def __init__(self, **limits: Any) -> None:
         self.app = EchoApp()
-        self.registry: set[HttpConnection] = set()
+        self.registry = ConnectionSet()
         options = {"max_body_bytes": 1000, **limits}
         self.protocol = HttpConnection(self.app, ConnectionLimits(**options), self.registry, "http")
         self.transport = FakeTransport(self.protocol).connect()
@@ -438,9 +438,29 @@ def test_drain_closes_a_quiet_idle_connection_with_a_fin_after_the_quiet_window(
 def test_the_server_registry_tracks_open_connections() -> None:
     async def scenario() -> None:
         c = Connection()
-        assert c.registry == {c.protocol}
+        assert list(c.registry) == [c.protocol]
         c.transport.close()
         await c.protocol.closed
-        assert c.registry == set()
+        assert len(c.registry) == 0
 
     run(scenario)
+
+
+def test_a_connection_made_after_the_drain_began_drains_too() -> None:
+    async def scenario() -> None:
+        app = EchoApp()
+        registry = ConnectionSet()
+        registry.drain_all()
+        protocol = HttpConnection(app, ConnectionLimits(1000), registry, "http")
+        transport = FakeTransport(protocol).connect()
+        transport.client_sends(post("/late"))
+        await asyncio.wait_for(_answered(transport), 5)
+        (response,) = parse_responses(bytes(transport.written))
+        assert response.headers["connection"] == "close"
+
+    run(scenario)
+
+
+async def _answered(transport: FakeTransport) -> None:
+    while not parse_responses(bytes(transport.written)):
+        await asyncio.sleep(0)

@@ -1,6 +1,7 @@
 """RestServer: our HTTP/1.1 protocol inside a loop we own, on a port the OS picks."""
 
 import asyncio
+import socket
 from typing import Any
 
 import httpx
@@ -142,3 +143,31 @@ def test_stop_closes_quiet_idle_connections_without_waiting_for_the_grace(harnes
         assert loop.time() - started < 10
 
     _run(scenario())
+
+
+def test_connections_waiting_in_the_listen_backlog_are_answered_not_reset(harness: Any) -> None:
+    """A client the kernel accepted, whose request is sent, but which the server had not
+    taken from the backlog when the drain began: closing the listener would reset it."""
+
+    async def scenario() -> None:
+        server = RestServer(harness.app, "127.0.0.1", 0)
+        await server.start()
+        # Blocking calls on the loop's thread: the server cannot accept in between.
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        client.sendall(_PREDICT)
+        stopping = asyncio.create_task(server.stop(grace_s=10))
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(None, _read_until_closed, client)
+        await stopping
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+        assert b"connection: close" in answer and answer.endswith(b'{"predictions":[2.5]}')
+
+    _run(scenario())
+
+
+def _read_until_closed(client: socket.socket) -> bytes:
+    chunks = []
+    with client:
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)

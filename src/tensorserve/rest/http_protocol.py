@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from collections.abc import Iterator
 from typing import Any, NamedTuple, cast
 
 import httptools
@@ -76,6 +77,39 @@ class ConnectionLimits:
         self.linger_s = linger_s
 
 
+class ConnectionSet:
+    """The open connections of one server, and whether the server is draining.
+
+    A connection registers when its transport is made; one made after the drain
+    began (accepted in the same loop turn, or taken from the listen backlog) is
+    drained at once. Event loop only.
+    """
+
+    def __init__(self) -> None:
+        self._open: set[HttpConnection] = set()
+        self.draining = False
+
+    def add(self, connection: HttpConnection) -> None:
+        self._open.add(connection)
+        if self.draining:
+            connection.drain()
+
+    def discard(self, connection: HttpConnection) -> None:
+        self._open.discard(connection)
+
+    def drain_all(self) -> None:
+        """From now on every connection, open or yet to come, drains."""
+        self.draining = True
+        for connection in list(self._open):
+            connection.drain()
+
+    def __iter__(self) -> Iterator[HttpConnection]:
+        return iter(list(self._open))
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
 class _Request(NamedTuple):
     scope: dict[str, Any]
     body: bytes
@@ -86,7 +120,7 @@ class HttpConnection(asyncio.Protocol):
     """One client connection. Created by ``loop.create_server``; event loop only."""
 
     def __init__(
-        self, app: ASGIApp, limits: ConnectionLimits, registry: set[HttpConnection], scheme: str
+        self, app: ASGIApp, limits: ConnectionLimits, registry: ConnectionSet, scheme: str
     ) -> None:
         self._app = app
         self._limits = limits
@@ -133,8 +167,8 @@ class HttpConnection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._client = _address(transport.get_extra_info("peername"))
         self._server = _address(transport.get_extra_info("sockname"))
-        self._registry.add(self)
         self._arm_timer()
+        self._registry.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.state is not _CLOSED:
@@ -309,7 +343,7 @@ class HttpConnection(asyncio.Protocol):
     def drain(self) -> None:
         """Answer what arrives, the last with ``Connection: close``; close once idle."""
         self._draining = True
-        if self._task is None and self.state is _IDLE:
+        if self._transport is not None and self._task is None and self.state is _IDLE:
             self._arm_timer()  # the quiet window counts from when the connection went idle
 
     def abort(self) -> None:

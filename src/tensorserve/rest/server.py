@@ -18,7 +18,7 @@ import socket
 import ssl
 
 from tensorserve.rest.asgi import ASGIApp
-from tensorserve.rest.http_protocol import ConnectionLimits, HttpConnection
+from tensorserve.rest.http_protocol import ConnectionLimits, ConnectionSet, HttpConnection
 
 
 class RestServer:
@@ -46,43 +46,87 @@ class RestServer:
         self._ssl_context = ssl_context
         self._limits = ConnectionLimits(max_body_bytes, keep_alive_s, read_timeout_s)
         self._backlog = backlog
-        self._connections: set[HttpConnection] = set()
+        self._connections = ConnectionSet()
         self._server: asyncio.Server | None = None
         self._socket: socket.socket | None = None
+        self._bound_port: int | None = None
+        self._draining = False
 
     @property
     def port(self) -> int:
         """The bound port (the one the OS picked when constructed with 0); after start()."""
-        if self._socket is None:
+        if self._bound_port is None:
             raise RuntimeError("RestServer is not started")
-        return int(self._socket.getsockname()[1])
+        return self._bound_port
 
     async def start(self) -> None:
         """Bind and listen; returns once connections are being accepted."""
         if self._server is not None:
             raise RuntimeError("RestServer already started")
-        self._socket = _bind(self._host, self._port, self._backlog)
+        listener = _bind(self._host, self._port, self._backlog)
+        self._bound_port = int(listener.getsockname()[1])
+        # The loop owns (and on close, closes) the socket it is given; ours is a
+        # duplicate, through which begin_drain takes over the listen backlog.
+        self._socket = listener.dup()
         scheme = "https" if self._ssl_context else "http"
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: HttpConnection(self._app, self._limits, self._connections, scheme),
-            sock=self._socket,
+            lambda: self._connection(scheme),
+            sock=listener,
             ssl=self._ssl_context,
             backlog=self._backlog,
         )
 
     async def stop(self, grace_s: float) -> None:
         """Drain for up to ``grace_s`` seconds, then close whatever is left."""
-        self.begin_drain()
+        await self.begin_drain()
         await self.wait_drained(grace_s)
         await self.close()
 
-    def begin_drain(self) -> None:
-        """Stop accepting; every connection answers what it receives and then closes."""
-        if self._server is not None:
+    async def begin_drain(self) -> None:
+        """Stop accepting; every connection answers what it receives and then closes.
+
+        Connections the kernel already accepted (still in the listen backlog) are
+        taken over first: closing the listener would reset them, requests and all.
+        """
+        if self._server is not None and not self._draining:
+            self._draining = True
             self._server.close()
-        for connection in list(self._connections):
-            connection.drain()
+            backlog, self._socket = self._socket, None
+            self._connections.drain_all()
+            if backlog is not None:
+                await self._serve_backlog(backlog)
+        self._connections.drain_all()
+
+    async def _serve_backlog(self, listener: socket.socket) -> None:
+        """Accept what is queued on ``listener`` (a dup of ours), then close it."""
+        loop = asyncio.get_running_loop()
+        scheme = "https" if self._ssl_context else "http"
+        adopting: list[asyncio.Task[object]] = []
+        try:
+            listener.setblocking(False)
+            while True:
+                try:
+                    sock, _address = listener.accept()
+                except OSError:  # BlockingIOError: the backlog is empty
+                    break
+                sock.setblocking(False)
+                adopting.append(
+                    loop.create_task(
+                        loop.connect_accepted_socket(
+                            lambda: self._connection(scheme),
+                            sock,
+                            ssl=self._ssl_context,
+                        )
+                    )
+                )
+            if adopting:  # a TLS handshake may take a moment; a stuck one is not waited for
+                await asyncio.wait(adopting, timeout=1.0)
+        finally:
+            listener.close()
+
+    def _connection(self, scheme: str) -> HttpConnection:
+        return HttpConnection(self._app, self._limits, self._connections, scheme)
 
     async def wait_drained(self, timeout_s: float) -> bool:
         """Wait until every connection has closed, for up to ``timeout_s``; True if they did."""
@@ -94,7 +138,10 @@ class RestServer:
     async def close(self) -> None:
         """Abort the connections still open and release the listening socket."""
         server, self._server = self._server, None
-        for connection in list(self._connections):
+        listener, self._socket = self._socket, None
+        if listener is not None:
+            listener.close()
+        for connection in self._connections:
             connection.abort()
         if server is not None:
             server.close()
