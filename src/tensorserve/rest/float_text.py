@@ -18,6 +18,9 @@ Pure and thread-safe.
 
 from __future__ import annotations
 
+import math
+import struct
+
 import numpy as np
 
 _SHORT_DIGITS = 6  # %g
@@ -25,12 +28,16 @@ _LONG_FORMAT = {np.dtype(np.float32): ("%.9g", 9), np.dtype(np.float64): ("%.17g
 _TOKENS = ("NaN", "Infinity", "-Infinity")
 _LONG, _LONG_SUFFIX, _SHORT, _SHORT_SUFFIX, _NAN, _INF, _NEG_INF = range(7)
 _PATCH_LIMIT = 8  # above 1 in 8 values not written "%.9g", template them one by one
+_SMALL = 64  # up to this many values, one at a time beats numpy's per-call overhead
+_FLOAT32 = struct.Struct("f")
 
 
 def float_json(array: np.ndarray) -> str:
     """The JSON text of a float32 or float64 array of any rank (nested lists, or a scalar)."""
     if array.size == 0:
         return _empty(array.shape)
+    if array.size <= _SMALL:
+        return _nest(_small(array), array.shape)
     long_format, _digits = _LONG_FORMAT[array.dtype]
     kinds = _value_kinds(array)
     values = array.ravel().tolist()
@@ -57,6 +64,33 @@ def float_json(array: np.ndarray) -> str:
 def float_json_rows(array: np.ndarray) -> list[str]:
     """The JSON text of each entry along dimension 0 (``array.ndim >= 1``)."""
     return [float_json(row) for row in array]
+
+
+def _small(array: np.ndarray) -> list[str]:
+    """Each value's text, one at a time (the same rule, without numpy's overhead)."""
+    single = array.dtype == np.float32
+    long_format = "%.9g" if single else "%.17g"
+    texts = []
+    for value in array.ravel().tolist():
+        if not math.isfinite(value):
+            texts.append(_TOKENS[0] if value != value else _TOKENS[1 if value > 0 else 2])
+            continue
+        text = f"{value:g}"
+        if _read_back(text, single) != value:
+            text = long_format % value
+        texts.append(text if "." in text or "e" in text else text + ".0")
+    return texts
+
+
+def _read_back(text: str, single: bool) -> float:
+    """``text`` parsed at the tensor's precision (float32 by way of a double, as numpy does)."""
+    value = float(text)
+    if not single:
+        return value
+    try:
+        return float(_FLOAT32.unpack(_FLOAT32.pack(value))[0])
+    except OverflowError:
+        return math.inf
 
 
 def _specs(long_format: str) -> tuple[str, ...]:
