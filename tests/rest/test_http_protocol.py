@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from tensorserve.rest.asgi import Receive, Scope, Send, send_response
+from tensorserve.rest.connection_set import ConnectionLimits, ConnectionSet
 from tensorserve.rest.connection_state import ConnectionState
-from tensorserve.rest.http_protocol import ConnectionLimits, ConnectionSet, HttpConnection
+from tensorserve.rest.http_protocol import HttpConnection
 from tests.support.fake_transport import FakeTransport, ParsedResponse, parse_responses
 
 
@@ -39,7 +40,7 @@ class Connection:
 
     def __init__(self, **limits: Any) -> None:
         self.app = EchoApp()
-        self.registry = ConnectionSet()
+        self.registry: ConnectionSet[HttpConnection] = ConnectionSet()
         options = {"max_body_bytes": 1000, **limits}
         self.protocol = HttpConnection(self.app, ConnectionLimits(**options), self.registry, "http")
         self.transport = FakeTransport(self.protocol).connect()
@@ -449,7 +450,7 @@ def test_the_server_registry_tracks_open_connections() -> None:
 def test_a_connection_made_after_the_drain_began_drains_too() -> None:
     async def scenario() -> None:
         app = EchoApp()
-        registry = ConnectionSet()
+        registry: ConnectionSet[HttpConnection] = ConnectionSet()
         registry.drain_all()
         protocol = HttpConnection(app, ConnectionLimits(1000), registry, "http")
         transport = FakeTransport(protocol).connect()

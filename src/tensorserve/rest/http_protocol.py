@@ -31,16 +31,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Iterator
 from typing import Any, NamedTuple, cast
 
 import httptools
 
 from tensorserve.rest.asgi import ASGIApp, Message
+from tensorserve.rest.connection_set import ConnectionLimits, ConnectionSet
 from tensorserve.rest.connection_state import ConnectionState, checked_transition
 from tensorserve.rest.http_response import CONTINUE, ResponseCollector, error_response
 from tensorserve.rest.http_status import error_http_status
 from tensorserve.rest.request_body import PayloadTooLarge
+
+__all__ = ["ConnectionLimits", "ConnectionSet", "HttpConnection"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -50,64 +52,6 @@ _READING = ConnectionState.READING
 _REFUSED = ConnectionState.REFUSED
 _CLOSING = ConnectionState.CLOSING
 _CLOSED = ConnectionState.CLOSED
-
-
-class ConnectionLimits:
-    """Per-connection limits shared by every connection of one server.
-
-    ``drain_idle_s``: while draining, how long a connection must have been idle
-    before it is closed (a request sent just before the drain is still answered).
-    ``linger_s``: after our FIN, how long to wait for the client's before aborting.
-    """
-
-    __slots__ = ("drain_idle_s", "idle_timeout_s", "linger_s", "max_body_bytes", "read_timeout_s")
-
-    def __init__(
-        self,
-        max_body_bytes: int,
-        idle_timeout_s: float = 60.0,
-        read_timeout_s: float = 60.0,
-        drain_idle_s: float = 0.5,
-        linger_s: float = 2.0,
-    ) -> None:
-        self.max_body_bytes = max_body_bytes
-        self.idle_timeout_s = idle_timeout_s
-        self.read_timeout_s = read_timeout_s
-        self.drain_idle_s = drain_idle_s
-        self.linger_s = linger_s
-
-
-class ConnectionSet:
-    """The open connections of one server, and whether the server is draining.
-
-    A connection registers when its transport is made; one made after the drain
-    began (accepted in the same loop turn, or taken from the listen backlog) is
-    drained at once. Event loop only.
-    """
-
-    def __init__(self) -> None:
-        self._open: set[HttpConnection] = set()
-        self.draining = False
-
-    def add(self, connection: HttpConnection) -> None:
-        self._open.add(connection)
-        if self.draining:
-            connection.drain()
-
-    def discard(self, connection: HttpConnection) -> None:
-        self._open.discard(connection)
-
-    def drain_all(self) -> None:
-        """From now on every connection, open or yet to come, drains."""
-        self.draining = True
-        for connection in list(self._open):
-            connection.drain()
-
-    def __iter__(self) -> Iterator[HttpConnection]:
-        return iter(list(self._open))
-
-    def __len__(self) -> int:
-        return len(self._open)
 
 
 class _Request(NamedTuple):
@@ -120,7 +64,11 @@ class HttpConnection(asyncio.Protocol):
     """One client connection. Created by ``loop.create_server``; event loop only."""
 
     def __init__(
-        self, app: ASGIApp, limits: ConnectionLimits, registry: ConnectionSet, scheme: str
+        self,
+        app: ASGIApp,
+        limits: ConnectionLimits,
+        registry: ConnectionSet[HttpConnection],
+        scheme: str,
     ) -> None:
         self._app = app
         self._limits = limits

@@ -18,7 +18,8 @@ import socket
 import ssl
 
 from tensorserve.rest.asgi import ASGIApp
-from tensorserve.rest.http_protocol import ConnectionLimits, ConnectionSet, HttpConnection
+from tensorserve.rest.connection_set import ConnectionLimits, ConnectionSet
+from tensorserve.rest.http_protocol import HttpConnection
 
 
 class RestServer:
@@ -46,7 +47,7 @@ class RestServer:
         self._ssl_context = ssl_context
         self._limits = ConnectionLimits(max_body_bytes, keep_alive_s, read_timeout_s)
         self._backlog = backlog
-        self._connections = ConnectionSet()
+        self._connections: ConnectionSet[HttpConnection] = ConnectionSet()
         self._server: asyncio.Server | None = None
         self._socket: socket.socket | None = None
         self._bound_port: int | None = None
