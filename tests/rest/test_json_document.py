@@ -204,3 +204,9 @@ def test_deep_signature_name_is_the_must_be_a_string_error() -> None:
     assert message.endswith(
         " not formatted correctly. 'signature_name' key must be a string value."
     )
+
+
+def test_nesting_past_a_million_levels_is_refused_before_memory_runs_out() -> None:
+    depth = 1_000_001
+    message = _parse_error(b'{"junk": ' + b"[" * depth)
+    assert message.startswith("JSON Parse error: Nesting deeper than 1000000 levels.")

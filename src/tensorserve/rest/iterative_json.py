@@ -8,6 +8,7 @@ It accepts what ``json.JSONDecoder`` accepts (the ``NaN``, ``Infinity`` and
 ``-Infinity`` tokens included) and raises ``json.JSONDecodeError`` with the
 standard library's messages, so one translation to rapidjson's text serves
 both; a missing comma says which container it was in (:class:`MissingComma`).
+Unlike rapidjson it stops at :data:`MAX_DEPTH` levels (:class:`TooDeep`).
 
 Strings and numbers are scanned by the standard library's C helpers; only the
 structure is walked in Python, so the cost is about a microsecond per token.
@@ -33,8 +34,19 @@ _CONSTANTS: dict[str, Any] = {
     "-Infinity": float("-inf"),
 }
 
+MAX_DEPTH = 1_000_000
+"""Deeper documents are refused: each level costs ~70 bytes of Python objects per byte
+of input, so an unbounded stack would let a 256 MiB body of ``[`` take 18 GB."""
+
 NumberParser = Callable[[str, int], Any]
 """Turns a number token (and its offset, for errors) into its value."""
+
+
+class TooDeep(json.JSONDecodeError):
+    """Nesting beyond :data:`MAX_DEPTH`."""
+
+    def __init__(self, doc: str, pos: int) -> None:
+        super().__init__(f"Nesting deeper than {MAX_DEPTH} levels", doc, pos)
 
 
 class MissingComma(json.JSONDecodeError):
@@ -53,6 +65,8 @@ def decode_iteratively(text: str, start: int, parse_number: NumberParser) -> tup
     while True:
         value, pos, opened = _value_or_open(text, pos, parse_number)
         if opened is not None:
+            if len(containers) >= MAX_DEPTH:
+                raise TooDeep(text, pos)
             container, key, pos = opened
             containers.append(container)
             keys.append(key)

@@ -6,10 +6,10 @@ after the first complete value is ignored. orjson is strict and fast, so it
 parses every well-formed body; only when it refuses one does the standard
 library's tolerant decoder run, and its error is translated to rapidjson's text.
 That decoder recurses, so a document nested deeper than it allows is decoded
-again by :mod:`tensorserve.rest.iterative_json`: nesting depth never fails a
-body, as it never does in TensorFlow Serving. As rapidjson does, the fallback
-refuses a number beyond the range of a double and an escaped lone UTF-16
-surrogate (``"\\ud800"``) with a parse error.
+again by :mod:`tensorserve.rest.iterative_json`: nesting up to a million levels
+parses, as it does in TensorFlow Serving (which has no limit but memory). As
+rapidjson does, the fallback refuses a number beyond the range of a double and
+an escaped lone UTF-16 surrogate (``"\\ud800"``) with a parse error.
 
 Error messages quote values the way ``JsonValueToString`` does: rapidjson's
 pretty style (objects on several lines, arrays on one), cut after 256 bytes.
@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from tensorserve.core.errors import InvalidArgument
-from tensorserve.rest.iterative_json import MissingComma, decode_iteratively
+from tensorserve.rest.iterative_json import MissingComma, TooDeep, decode_iteratively
 
 SNIPPET_LIMIT_BYTES = 256
 """Quoted values in error messages are cut after this many bytes, as TensorFlow Serving does."""
@@ -156,6 +156,8 @@ def parse_request_object(body: bytes) -> tuple[dict[str, Any], str]:
 
 
 def _translate(exc: json.JSONDecodeError, text: str) -> InvalidArgument:
+    if isinstance(exc, TooDeep):
+        return _parse_error(exc.msg + ".", text, exc.pos)
     if exc.msg == "Expecting ',' delimiter":
         if isinstance(exc, MissingComma):
             closer = exc.closer
