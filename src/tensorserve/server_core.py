@@ -111,7 +111,10 @@ class ServerCore:
         with self._reload_lock:
             if not config.has_model_list:
                 return  # an empty config text means "take no action"
-            validate_model_server_config(config, self._config)
+            # An unknown platform fails only its own model (the router ends its
+            # versions with the error); every other check still refuses the config.
+            named = {m.platform for m in config.models}
+            validate_model_server_config(config, self._config, supported_platforms=named)
             previous = {m.name for m in self._config.models} if self._config else set()
             # As TF Serving: labels of models already served are checked before anything
             # changes, so a rejected reload leaves the served models as they were.
