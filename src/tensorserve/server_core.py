@@ -177,8 +177,10 @@ class ServerCore:
         if poll is None:
             # A negative period never polls (TF Serving's testing mode): nothing will come.
             return self._source.poll_wait_seconds < 0
-        if poll.error is not None or not poll.versions:
+        if poll.error is not None:
             return True
+        if not poll.versions:  # none, or only some still being written (wait for those)
+            return not poll.settling
         # Every aspired version, not only the newest: labels may name any of them.
         states = self.monitor.versions(name)
         with self._restarted_lock:
@@ -204,6 +206,9 @@ class ServerCore:
         poll = self._source.last_poll(name)
         if poll is not None and poll.error is not None:
             return ModelProblem(name, poll.error.message)
+        if poll is not None and not poll.versions and poll.settling:
+            versions = ", ".join(map(str, poll.settling))
+            return ModelProblem(name, f"{name}: version {versions} is still being written")
         if poll is not None and not poll.versions:
             return ModelProblem(name, f"No versions of servable {name} found")
         failed = [s for s in states.values() if s.error is not None]

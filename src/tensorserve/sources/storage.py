@@ -41,6 +41,12 @@ class Storage(abc.ABC):
     def local_path(self, path: str) -> pathlib.Path:
         """A local directory with the contents of ``path``, copied there first if need be."""
 
+    def newest_change(self, path: str) -> float | None:
+        """Wall-clock time (seconds since the epoch) of the newest change anywhere
+        under ``path``, or None when this storage cannot tell (then nothing waits).
+        Used to hold back a version that is still being written."""
+        return None
+
     def join(self, base: str, child: str) -> str:
         """``base/child`` in this storage's path syntax."""
         return posixpath.join(base, child) if base else child
@@ -58,6 +64,18 @@ class LocalStorage(Storage):
     def local_path(self, path: str) -> pathlib.Path:
         return pathlib.Path(_strip_file_scheme(path))
 
+    def newest_change(self, path: str) -> float | None:
+        """The newest ``st_mtime`` of ``path`` and everything under it (links not followed)."""
+        root = _strip_file_scheme(path)
+        newest = os.stat(root).st_mtime
+        for directory, subdirectories, files in os.walk(root):
+            for name in (*subdirectories, *files):
+                try:
+                    newest = max(newest, os.lstat(os.path.join(directory, name)).st_mtime)
+                except FileNotFoundError:  # removed while we walk: the next poll sees it
+                    continue
+        return newest
+
     def join(self, base: str, child: str) -> str:
         return os.path.join(base, child)
 
@@ -72,8 +90,19 @@ class InMemoryStorage(Storage):
     def __init__(self, directories: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._dirs: set[str] = set()
+        self._changed: dict[str, float] = {}
         for directory in directories:
             self.add(directory)
+
+    def touch(self, path: str, when: float) -> None:
+        """Record that something under ``path`` changed at wall-clock time ``when``."""
+        with self._lock:
+            self._changed[_normalise(path)] = when
+
+    def newest_change(self, path: str) -> float | None:
+        """What :meth:`touch` recorded for ``path``, or None (settled) if nothing."""
+        with self._lock:
+            return self._changed.get(_normalise(path))
 
     def add(self, path: str) -> None:
         """Create ``path`` and all its parents."""
@@ -169,6 +198,17 @@ class S3Storage(Storage):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
+
+    def newest_change(self, path: str) -> float | None:
+        """The newest ``LastModified`` of the objects under ``path``."""
+        bucket, key = split_s3_path(path)
+        newest: float | None = None
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=key + "/"):
+            for obj in page.get("Contents", []):
+                modified = obj["LastModified"].timestamp()
+                newest = modified if newest is None else max(newest, modified)
+        return newest
 
     def _download_prefix(self, bucket: str, prefix: str, into: pathlib.Path) -> None:
         paginator = self._client.get_paginator("list_objects_v2")
