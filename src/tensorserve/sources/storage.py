@@ -11,6 +11,7 @@ holding one version. ``LocalStorage`` answers them from the local disk,
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import pathlib
 import posixpath
@@ -21,7 +22,13 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-from tensorserve.core.errors import FailedPrecondition, InvalidArgument, Unimplemented
+from tensorserve.core.errors import (
+    DataLoss,
+    FailedPrecondition,
+    InvalidArgument,
+    Unavailable,
+    Unimplemented,
+)
 
 S3_INSTALL_HINT = "pip install tensorserve[s3]"
 
@@ -40,6 +47,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def local_path(self, path: str) -> pathlib.Path:
         """A local directory with the contents of ``path``, copied there first if need be."""
+
+    def discard_local_copy(self, path: str) -> None:
+        """Forget what ``local_path`` copied for ``path``, so the next call copies it
+        again (after a load of the copy failed). Nothing to do for local storage."""
+        return None
 
     def newest_change(self, path: str) -> float | None:
         """Wall-clock time (seconds since the epoch) of the newest change anywhere
@@ -141,6 +153,9 @@ class S3Storage(Storage):
     Directories are key prefixes. ``local_path`` downloads a version into
     ``cache_dir/<bucket>/<key>`` once: into a temporary sibling first, renamed
     into place atomically, so a loader never sees a half-downloaded version.
+    Each file must have the size the listing gave its object: a store that
+    answers with part of an object fails the copy with DATA_LOSS, and a
+    download that fails midway with UNAVAILABLE; neither leaves anything behind.
     The endpoint comes from ``endpoint_url`` or boto3's own configuration
     (``AWS_ENDPOINT_URL``, ``~/.aws``).
     """
@@ -190,6 +205,7 @@ class S3Storage(Storage):
         staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
             self._download_prefix(bucket, key + "/", staging)
+            _sync_files(staging)
             try:
                 os.rename(staging, target)
             except OSError:
@@ -219,7 +235,26 @@ class S3Storage(Storage):
                     continue
                 destination = into / relative
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                self._client.download_file(bucket, obj["Key"], str(destination))
+                source = f"s3://{bucket}/{obj['Key']}"
+                try:
+                    self._client.download_file(bucket, obj["Key"], str(destination))
+                except Exception as exc:
+                    raise Unavailable(f"Copying {source} failed: {exc}") from exc
+                got, expected = destination.stat().st_size, int(obj["Size"])
+                if got != expected:
+                    raise DataLoss(
+                        f"Copying {source} got {got} of its {expected} bytes: the object "
+                        "store returned part of the object"
+                    )
+
+    def discard_local_copy(self, path: str) -> None:
+        bucket, key = split_s3_path(path)
+        target = self._cache_dir / bucket / key
+        if target.is_dir():  # renamed aside first, so a concurrent copy never sees half of it
+            doomed = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+            with contextlib.suppress(OSError):
+                os.rename(target, doomed / target.name)
+            shutil.rmtree(doomed, ignore_errors=True)
 
     def join(self, base: str, child: str) -> str:
         return base.rstrip("/") + "/" + child
@@ -255,6 +290,19 @@ def _make_s3_client(endpoint_url: str | None) -> Any:
             f"s3:// base paths need the optional boto3 package: {S3_INSTALL_HINT}"
         ) from exc
     return boto3.client("s3", endpoint_url=endpoint_url)
+
+
+def _sync_files(root: pathlib.Path) -> None:
+    """fsync every downloaded file: a full disk must fail the copy, not the load."""
+    for file in root.rglob("*"):
+        if file.is_file():
+            descriptor = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            except OSError as exc:
+                raise Unavailable(f"Writing the local copy {file} failed: {exc.strerror}") from exc
+            finally:
+                os.close(descriptor)
 
 
 def _strip_file_scheme(path: str) -> str:
