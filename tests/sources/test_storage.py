@@ -183,3 +183,21 @@ def test_a_discarded_s3_copy_is_downloaded_again(s3_bucket: Any, tmp_path: pathl
     storage.discard_local_copy("s3://models/m/1")
     assert list(local.parent.iterdir()) == []
     assert (storage.local_path("s3://models/m/1") / "saved_model.pb").read_bytes() == b"fixed"
+
+
+def test_s3_object_failing_its_checksum_is_data_loss(
+    s3_bucket: object, tmp_path: pathlib.Path
+) -> None:
+    from botocore.exceptions import FlexibleChecksumError
+
+    class Damaged(FaultyDownloads):
+        def download_file(self, bucket: str, key: str, filename: str) -> None:
+            raise FlexibleChecksumError(error_msg="Expected checksum AA== did not match BB==")
+
+    storage = S3Storage(tmp_path / "cache", client=Damaged(s3_bucket))
+    with pytest.raises(ServingError) as caught:
+        storage.local_path("s3://models/m/1")
+    assert caught.value.code is Code.DATA_LOSS
+    assert caught.value.message.endswith(
+        "Expected checksum AA== did not match BB==: the object store returned it damaged"
+    )

@@ -26,6 +26,7 @@ from tensorserve.core.errors import (
     DataLoss,
     FailedPrecondition,
     InvalidArgument,
+    ServingError,
     Unavailable,
     Unimplemented,
 )
@@ -239,7 +240,7 @@ class S3Storage(Storage):
                 try:
                     self._client.download_file(bucket, obj["Key"], str(destination))
                 except Exception as exc:
-                    raise Unavailable(f"Copying {source} failed: {exc}") from exc
+                    raise _copy_error(source, exc) from exc
                 got, expected = destination.stat().st_size, int(obj["Size"])
                 if got != expected:
                     raise DataLoss(
@@ -290,6 +291,16 @@ def _make_s3_client(endpoint_url: str | None) -> Any:
             f"s3:// base paths need the optional boto3 package: {S3_INSTALL_HINT}"
         ) from exc
     return boto3.client("s3", endpoint_url=endpoint_url)
+
+
+def _copy_error(source: str, exc: Exception) -> ServingError:
+    """DATA_LOSS when the object arrived but its checksum did not match (a corrupt or
+    partial object), UNAVAILABLE for any other failed download (a cut connection)."""
+    from botocore.exceptions import FlexibleChecksumError  # present whenever boto3 is
+
+    if isinstance(exc, FlexibleChecksumError):
+        return DataLoss(f"Copying {source} failed: {exc}: the object store returned it damaged")
+    return Unavailable(f"Copying {source} failed: {exc}")
 
 
 def _sync_files(root: pathlib.Path) -> None:
