@@ -9,7 +9,7 @@ Polling period (``poll_wait_seconds``): ``0`` polls once when started,
 a negative value never polls (testing only), a positive value polls in a
 daemon thread until :meth:`FileSystemStoragePathSource.stop`.
 
-Differences from TensorFlow Serving, both deliberate:
+Differences from TensorFlow Serving, all deliberate:
 
 * A missing base path (or any listing error) of one servable is logged and
   that servable is skipped for this round; TensorFlow Serving aborts the whole
