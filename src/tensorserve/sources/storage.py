@@ -296,8 +296,10 @@ def _make_s3_client(endpoint_url: str | None) -> Any:
 def _copy_error(source: str, exc: Exception) -> ServingError:
     """DATA_LOSS when the object arrived but its checksum did not match (a corrupt or
     partial object), UNAVAILABLE for any other failed download (a cut connection)."""
-    from botocore.exceptions import FlexibleChecksumError  # present whenever boto3 is
-
+    try:
+        from botocore.exceptions import FlexibleChecksumError  # present whenever boto3 is
+    except ImportError:  # a client of another make: only the size check can tell
+        return Unavailable(f"Copying {source} failed: {exc}")
     if isinstance(exc, FlexibleChecksumError):
         return DataLoss(f"Copying {source} failed: {exc}: the object store returned it damaged")
     return Unavailable(f"Copying {source} failed: {exc}")
