@@ -447,9 +447,11 @@ def soak(options: SoakOptions, workdir: Path) -> dict[str, Any]:
             thread.join(60)
         summary = summarise(record, options)
         summary["server_alive"] = server.poll() is None
-        summary["hp_versions_at_end"] = {
-            v: state for v, (state, _) in model_states(rest_port, "hp").items()
-        }
+        states = model_states(rest_port, "hp")
+        summary["hp_available_at_end"] = sorted(
+            v for v, (state, _) in states.items() if state == "AVAILABLE"
+        )
+        summary["hp_versions_reported_at_end"] = len(states)
     return summary
 
 
