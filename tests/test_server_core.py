@@ -97,6 +97,25 @@ def test_missing_base_path_is_reported_at_once_and_others_still_load(
     assert server_core.manager.available_ids() == [ServableId("good", 1)]
 
 
+def test_a_model_on_an_unknown_platform_ends_with_the_error_and_others_serve(
+    core: Core, tmp_path: Path
+) -> None:
+    server_core, _ = core
+    good = model_dir(tmp_path, "good", 1)
+    odd = model_dir(tmp_path, "odd", 3)
+    with pytest.raises(Unknown) as caught:
+        server_core.reload_config(
+            config(ModelConfig("good", str(good)), ModelConfig("odd", str(odd), platform="onnx")),
+            timeout=10,
+        )
+    assert "Model odd requests unsupported platform onnx" in caught.value.message
+    assert server_core.manager.available_ids() == [ServableId("good", 1)]
+    state = server_core.monitor.versions("odd")[3]
+    assert state.state is ManagerState.END
+    assert state.error is not None
+    assert state.error.message == "Model odd requests unsupported platform onnx"
+
+
 def test_a_version_that_fails_to_load_names_its_error(core: Core, tmp_path: Path) -> None:
     server_core, _ = core
     base = model_dir(tmp_path, "broken", 7)

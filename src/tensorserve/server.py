@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import math
 import os
 import signal
 import ssl
@@ -340,8 +341,14 @@ def _manager_options(options: ServerOptions) -> ManagerOptions:
         num_unload_threads=options.num_unload_threads,
         max_num_load_retries=options.max_num_load_retries,
         load_retry_interval_s=max(interval, 0.0),
+        load_timeout_s=_load_timeout(options.load_timeout_seconds),
         total_memory_bytes=options.total_model_memory_limit_bytes or None,
     )
+
+
+def _load_timeout(seconds: float) -> float | None:
+    """``--load_timeout_seconds``: 0, negative or not finite means no limit."""
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -116,7 +116,10 @@ class ServerCore:
         with self._reload_lock:
             if not config.has_model_list:
                 return  # an empty config text means "take no action"
-            validate_model_server_config(config, self._config)
+            # An unknown platform fails only its own model (the router ends its
+            # versions with the error); every other check still refuses the config.
+            named = {m.platform for m in config.models}
+            validate_model_server_config(config, self._config, supported_platforms=named)
             previous = {m.name for m in self._config.models} if self._config else set()
             # As TF Serving: labels of models already served are checked before anything
             # changes, so a rejected reload leaves the served models as they were.
@@ -248,8 +251,10 @@ class ServerCore:
         if poll is None:
             # A negative period never polls (TF Serving's testing mode): nothing will come.
             return self._source.poll_wait_seconds < 0
-        if poll.error is not None or not poll.versions:
+        if poll.error is not None:
             return True
+        if not poll.versions:  # none, or only some still being written (wait for those)
+            return not poll.settling
         # Until the manager has applied the list the poll sent, the states are of an
         # earlier life (a re-added model's old AVAILABLE or END); once it has, a
         # re-tracked version has published START and a kept one its current state.
@@ -268,6 +273,9 @@ class ServerCore:
         poll = self._source.last_poll(name)
         if poll is not None and poll.error is not None:
             return ModelProblem(name, poll.error.message)
+        if poll is not None and not poll.versions and poll.settling:
+            versions = ", ".join(map(str, poll.settling))
+            return ModelProblem(name, f"{name}: version {versions} is still being written")
         if poll is not None and not poll.versions:
             return ModelProblem(name, f"No versions of servable {name} found")
         failed = [s for s in states.values() if s.error is not None]

@@ -3,8 +3,9 @@
 Each field is one flag of the same name (``--port`` -> ``port``); its
 ``metadata`` holds the help text and TensorFlow's flag type name, which
 :mod:`tensorserve.config.flags` uses to parse and print usage. Defaults are
-TensorFlow Serving's (``model_servers/main.cc``); two flags are ours:
-``--total_model_memory_limit_bytes`` and ``--rest_ssl_config_file``.
+TensorFlow Serving's (``model_servers/main.cc``); three flags are ours:
+``--total_model_memory_limit_bytes``, ``--rest_ssl_config_file`` and
+``--load_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -225,6 +226,12 @@ class ServerOptions:
     rest_ssl_config_file: str = _flag(
         "", "tensorserve: if non-empty, read an ascii SSLConfig protobuf from the supplied "
         "file name and serve the HTTP/REST API over TLS with it."
+    )  # fmt: skip
+    load_timeout_seconds: float = _flag(
+        0.0, "tensorserve: seconds one attempt to load a servable version may take; a load "
+        "still running then is abandoned and the version ends in END with "
+        "DEADLINE_EXCEEDED (no retry). 0 means no limit (TensorFlow Serving's behaviour, "
+        "where this is not a flag)."
     )  # fmt: skip
 
 

@@ -58,6 +58,8 @@ class ManagerOptions:
     max_num_load_retries: int = 5
     #: Seconds between load attempts.
     load_retry_interval_s: float = 60.0
+    #: Seconds one load attempt may take before it is abandoned; None is no limit.
+    load_timeout_s: float | None = None
     #: Seconds between manage-state ticks when nothing wakes the thread sooner.
     manage_state_interval_s: float = 0.1
     #: RAM budget for all loaded versions; None is unlimited.
@@ -93,7 +95,9 @@ class AspiredVersionsManager(Manager):
     ) -> None:
         self.options = options or ManagerOptions()
         self._retry = RetryOptions(
-            self.options.max_num_load_retries, self.options.load_retry_interval_s
+            self.options.max_num_load_retries,
+            self.options.load_retry_interval_s,
+            self.options.load_timeout_s,
         )
         self._tracker = ResourceTracker(self.options.total_memory_bytes)
         self._serving_map = ServingMap()
