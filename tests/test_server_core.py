@@ -146,3 +146,34 @@ def test_a_source_that_never_polls_does_not_hang_the_reload(tmp_path: Path) -> N
         assert manager.available_ids() == []
     finally:
         server_core.stop(timeout=10)
+
+
+def test_not_ready_until_every_configured_model_has_an_available_version(
+    core: Core, tmp_path: Path
+) -> None:
+    server_core, _ = core
+    assert server_core.readiness() == (False, {"server": "no model config loaded yet"})
+    good, broken = model_dir(tmp_path, "good", 1), model_dir(tmp_path, "broken", 1)
+    with pytest.raises(Unknown):
+        server_core.reload_config(
+            config(ModelConfig("good", str(good)), ModelConfig("broken", str(broken))), 10
+        )
+    ready, details = server_core.readiness()
+    assert (ready, set(details)) == (False, {"broken"})
+    assert not server_core.is_ready()
+
+
+def test_draining_turns_readiness_off_while_the_models_still_serve(
+    core: Core, tmp_path: Path
+) -> None:
+    server_core, _ = core
+    base = model_dir(tmp_path, "a", 1)
+    server_core.reload_config(config(ModelConfig("a", str(base))), timeout=10)
+    assert server_core.is_ready() and not server_core.draining
+
+    server_core.begin_drain()
+
+    assert server_core.draining
+    assert server_core.readiness() == (False, {"server": "shutting down: draining requests"})
+    with server_core.manager.get_servable_handle(ServableRequest.latest("a")) as handle:
+        assert handle.id == ServableId("a", 1)

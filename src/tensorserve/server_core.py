@@ -5,6 +5,11 @@ the version labels and the current ``ModelServerConfig``, and answers the
 question TensorFlow Serving's ``ServerCore`` answers: "has this config
 taken effect yet?". Unlike TensorFlow Serving it never waits forever: a model
 whose base path is missing or holds no version is reported, not waited for.
+
+It is also the one place that says whether this server is ready for traffic
+(:meth:`ServerCore.readiness`): every configured model has an AVAILABLE
+version and the server is not draining. ``/readyz``, the gRPC health service
+and V2's server-ready all read it, so they flip together on SIGTERM.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ class ServerCore:
         self._config: ModelServerConfig | None = None
         self._reload_lock = threading.Lock()
         self._started = False
+        self._draining = threading.Event()
         # Versions that published START since their model was (re)added, per model
         # being waited for: a re-added model's old END must not count as settled.
         self._restarted: dict[str, set[int]] = {}
@@ -89,6 +95,16 @@ class ServerCore:
     @property
     def labels(self) -> VersionLabels:
         return self._labels
+
+    @property
+    def draining(self) -> bool:
+        """True once :meth:`begin_drain` was called: the server is going away."""
+        return self._draining.is_set()
+
+    def begin_drain(self) -> None:
+        """Report not ready from now on (the requests still arriving are served).
+        Thread-safe; cannot be undone."""
+        self._draining.set()
 
     def start(self) -> None:
         self.manager.start()
@@ -158,7 +174,11 @@ class ServerCore:
         return [p for p in (self._problem(n) for n in names) if p is not None]
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
-        """Ready when every configured model has an AVAILABLE version."""
+        """Ready when every configured model has an AVAILABLE version and the server
+        is not draining; else False and, per model (or ``server``), why not.
+        Thread-safe."""
+        if self._draining.is_set():
+            return False, {"server": "shutting down: draining requests"}
         config = self._config
         if config is None:
             return False, {"server": "no model config loaded yet"}
@@ -168,6 +188,10 @@ class ServerCore:
             if problem is not None:
                 not_ready[model.name] = problem.message
         return not not_ready, not_ready
+
+    def is_ready(self) -> bool:
+        """``readiness()`` without the details. Thread-safe."""
+        return self.readiness()[0]
 
     def _settled(self, name: str) -> bool:
         poll = self._source.last_poll(name)
