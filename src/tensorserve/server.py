@@ -179,6 +179,7 @@ class ModelServer:
         opts = self.options
         grpc_options = GrpcOptions(
             port=opts.port if opts.port else None,
+            host=opts.listen_address or "0.0.0.0",
             socket_path=opts.grpc_socket_path,
             channel_arguments=opts.grpc_channel_arguments,
             ssl=_read_ssl(opts.ssl_config_file),
@@ -197,7 +198,9 @@ class ModelServer:
             self._set_health(name)
         self._set_overall_health()
         grpc_port = await self.grpc.start()
-        _LOG.info("Running gRPC ModelServer at 0.0.0.0:%d ...", grpc_port)
+        _LOG.info(
+            "Running gRPC ModelServer at %s:%d ...", opts.listen_address or "0.0.0.0", grpc_port
+        )
         loop = asyncio.get_running_loop()
 
         def on_state(state: ServableState) -> None:
@@ -213,7 +216,7 @@ class ModelServer:
         rest_ssl = _read_ssl(opts.rest_ssl_config_file)
         self.rest = RestServer(
             app,
-            None,
+            opts.listen_address or None,
             opts.rest_api_port,
             server_ssl_context(rest_ssl) if rest_ssl else None,
             max_body_bytes=max_body,

@@ -5,7 +5,7 @@ Each field is one flag of the same name (``--port`` -> ``port``); its
 :mod:`tensorserve.config.flags` uses to parse and print usage. Defaults are
 TensorFlow Serving's (``model_servers/main.cc``); these flags are ours:
 ``--total_model_memory_limit_bytes``, ``--rest_ssl_config_file``,
-``--drain_delay_seconds`` and ``--shutdown_timeout_seconds``.
+``--listen_address``, ``--drain_delay_seconds`` and ``--shutdown_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -228,6 +228,10 @@ class ServerOptions:
     rest_ssl_config_file: str = _flag(
         "", "tensorserve: if non-empty, read an ascii SSLConfig protobuf from the supplied "
         "file name and serve the HTTP/REST API over TLS with it."
+    )  # fmt: skip
+    listen_address: str = _flag(
+        "", "tensorserve: the IP address the gRPC and REST ports listen on; empty means "
+        "every interface (TensorFlow Serving's behaviour)."
     )  # fmt: skip
     drain_delay_seconds: float = _flag(
         0.0, "tensorserve: on SIGTERM, report not ready (/readyz, gRPC health) at once but "
