@@ -98,6 +98,31 @@ class Cluster:
     rest_port: int
     proxy_rest_port: int
     proxy_grpc_port: int
+    admin_socket: Path
+
+    def haproxy(self, command: str) -> str:
+        """One command on HAProxy's runtime API (its admin socket); returns the answer."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.admin_socket))
+            sock.sendall(command.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def set_state(self, replica: Replica, state: str) -> None:
+        """``ready``, ``drain`` or ``maint`` for ``replica`` in both backends."""
+        for backend in ("rest", "grpc"):
+            answer = self.haproxy(f"set server {backend}/{replica.name} state {state}")
+            assert answer.strip() == "", answer
+
+    def sessions(self, replica: Replica) -> int:
+        """Requests HAProxy has open to ``replica`` now (``scur`` over both backends)."""
+        lines = self.haproxy("show stat").splitlines()
+        header = lines[0].lstrip("# ").split(",")
+        rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
+        return sum(int(r["scur"] or 0) for r in rows if r.get("svname") == replica.name)
 
     def ready(self, replica: Replica) -> bool:
         try:
@@ -155,7 +180,9 @@ def running_cluster(base_path: Path, workdir: Path, *flags: str) -> Iterator[Clu
         Replica(f"r{i + 1}", address, args, workdir / f"r{i + 1}.log")
         for i, address in enumerate(ADDRESSES)
     ]
-    cluster = Cluster(replicas, grpc_port, rest_port, free_port(), free_port())
+    cluster = Cluster(
+        replicas, grpc_port, rest_port, free_port(), free_port(), workdir / "admin.sock"
+    )
     proxy: subprocess.Popen[bytes] | None = None
     try:
         for replica in replicas:
@@ -165,7 +192,7 @@ def running_cluster(base_path: Path, workdir: Path, *flags: str) -> Iterator[Clu
         config = workdir / "haproxy.cfg"
         config.write_text(
             HAPROXY_CONFIG.format(
-                admin=workdir / "admin.sock",
+                admin=cluster.admin_socket,
                 rest=cluster.proxy_rest_port,
                 grpc=cluster.proxy_grpc_port,
                 rest_servers="\n".join(
