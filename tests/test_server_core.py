@@ -270,8 +270,9 @@ def test_unload_stops_serving_through_unloading_to_end(core: Core, tmp_path: Pat
         RepositoryEntry("a", "2", "UNAVAILABLE", "unloaded"),
         RepositoryEntry("b", "1", "READY", ""),
     ]
-    # An unloaded model no longer counts against readiness; the other still serves.
-    assert server_core.readiness() == (True, {})
+    # An unloaded model makes the server not ready (a load balancer must route around
+    # it); the other model still serves.
+    assert server_core.readiness() == (False, {"a": "unloaded through the repository API"})
     assert server_core.manager.available_ids() == [ServableId("b", 1)]
 
 
@@ -315,3 +316,34 @@ def test_a_failed_load_raises_its_error(core: Core, tmp_path: Path) -> None:
     entries = server_core.index()
     assert [(e.name, e.state) for e in entries] == [("m", "UNAVAILABLE")]
     assert entries[0].reason
+
+
+def test_not_ready_until_every_configured_model_has_an_available_version(
+    core: Core, tmp_path: Path
+) -> None:
+    server_core, _ = core
+    assert server_core.readiness() == (False, {"server": "no model config loaded yet"})
+    good, broken = model_dir(tmp_path, "good", 1), model_dir(tmp_path, "broken", 1)
+    with pytest.raises(Unknown):
+        server_core.reload_config(
+            config(ModelConfig("good", str(good)), ModelConfig("broken", str(broken))), 10
+        )
+    ready, details = server_core.readiness()
+    assert (ready, set(details)) == (False, {"broken"})
+    assert not server_core.is_ready()
+
+
+def test_draining_turns_readiness_off_while_the_models_still_serve(
+    core: Core, tmp_path: Path
+) -> None:
+    server_core, _ = core
+    base = model_dir(tmp_path, "a", 1)
+    server_core.reload_config(config(ModelConfig("a", str(base))), timeout=10)
+    assert server_core.is_ready() and not server_core.draining
+
+    server_core.begin_drain()
+
+    assert server_core.draining
+    assert server_core.readiness() == (False, {"server": "shutting down: draining requests"})
+    with server_core.manager.get_servable_handle(ServableRequest.latest("a")) as handle:
+        assert handle.id == ServableId("a", 1)

@@ -11,6 +11,11 @@ It is also the data plane's :class:`~tensorserve.dataplane.ModelRepository`
 (its versions go UNLOADING -> END) and ``load`` serves it again with its
 configured version policy, through the same source and manager as a config
 reload, so the manager's availability guarantees hold.
+
+It is also the one place that says whether this server is ready for traffic
+(:meth:`ServerCore.readiness`): every configured model has an AVAILABLE
+version and the server is not draining. ``/readyz``, the gRPC health service
+and V2's server-ready all read it, so they flip together on SIGTERM.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ class ServerCore:
         self._unloaded: frozenset[str] = frozenset()
         self._reload_lock = threading.Lock()
         self._started = False
+        self._draining = threading.Event()
 
     @property
     def config(self) -> ModelServerConfig | None:
@@ -94,6 +100,16 @@ class ServerCore:
     @property
     def labels(self) -> VersionLabels:
         return self._labels
+
+    @property
+    def draining(self) -> bool:
+        """True once :meth:`begin_drain` was called: the server is going away."""
+        return self._draining.is_set()
+
+    def begin_drain(self) -> None:
+        """Report not ready from now on (the requests still arriving are served).
+        Thread-safe; cannot be undone."""
+        self._draining.set()
 
     def start(self) -> None:
         self.manager.start()
@@ -162,14 +178,19 @@ class ServerCore:
         return [p for p in (self._problem(n) for n in names) if p is not None]
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
-        """Ready when every served model (configured and not unloaded) has an AVAILABLE
-        version."""
+        """Ready when every configured model has an AVAILABLE version and the server
+        is not draining; else False and, per model (or ``server``), why not.
+        Thread-safe."""
+        if self._draining.is_set():
+            return False, {"server": "shutting down: draining requests"}
         config = self._config
         if config is None:
             return False, {"server": "no model config loaded yet"}
         not_ready = {}
         for model in config.models:
             if model.name in self._unloaded:
+                # A replica without one of its models must leave the load balancer.
+                not_ready[model.name] = "unloaded through the repository API"
                 continue
             problem = self._problem(model.name)
             if problem is not None:
@@ -245,6 +266,10 @@ class ServerCore:
             if isinstance(error, ServingError):
                 return error
         return Unknown(problem.message)
+
+    def is_ready(self) -> bool:
+        """``readiness()`` without the details. Thread-safe."""
+        return self.readiness()[0]
 
     def _settled(self, name: str) -> bool:
         poll = self._source.last_poll(name)

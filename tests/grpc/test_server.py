@@ -127,6 +127,21 @@ def test_model_health_set_before_start_applies_at_start(make_harness: MakeHarnes
         assert health_status(channel, "early") == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_draining_reports_not_serving_everywhere_while_rpcs_still_answer(
+    harness: ServerHarness, channel: grpc.Channel
+) -> None:
+    harness.server.set_model_health(MODEL, True)
+    wait_until(lambda: health_status(channel, MODEL) == health_pb2.HealthCheckResponse.SERVING)
+
+    harness.call(harness.server.begin_drain())
+    harness.server.set_model_health(MODEL, True)  # ignored once draining
+
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    for service in ("", "tensorflow.serving.PredictionService", MODEL):
+        assert health_status(channel, service) == not_serving
+    assert predict(channel).model_spec.version.value == 3
+
+
 def test_health_service_is_off_unless_enabled(make_harness: MakeHarness) -> None:
     server = make_harness(GrpcOptions(**LOCAL))  # type: ignore[arg-type]
     server.server.set_model_health(MODEL, True)  # harmless without the service

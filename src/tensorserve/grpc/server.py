@@ -242,8 +242,15 @@ class GrpcServer:
                 await self._health.set(name, _serving_status(serving))
         return self.port
 
+    async def begin_drain(self) -> None:
+        """Report NOT_SERVING on every health entry from now on; RPCs are still served,
+        so clients that watch health (and load balancers) move away first."""
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+
     async def stop(self, grace_s: float | None = None) -> None:
-        """Report NOT_SERVING, then let in-flight RPCs finish for up to ``grace_s``."""
+        """Report NOT_SERVING, stop accepting (clients get a GOAWAY), then let
+        in-flight RPCs finish for up to ``grace_s``."""
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         if self._server is not None:
