@@ -11,7 +11,6 @@ message cut at 1024 characters. Call from the event loop.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Awaitable, Mapping
 from typing import TypeVar
@@ -104,7 +103,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         call = Inference(
             spec,
             lambda _signature: inputs_from_proto(request.inputs),
-            _payload_bytes(request),
+            request.ByteSize(),  # C, about 0.5 µs for a small request
             output_filter=list(request.output_filter),
             timeout_s=context.time_remaining(),
             protocol=PROTOCOL,
@@ -230,11 +229,3 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             if error is not exc:
                 logger.exception("gRPC %s failed unexpectedly", api or "call")
             await abort_with_error(context, error)
-
-
-def _payload_bytes(request: predict_pb2.PredictRequest) -> int:
-    """About how many bytes the inputs hold (raw content, else 4 per element)."""
-    return sum(
-        len(t.tensor_content) or 4 * math.prod(d.size for d in t.tensor_shape.dim)
-        for t in request.inputs.values()
-    )
