@@ -259,7 +259,7 @@ def _parsing(
     async def parse_then_handle(data: bytes, context: grpc.aio.ServicerContext) -> Any:
         try:
             request = request_class.FromString(data)
-        except DecodeError as exc:
+        except (DecodeError, ValueError, RuntimeError) as exc:  # the client's bytes, whatever broke
             await abort_v2(
                 context,
                 InvalidArgument(
