@@ -183,6 +183,24 @@ def test_half_plus_two_in_two_dimensions(client: Any, binary: bool) -> None:
     assert y[1, 0] == 4.5 and np.isnan(y[1, 1])
 
 
+def test_bytes_in_binary_carry_anything_and_json_refuses_what_is_not_utf8(client: Any) -> None:
+    inputs = {**DTYPE_INPUTS, "text": (np.array([b"", b"\xff\x00a"], dtype=object), "BYTES")}
+    tensors = [infer_input(n, a, d, True) for n, (a, d) in inputs.items()]
+    result = client.infer("dtypes", tensors)
+    assert result.as_numpy("text_upper").tolist() == [b"", b"\xff\x00A"]
+    outputs = [httpclient.InferRequestedOutput("text_upper", binary_data=False)]
+    error = error_of(lambda: client.infer("dtypes", tensors, outputs=outputs))
+    assert error.status() == "400" and "not UTF-8" in error.message()
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_zero_sized_tensors(client: Any, binary: bool) -> None:
+    empty = {n: (a[:0], d) for n, (a, d) in DTYPE_INPUTS.items()}
+    tensors = [infer_input(n, a, d, binary) for n, (a, d) in empty.items()]
+    result = client.infer("dtypes", tensors)
+    assert result.as_numpy("i64_doubled").shape == (0,)
+
+
 def test_versions_are_addressed_by_number(client: Any) -> None:
     x = np.array([2.0], np.float32)
     latest = client.infer("two_versions", [infer_input("x", x, "FP32", True)])
