@@ -23,7 +23,6 @@ import numpy as np
 
 from tensorserve.core.errors import (
     Code,
-    DeadlineExceeded,
     InvalidArgument,
     NotFound,
     ServingError,
@@ -60,8 +59,6 @@ more than the conversion."""
 DEADLINE_GRACE_S = 1.0
 """A model run that overruns the client's deadline by this much is answered
 DEADLINE_EXCEEDED anyway (the model normally enforces the deadline itself)."""
-
-DEADLINE_MESSAGE = "Timed out waiting for notification"
 
 
 def signature_not_found(name: str) -> ServingError:
@@ -116,15 +113,17 @@ class DataPlane:
         started = time.perf_counter() if call.started is None else call.started
         code = Code.UNKNOWN
         try:
-            ref = self.acquire(call.spec)
+            ref = self.acquire(call.spec, self._backstop(call.timeout_s))
             try:
                 name = call.spec.signature
                 signature = ref.signatures.get(name)
                 if signature is None:
                     raise (missing_signature or signature_not_found)(name)
-                inputs = await self.convert(call.size_hint, call.decode, signature)
-                run = ref.predict(name, inputs, call.output_filter, call.timeout_s)
-                outputs = await self._within_deadline(run, call.timeout_s)
+                if call.size_hint > self.offload_bytes:
+                    inputs = await submit(self._executor, call.decode, signature)
+                else:  # inline: a thread hop would cost more than the conversion
+                    inputs = call.decode(signature)
+                outputs = await ref.predict(name, inputs, call.output_filter, call.timeout_s)
             finally:
                 ref.close()
             code = Code.OK
@@ -163,13 +162,12 @@ class DataPlane:
         signatures and returns them as ``(signature_name, method_name)``. Not
         counted in request metrics, as in TensorFlow Serving.
         """
-        with self.acquire(call.spec) as ref:
+        with self.acquire(call.spec, self._backstop(call.timeout_s)) as ref:
             tasks = plan(ref.signatures)
             if not call.examples:
                 raise InvalidArgument("Input is empty.")
             self.observer.examples(call.spec.name, len(call.examples))
-            run = ref.multi_inference(tasks, call.examples, call.timeout_s)
-            results = await self._within_deadline(run, call.timeout_s)
+            results = await ref.multi_inference(tasks, call.examples, call.timeout_s)
             return ExampleResult(results, ref.id, call.spec.signature)
 
     async def describe(self, spec: ModelSpec) -> ModelDescription:
@@ -198,13 +196,14 @@ class DataPlane:
         code = Code.OK if error is None else as_serving_error(error).code
         self.observer.request_finished(model, api, protocol, code, time.perf_counter() - started)
 
-    def acquire(self, spec: ModelSpec) -> ModelRef:
-        """Hold the version ``spec`` names until the returned ref is closed.
+    def acquire(self, spec: ModelSpec, backstop_s: float | None = None) -> ModelRef:
+        """Hold the version ``spec`` names until the returned ref is closed; its model
+        calls fail DEADLINE_EXCEEDED after ``backstop_s`` seconds.
 
         Raises ``ServableNotFound`` when no available version matches.
         """
         handle = self._manager.get_servable_handle(self.servable_request(spec))
-        return ModelRef(handle, self._executor, self.observer)
+        return ModelRef(handle, self._executor, self.observer, backstop_s)
 
     def servable_request(self, spec: ModelSpec) -> ServableRequest:
         """The manager request for ``spec``; raises for an empty name or unknown label."""
@@ -225,7 +224,7 @@ class DataPlane:
         started = time.perf_counter() if call.started is None else call.started
         code = Code.UNKNOWN
         try:
-            with self.acquire(call.spec) as ref:
+            with self.acquire(call.spec, self._backstop(call.timeout_s)) as ref:
                 name = call.spec.signature
                 # TF Serving's order: the signature, then the input.
                 if name not in ref.signatures:
@@ -233,9 +232,7 @@ class DataPlane:
                 if not call.examples:
                     raise InvalidArgument("Input is empty.")
                 self.observer.examples(call.spec.name, len(call.examples))
-                result = await self._within_deadline(
-                    run(ref, name, call.examples, call.timeout_s), call.timeout_s
-                )
+                result = await run(ref, name, call.examples, call.timeout_s)
             code = Code.OK
             return ExampleResult(result, ref.id, name)
         except asyncio.CancelledError:
@@ -249,20 +246,10 @@ class DataPlane:
                 call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
             )
 
-    async def _within_deadline(self, run: Awaitable[T], timeout_s: float | None) -> T:
-        """Await a model run, failing DEADLINE_EXCEEDED once ``timeout_s`` plus the grace
-        period passed; the run itself goes on (``ModelRef`` shields it and holds the
-        version until it ends)."""
-        if timeout_s is None:
-            return await run
-        deadline = asyncio.timeout(max(timeout_s, 0.0) + self.deadline_grace_s)
-        try:
-            async with deadline:
-                return await run
-        except TimeoutError:
-            if deadline.expired():
-                raise DeadlineExceeded(DEADLINE_MESSAGE) from None
-            raise
+    def _backstop(self, timeout_s: float | None) -> float | None:
+        """Seconds after which a model run fails DEADLINE_EXCEEDED: the client's
+        deadline plus the grace period (the model normally enforces the deadline)."""
+        return None if timeout_s is None else max(timeout_s, 0.0) + self.deadline_grace_s
 
     # -- version labels and states ------------------------------------------------
 

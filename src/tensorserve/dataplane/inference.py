@@ -3,13 +3,15 @@
 A codec parses its envelope into one of these values; the data plane runs the
 request lifecycle on it (acquire, signature, decode, deadline, observe,
 release) and returns the result with the version that answered. Immutable.
+The per-request values are named tuples: one is made per request, and a frozen
+dataclass costs several times as much to build.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -23,8 +25,7 @@ Decode = Callable[[Signature], Mapping[str, np.ndarray]]
 """Builds the model inputs once the signature is known; raises ServingError for bad input."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Inference:
+class Inference(NamedTuple):
     """One predict call, as a transport hands it to the data plane.
 
     ``decode`` runs inline when ``size_hint`` (the payload's bytes) is at most the
@@ -47,8 +48,7 @@ class Inference:
     started: float | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class InferenceResult:
+class InferenceResult(NamedTuple):
     """A predict answer: the outputs, and which version and signature gave them."""
 
     outputs: dict[str, np.ndarray]
@@ -57,8 +57,7 @@ class InferenceResult:
     signature: Signature
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ExampleInference:
+class ExampleInference(NamedTuple):
     """One classify, regress or multi-inference call on serialized ``tf.Example`` protos.
 
     Fields as :class:`Inference`; the examples are already decoded by the codec.
@@ -72,8 +71,7 @@ class ExampleInference:
     started: float | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ExampleResult(Generic[T]):
+class ExampleResult(NamedTuple, Generic[T]):
     """A classify/regress/multi-inference answer and the version that gave it."""
 
     result: T

@@ -4,12 +4,15 @@ A :class:`ModelRef` keeps its version loaded until it is closed *and* the model
 call it started has ended, so a version is never unloaded under a running
 model even when the request gives up first (deadline, client gone). Model code
 runs on the data plane's worker pool (or a batching servable's queue), never on
-the event loop.
+the event loop. A ref made with ``backstop_s`` fails its model calls with
+DEADLINE_EXCEEDED that many seconds after they start (one loop timer each:
+half the cost of ``asyncio.timeout``), while the call itself runs on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -17,6 +20,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from tensorserve.core.errors import DeadlineExceeded
 from tensorserve.core.manager import ServableHandle
 from tensorserve.core.servable_id import ServableId
 from tensorserve.dataplane.loop_handoff import loop_handoff
@@ -26,6 +30,8 @@ from tensorserve.servables.model import Classifications, Model
 from tensorserve.servables.signature import Signature
 
 T = TypeVar("T")
+
+DEADLINE_MESSAGE = "Timed out waiting for notification"
 
 
 def submit(
@@ -44,12 +50,26 @@ class ModelRef:
     they run the model on the data plane's worker pool.
     """
 
-    __slots__ = ("_closed", "_executor", "_handle", "_job", "_observer", "id", "model")
+    __slots__ = (
+        "_backstop_s",
+        "_closed",
+        "_executor",
+        "_handle",
+        "_job",
+        "_observer",
+        "id",
+        "model",
+    )
 
     def __init__(
-        self, handle: ServableHandle, executor: Executor | ModelExecutor, observer: RequestObserver
+        self,
+        handle: ServableHandle,
+        executor: Executor | ModelExecutor,
+        observer: RequestObserver,
+        backstop_s: float | None = None,
     ) -> None:
         self._handle = handle
+        self._backstop_s = backstop_s
         self._executor = executor
         self._observer = observer
         self._closed = False
@@ -103,7 +123,7 @@ class ModelRef:
         start = time.perf_counter()
         submit(signature_name, inputs, output_filter, timeout_s, done)
         self._job = job
-        result = await asyncio.shield(job)
+        result = await self._outcome(job)
         self._observer.runtime(self.id.name, "predict", time.perf_counter() - start)
         return result
 
@@ -129,12 +149,25 @@ class ModelRef:
 
     async def _run(self, api: str, fn: Callable[..., T], *args: Any) -> T:
         start = time.perf_counter()
-        # Shielded: if the caller is cancelled, the worker still runs to the end,
-        # and close() keeps the version loaded until it has.
-        self._job = submit(self._executor, fn, *args)
-        result = await asyncio.shield(self._job)
+        self._job = job = submit(self._executor, fn, *args)
+        result = await self._outcome(job)
         self._observer.runtime(self.id.name, api, time.perf_counter() - start)
         return result
+
+    async def _outcome(self, job: asyncio.Future[T]) -> T:
+        """``job``'s result, awaited through a waiter: if the caller is cancelled or the
+        backstop fires, the job still runs to the end, and close() keeps the version
+        loaded until it has."""
+        loop = job.get_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+        job.add_done_callback(functools.partial(_copy_outcome, waiter))
+        if self._backstop_s is None:
+            return await waiter
+        timer = loop.call_later(self._backstop_s, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
 
     def close(self) -> None:
         """Release the version, at once or when a still-running model call ends."""
@@ -156,3 +189,21 @@ class ModelRef:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _copy_outcome(waiter: asyncio.Future[Any], job: asyncio.Future[Any]) -> None:
+    if waiter.done():  # the caller gave up (deadline, cancellation)
+        if not job.cancelled():
+            job.exception()  # retrieved, so asyncio does not log it
+        return
+    if job.cancelled():
+        waiter.cancel()
+    elif (error := job.exception()) is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(job.result())
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(DeadlineExceeded(DEADLINE_MESSAGE))

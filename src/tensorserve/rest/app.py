@@ -65,6 +65,7 @@ _NOT_FOUND = b"Not Found\n"
 
 ApiHandler = Callable[[Route, bytes], Awaitable[bytes]]
 _COUNTED_BY_HANDLER = frozenset({Api.PREDICT, Api.CLASSIFY, Api.REGRESS})
+"""APIs whose requests the handler (or the data plane) reports to the observer."""
 
 
 def create_app(dataplane: DataPlane, options: RestOptions) -> ASGIApp:
@@ -79,12 +80,16 @@ class RestApp:
         self._dataplane = dataplane
         self._options = options
         handlers = RestHandlers(dataplane, options)
-        self._apis: Mapping[Api, ApiHandler] = {
+        apis: dict[Api, ApiHandler] = {
             Api.PREDICT: handlers.predict,
             Api.CLASSIFY: handlers.classify,
             Api.REGRESS: handlers.regress,
             Api.STATUS: handlers.status,
             Api.METADATA: handlers.metadata,
+        }
+        # One lookup per request: the handler, and whether it counts the request itself.
+        self._apis: Mapping[Api, tuple[ApiHandler, bool]] = {
+            api: (handler, api in _COUNTED_BY_HANDLER) for api, handler in apis.items()
         }
         self._exact_routes: Mapping[str, ASGIApp] = {
             "/healthz": self._healthz,
@@ -128,8 +133,8 @@ class RestApp:
         try:
             route = match_route(scope["method"], path)
             body = await self._request_body(scope, receive) if scope["method"] == "POST" else b""
-            counted = route.api in _COUNTED_BY_HANDLER
-            status, payload, code = 200, await self._apis[route.api](route, body), Code.OK
+            handler, counted = self._apis[route.api]
+            status, payload, code = 200, await handler(route, body), Code.OK
         except UndecodablePath as error:
             # TensorFlow Serving leaves these bodies empty; a JSON error helps clients more.
             status, payload, code = 400, _error_body(error.message), error.code

@@ -34,6 +34,7 @@ from tensorserve.servables.signature import Signature
 from tensorserve.tfserving import signature_def_map
 
 PROTOCOL = "REST"
+PREDICT = Api.PREDICT.value
 
 
 class RestHandlers:
@@ -54,7 +55,7 @@ class RestHandlers:
                 len(body), parse_request_object, body
             )
         except Exception as error:
-            self._dataplane.observe(route.model_name, Api.PREDICT.value, PROTOCOL, error, started)
+            self._dataplane.observe(route.model_name, PREDICT, PROTOCOL, error, started)
             raise
         # Without the tokens true/false anywhere in the body, numbers cannot hide booleans,
         # which lets the vectorised decoding trust numpy's type inference.
@@ -75,7 +76,7 @@ class RestHandlers:
             len(body),
             timeout_s=self._timeout_s,
             protocol=PROTOCOL,
-            api=Api.PREDICT.value,
+            api=PREDICT,
             started=started,
         )
         result = await self._dataplane.predict(call)
