@@ -162,6 +162,26 @@ def test_infer_answers_only_the_requested_output(client: triton.InferenceServerC
     np.testing.assert_array_equal(result.as_numpy("i64_times_3"), TYPED_OUTPUTS["i64_times_3"])
 
 
+def test_bytes_that_are_not_utf8_and_empty_tensors_round_trip(
+    client: triton.InferenceServerClient,
+) -> None:
+    text = np.array([b"\xff\xfe", b"", b"\x00a"], dtype=object)
+    tensor = triton.InferInput("text", [3], "BYTES")
+    tensor.set_data_from_numpy(text)
+    inputs = [*typed_inputs("f", "i32", "i64", "flag"), tensor]
+    result = client.infer("typed", inputs, outputs=[triton.InferRequestedOutput("text_shout")])
+    assert result.as_numpy("text_shout").tolist() == [b"\xff\xfe!", b"!", b"\x00a!"]
+
+    empty = []
+    for name, datatype in DATATYPES.items():
+        tensor = triton.InferInput(name, [0], datatype)
+        tensor.set_data_from_numpy(TYPED_INPUTS[name][:0])
+        empty.append(tensor)
+    result = client.infer("typed", empty)
+    for name in TYPED_OUTPUTS:
+        assert result.as_numpy(name).shape == (0,)
+
+
 def test_typed_contents_are_accepted_and_answered_raw(
     stub: service_pb2_grpc.GRPCInferenceServiceStub,
 ) -> None:

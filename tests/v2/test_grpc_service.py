@@ -60,6 +60,8 @@ class FakeRepository:
 
     async def load(self, name: str) -> None:
         self._known(name)
+        if name == "broken":
+            raise NotFound("Could not find base path /models/broken for servable broken")
         self.calls.append(("load", name))
         self.loaded[name] = True
 
@@ -423,3 +425,12 @@ def test_streaming_infer_is_unimplemented(
     with pytest.raises(grpc.RpcError) as info:
         list(stub.ModelStreamInfer(iter(requests), timeout=10))
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_a_listed_model_whose_load_fails_keeps_the_loads_error(
+    client: triton.InferenceServerClient, dataplane: FakeDataPlane
+) -> None:
+    dataplane.repository.loaded = {MODEL: True, "broken": False}
+    error = error_of(client.load_model, "broken")
+    assert error.status() == "StatusCode.NOT_FOUND"
+    assert error.message() == "Could not find base path /models/broken for servable broken"

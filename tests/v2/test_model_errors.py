@@ -5,11 +5,21 @@ from typing import Any
 import pytest
 
 from tensorserve.core.errors import InvalidArgument, NotFound
-from tensorserve.v2.model_errors import missing_signature, model_not_found, unknown_model
+from tensorserve.v2.model_errors import (
+    missing_signature,
+    model_not_found,
+    require_configured,
+    unknown_model,
+)
 
 
 class Statuses:
-    """The one data plane call ``unknown_model`` makes."""
+    """The data plane calls ``unknown_model`` and ``require_configured`` make."""
+
+    class repository:
+        @staticmethod
+        def index() -> list[Any]:
+            return [type("Entry", (), {"name": "known"})()]
 
     def model_status(self, name: str, version: int | None = None) -> list[Any]:
         if name != "known":
@@ -36,3 +46,9 @@ def test_model_not_found_and_missing_signature() -> None:
     error = missing_signature("m")("other")
     assert isinstance(error, InvalidArgument)
     assert "signature 'other' not found in model 'm'" in error.message
+
+
+def test_only_models_the_repository_lists_may_be_loaded() -> None:
+    require_configured(Statuses(), "known")  # type: ignore[arg-type]
+    with pytest.raises(NotFound, match="Request for unknown model: 'nope' is not found"):
+        require_configured(Statuses(), "nope")  # type: ignore[arg-type]

@@ -28,7 +28,6 @@ from google.protobuf.message import DecodeError
 
 from tensorserve.core.errors import (
     InvalidArgument,
-    NotFound,
     ServableNotFound,
     Unimplemented,
     as_serving_error,
@@ -44,7 +43,7 @@ from tensorserve.v2.metadata import (
     render_repository_index,
     render_server_metadata,
 )
-from tensorserve.v2.model_errors import missing_signature, model_not_found, unknown_model
+from tensorserve.v2.model_errors import missing_signature, require_configured, unknown_model
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -118,10 +117,8 @@ class InferenceService:
                         f"load parameter '{key}' is not supported: tensorserve loads "
                         f"'{request.model_name}' as its model config describes it"
                     )
-            try:
-                await self._dataplane.repository.load(request.model_name)
-            except NotFound:
-                raise model_not_found(request.model_name) from None
+            require_configured(self._dataplane, request.model_name)
+            await self._dataplane.repository.load(request.model_name)  # its errors are its own
             return service_pb2.RepositoryModelLoadResponse()
 
         return await _answer(context, load())
@@ -129,10 +126,8 @@ class InferenceService:
     async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         async def unload() -> Any:
             # ``unload_dependents`` is accepted: a TensorFlow model has no dependents.
-            try:
-                await self._dataplane.repository.unload(request.model_name)
-            except NotFound:
-                raise model_not_found(request.model_name) from None
+            require_configured(self._dataplane, request.model_name)
+            await self._dataplane.repository.unload(request.model_name)
             return service_pb2.RepositoryModelUnloadResponse()
 
         return await _answer(context, unload())
@@ -264,7 +259,7 @@ def _parsing(
     async def parse_then_handle(data: bytes, context: grpc.aio.ServicerContext) -> Any:
         try:
             request = request_class.FromString(data)
-        except DecodeError as exc:
+        except (DecodeError, ValueError, RuntimeError) as exc:  # the client's bytes, whatever broke
             await abort_v2(
                 context,
                 InvalidArgument(

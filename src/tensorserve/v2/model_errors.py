@@ -21,6 +21,13 @@ def model_not_found(name: str) -> NotFound:
     return NotFound(f"Request for unknown model: '{name}' is not found")
 
 
+def require_configured(dataplane: DataPlane, name: str) -> None:
+    """Raise V2's not-found error unless the repository lists ``name`` (a load or unload
+    of a listed model then fails, if it does, with its own error)."""
+    if not any(entry.name == name for entry in dataplane.repository.index()):
+        raise model_not_found(name)
+
+
 def unknown_model(dataplane: DataPlane, name: str, version: int | None) -> NotFound:
     """Triton's error for a model (version) that cannot serve a request."""
     if version is not None:
