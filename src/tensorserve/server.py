@@ -72,6 +72,7 @@ class ModelServer:
             max_workers=2, thread_name_prefix="tensorserve-control"
         )
         self.batch_scheduler: Any = None
+        self._batching_wrapper = self._batching()
         self.dataplane = DataPlane(
             self.manager,
             self.monitor,
@@ -81,7 +82,10 @@ class ModelServer:
         self.core = ServerCore(
             self.manager,
             self.monitor,
-            {"tensorflow": self._tensorflow_loader_factory()},
+            {
+                "tensorflow": self._tensorflow_loader_factory(),
+                "onnx": self._onnx_loader_factory(),
+            },
             options.file_system_poll_wait_seconds,
             allow_version_labels_for_unavailable_models=(
                 options.allow_version_labels_for_unavailable_models
@@ -132,7 +136,7 @@ class ModelServer:
             num_request_iterations_for_warmup=opts.num_request_iterations_for_warmup,
             enable_signature_method_name_check=opts.enable_signature_method_name_check,
         )
-        batching = self._batching()
+        batching = self._batching_wrapper
 
         def make_loader(servable_id: ServableId, path: str) -> Loader:
             from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
@@ -148,12 +152,53 @@ class ModelServer:
             if "://" in path:  # object storage: copied locally when the load starts
                 loader = RemoteVersionLoader(storage_for(path), path, saved_model)
             else:
-                loader = saved_model(path)
+                loader = self._other_runtime_loader(servable_id, path) or saved_model(path)
             if batching is not None:
                 loader = batching(loader)
             return loader
 
         return make_loader
+
+    def _onnx_options(self) -> Any:
+        from tensorserve.platforms.onnx.options import OnnxOptions
+
+        opts = self.options
+        return OnnxOptions(
+            intra_op_parallelism=(
+                opts.tensorflow_intra_op_parallelism or opts.tensorflow_session_parallelism
+            ),
+            inter_op_parallelism=(
+                opts.tensorflow_inter_op_parallelism or opts.tensorflow_session_parallelism
+            ),
+        )
+
+    def _onnx_loader_factory(self) -> LoaderFactory:
+        """``model_platform: "onnx"``: each version directory holds ``model.onnx``."""
+        options = self._onnx_options()
+        batching = self._batching_wrapper
+
+        def make_loader(servable_id: ServableId, path: str) -> Loader:
+            from tensorserve.platforms.onnx.onnx_loader import OnnxLoader
+
+            self._model_paths[servable_id] = path
+            loader: Loader = OnnxLoader(servable_id, path, options)
+            return batching(loader) if batching is not None else loader
+
+        return make_loader
+
+    def _other_runtime_loader(self, servable_id: ServableId, path: str) -> Loader | None:
+        """A TensorFlow-platform version served by another runtime, chosen by its files:
+        ``model.tflite`` with ``--prefer_tflite_model``, or ``model.onnx`` alone
+        (no ``saved_model.pb``). None: the SavedModel loader serves it."""
+        from tensorserve.platforms.runtime_choice import other_runtime_loader
+
+        return other_runtime_loader(
+            servable_id,
+            Path(path),
+            onnx_options=self._onnx_options(),
+            prefer_tflite=self.options.prefer_tflite_model,
+            tflite_pool_size=self.options.num_tflite_pools,
+        )
 
     def _batching(self) -> Callable[[Loader], Loader] | None:
         """The loader wrapper that batches every model, when ``--enable_batching``."""
@@ -365,7 +410,6 @@ _INERT_FLAGS = (
     "tensorflow_session_config_file",
     "platform_config_file",
     "enable_per_model_batching_parameters",
-    "prefer_tflite_model",
     "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled",
     "mixed_precision",
