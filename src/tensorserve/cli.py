@@ -17,6 +17,7 @@ from collections.abc import Sequence
 _SUBCOMMANDS = {
     "export": ("tensorserve.export.cli", "Write a Keras model as a versioned SavedModel."),
     "inspect": ("tensorserve.export.cli", "Show the signatures of a SavedModel."),
+    "convert": ("tensorserve.export.cli", "Add verified ONNX twins to a SavedModel version."),
     "webapp": ("tensorserve.webapp.cli", "Run the web app that talks to a model server."),
     "demo": (
         "tensorserve.demo.cli",

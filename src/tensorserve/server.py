@@ -152,7 +152,8 @@ class ModelServer:
             if "://" in path:  # object storage: copied locally when the load starts
                 loader = RemoteVersionLoader(storage_for(path), path, saved_model)
             else:
-                loader = self._other_runtime_loader(servable_id, path) or saved_model(path)
+                other = self._other_runtime_loader(servable_id, path)
+                loader = other or self._with_twins(saved_model(path), path)
             if batching is not None:
                 loader = batching(loader)
             return loader
@@ -185,6 +186,14 @@ class ModelServer:
             return batching(loader) if batching is not None else loader
 
         return make_loader
+
+    def _with_twins(self, loader: Loader, path: str) -> Loader:
+        """With ``--prefer_onnx_model``, the SavedModel's verified ONNX twins serve too."""
+        if not self.options.prefer_onnx_model:
+            return loader
+        from tensorserve.platforms.onnx.twin_loader import TwinLoader
+
+        return TwinLoader(loader, Path(path), self._onnx_options())
 
     def _other_runtime_loader(self, servable_id: ServableId, path: str) -> Loader | None:
         """A TensorFlow-platform version served by another runtime, chosen by its files:
