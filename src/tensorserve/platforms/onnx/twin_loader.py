@@ -128,6 +128,8 @@ class TwinLoader(Loader):
             records = {}
         signatures, runners, runtimes = {}, {}, {}
         for name in tensorflow.signatures:
+            if name.startswith("__"):  # __saved_model_init_op: not a servable signature
+                continue
             runtimes[name] = TENSORFLOW
             record = records.get(name)
             if record is None or not record.verified:
