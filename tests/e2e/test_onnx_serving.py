@@ -132,3 +132,15 @@ def test_tflite_models_serve_with_prefer_tflite_model(tmp_path: Path) -> None:
         np.testing.assert_allclose(json.loads(body)["predictions"], Y)
         np.testing.assert_allclose(_tf_serving_grpc_predict(process, "tflite", X), Y)
         assert "has no effect" not in process.log()
+
+
+def test_onnx_model_answers_with_batching(tmp_path: Path) -> None:
+    base = tmp_path / "half"
+    onnx_models.write_half_plus_two(base / "1")
+    with running_server(
+        "--model_name=half", f"--model_base_path={base}", "--enable_batching"
+    ) as process:
+        wait_until(lambda: process.model_states("half") == {1: "AVAILABLE"}, timeout=60)
+        status, body = process.post("/v1/models/half:predict", {"instances": X.tolist()})
+        assert status == 200, body
+        np.testing.assert_allclose(json.loads(body)["predictions"], Y)
