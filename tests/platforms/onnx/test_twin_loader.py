@@ -99,3 +99,26 @@ def test_a_wrong_twin_is_caught_at_load_and_tensorflow_serves(
         assert "differs from TensorFlow by 0.5" in caplog.text
     finally:
         loader.unload()
+
+
+def test_a_request_only_tensorflow_accepts_is_answered_by_tensorflow(tmp_path: Path) -> None:
+    """TF Serving's half_plus_two answers ``x`` of shape [2] though its signature says
+    [-1, 1]; ONNX Runtime refuses that rank, so the twin hands the request to TensorFlow."""
+    from tensorserve.core import errors
+    from tensorserve.export.onnx_twins import write_twins
+    from tests.support.paths import tfserving_model
+
+    version = tmp_path / "123"
+    shutil.copytree(tfserving_model("saved_model_half_plus_two_cpu") / "00000123", version)
+    version.chmod(0o755)
+    assert write_twins(version, 1e-6)["serving_default"].verified
+    loader = _load(version)
+    try:
+        model = loader.servable()
+        assert model.runtimes["serving_default"] == "onnxruntime"
+        out = model.predict("", {"x": np.array([1.0, 2.0], np.float32)})
+        np.testing.assert_allclose(out["y"], [2.5, 3.0])
+        with pytest.raises(errors.InvalidArgument, match="Signature input alias: x"):
+            model.predict("", {"z": np.array([1.0], np.float32)})
+    finally:
+        loader.unload()
