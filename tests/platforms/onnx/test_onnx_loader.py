@@ -127,5 +127,5 @@ def test_session_threads_follow_the_server_flags() -> None:
     assert parallel.inter_op_num_threads == 2
     assert parallel.execution_mode.name == "ORT_PARALLEL"
     sequential = session_options(OnnxOptions())
-    assert sequential.intra_op_num_threads == 0
+    assert sequential.intra_op_num_threads == 1  # the calling thread, as TensorFlow's 0
     assert sequential.execution_mode.name == "ORT_SEQUENTIAL"

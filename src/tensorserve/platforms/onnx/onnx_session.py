@@ -44,7 +44,7 @@ _DTYPES = {
 def session_options(options: OnnxOptions) -> ort.SessionOptions:
     """ONNX Runtime session options from the server's thread flags."""
     so = ort.SessionOptions()
-    so.intra_op_num_threads = max(options.intra_op_parallelism, 0)
+    so.intra_op_num_threads = options.session_intra_op_threads
     if options.inter_op_parallelism > 0:
         so.execution_mode = ort.ExecutionMode.ORT_PARALLEL
         so.inter_op_num_threads = options.inter_op_parallelism
