@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +97,25 @@ def test_missing_base_path_is_reported_at_once_and_others_still_load(
     assert server_core.manager.available_ids() == [ServableId("good", 1)]
 
 
+def test_a_model_on_an_unknown_platform_ends_with_the_error_and_others_serve(
+    core: Core, tmp_path: Path
+) -> None:
+    server_core, _ = core
+    good = model_dir(tmp_path, "good", 1)
+    odd = model_dir(tmp_path, "odd", 3)
+    with pytest.raises(Unknown) as caught:
+        server_core.reload_config(
+            config(ModelConfig("good", str(good)), ModelConfig("odd", str(odd), platform="onnx")),
+            timeout=10,
+        )
+    assert "Model odd requests unsupported platform onnx" in caught.value.message
+    assert server_core.manager.available_ids() == [ServableId("good", 1)]
+    state = server_core.monitor.versions("odd")[3]
+    assert state.state is ManagerState.END
+    assert state.error is not None
+    assert state.error.message == "Model odd requests unsupported platform onnx"
+
+
 def test_a_version_that_fails_to_load_names_its_error(core: Core, tmp_path: Path) -> None:
     server_core, _ = core
     base = model_dir(tmp_path, "broken", 7)
@@ -150,6 +173,83 @@ def test_a_source_that_never_polls_does_not_hang_the_reload(tmp_path: Path) -> N
         server_core.stop(timeout=10)
 
 
+class Ticked:
+    """A ServerCore whose manager ticks only when the test says, so a test sets the exact
+    interleaving of source lists and manager ticks. Reloads run in a thread."""
+
+    def __init__(self, tmp_path: Path, **options: Any) -> None:
+        self.monitor = ServableStateMonitor()
+        self.manager = AspiredVersionsManager(
+            self.monitor, ManagerOptions(max_num_load_retries=0, load_retry_interval_s=0, **options)
+        )
+        self.platform = Platform()
+        self.core = ServerCore(self.manager, self.monitor, {"tensorflow": self.platform}, 0)
+        self.config = config(
+            ModelConfig("a", str(model_dir(tmp_path, "a", 1))),
+            ModelConfig("b", str(model_dir(tmp_path, "b", 1))),
+        )
+
+    def reload(self, new: ModelServerConfig, timeout: float = 5) -> concurrent.futures.Future[None]:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(self.core.reload_config, new, timeout)
+        pool.shutdown(wait=False)
+        return future
+
+    def tick_until_done(self, future: concurrent.futures.Future[None]) -> None:
+        """Tick (as the manage-state thread would) until the reload answers; raise its error."""
+        deadline = time.monotonic() + 10
+        while not future.done() and time.monotonic() < deadline:
+            self.manager.manage_state_once()
+            time.sleep(0.01)
+        future.result(timeout=0)
+
+    def serves(self, name: str) -> bool:
+        return any(i.name == name for i in self.manager.available_ids())
+
+
+def test_restoring_a_config_before_the_manager_saw_it_emptied_keeps_every_model(
+    tmp_path: Path,
+) -> None:
+    # Issue 15: a reload to an empty list, then the reload restoring the list, with no
+    # manager tick between them: the manager only ever sees the restored list (newest per
+    # name), so nothing unloads. The restoring reload must answer at once and the status
+    # of each model must stay; it used to wait for a START that never came, then time out
+    # with the models' status forgotten ("Could not find any versions of model b").
+    ticked = Ticked(tmp_path)
+    ticked.tick_until_done(ticked.reload(ticked.config))
+    ticked.core.reload_config(config(), timeout=5)  # no new model: answers at once
+    restored = ticked.reload(ticked.config)
+    ticked.tick_until_done(restored)
+    for name in ("a", "b"):
+        assert ticked.serves(name)
+        assert ticked.monitor.versions(name)[1].state is ManagerState.AVAILABLE
+    assert ticked.platform.loaders[ServableId("b", 1)].load_calls == 1
+    ticked.core.stop(timeout=5)
+
+
+def test_restoring_a_model_still_unloading_waits_for_its_fresh_load(tmp_path: Path) -> None:
+    # The other interleaving: the manager applied the empty list and b is unloading
+    # when the restoring reload comes. Its old AVAILABLE/END must not count: the reload
+    # answers only once b is loaded again.
+    ticked = Ticked(tmp_path, num_unload_threads=1)
+    ticked.tick_until_done(ticked.reload(ticked.config))
+    old_b = ticked.platform.loaders[ServableId("b", 1)]
+    old_b.unload_gate = threading.Event()
+    ticked.core.reload_config(config(ModelConfig("a", ticked.config.models[0].base_path)), 5)
+    ticked.manager.manage_state_once()  # applies the list without b, starts b's unload
+    assert old_b.unload_started.wait(5)
+    restored = ticked.reload(ticked.config)
+    for _ in range(20):
+        ticked.manager.manage_state_once()
+    assert not restored.done()
+    old_b.unload_gate.set()
+    ticked.tick_until_done(restored)
+    new_b = ticked.platform.loaders[ServableId("b", 1)]
+    assert new_b is not old_b and new_b.load_calls == 1
+    assert ticked.monitor.versions("b")[1].state is ManagerState.AVAILABLE
+    ticked.core.stop(timeout=5)
+
+
 # --- model control (the data plane's ModelRepository) -----------------------------------
 
 
@@ -170,8 +270,9 @@ def test_unload_stops_serving_through_unloading_to_end(core: Core, tmp_path: Pat
         RepositoryEntry("a", "2", "UNAVAILABLE", "unloaded"),
         RepositoryEntry("b", "1", "READY", ""),
     ]
-    # An unloaded model no longer counts against readiness; the other still serves.
-    assert server_core.readiness() == (True, {})
+    # An unloaded model makes the server not ready (a load balancer must route around
+    # it); the other model still serves.
+    assert server_core.readiness() == (False, {"a": "unloaded through the repository API"})
     assert server_core.manager.available_ids() == [ServableId("b", 1)]
 
 
@@ -215,3 +316,34 @@ def test_a_failed_load_raises_its_error(core: Core, tmp_path: Path) -> None:
     entries = server_core.index()
     assert [(e.name, e.state) for e in entries] == [("m", "UNAVAILABLE")]
     assert entries[0].reason
+
+
+def test_not_ready_until_every_configured_model_has_an_available_version(
+    core: Core, tmp_path: Path
+) -> None:
+    server_core, _ = core
+    assert server_core.readiness() == (False, {"server": "no model config loaded yet"})
+    good, broken = model_dir(tmp_path, "good", 1), model_dir(tmp_path, "broken", 1)
+    with pytest.raises(Unknown):
+        server_core.reload_config(
+            config(ModelConfig("good", str(good)), ModelConfig("broken", str(broken))), 10
+        )
+    ready, details = server_core.readiness()
+    assert (ready, set(details)) == (False, {"broken"})
+    assert not server_core.is_ready()
+
+
+def test_draining_turns_readiness_off_while_the_models_still_serve(
+    core: Core, tmp_path: Path
+) -> None:
+    server_core, _ = core
+    base = model_dir(tmp_path, "a", 1)
+    server_core.reload_config(config(ModelConfig("a", str(base))), timeout=10)
+    assert server_core.is_ready() and not server_core.draining
+
+    server_core.begin_drain()
+
+    assert server_core.draining
+    assert server_core.readiness() == (False, {"server": "shutting down: draining requests"})
+    with server_core.manager.get_servable_handle(ServableRequest.latest("a")) as handle:
+        assert handle.id == ServableId("a", 1)

@@ -1,26 +1,32 @@
 """The composition root: the only place that wires components together.
 
 ``ModelServer`` builds the lifecycle core, the TensorFlow platform, the data
-plane and both transports from one ``ServerOptions``, opens the ports once the
-configured models are loaded or failed (as TensorFlow Serving does), and on
-SIGTERM/SIGINT drains: stop accepting, finish in-flight requests on both
-protocols, unload every model, exit 0.
+plane and both transports from one ``ServerOptions``, and opens the ports once
+the configured models are loaded or failed (as TensorFlow Serving does).
+
+Shutdown is a sequence a load balancer can follow (``docs/deploy.md``):
+
+1. SIGTERM/SIGINT: readiness turns off at once (``/readyz`` 503, every gRPC
+   health entry NOT_SERVING, V2 server-ready false: all read
+   ``ServerCore.readiness``), while both protocols keep serving for
+   ``--drain_delay_seconds``; REST responses now carry ``Connection: close``.
+2. Then the ports stop accepting (gRPC clients get a GOAWAY), everything
+   accepted is answered, the models unload, and the process exits 0, all
+   within ``--shutdown_timeout_seconds``. A second signal ends the delay early.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
+import dataclasses
 import gc
 import logging
+import math
 import os
 import signal
-import ssl
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +37,16 @@ from tensorserve.config.model_server_config import (
     config_from_proto,
     read_model_server_config_file,
     single_model_config,
+    validate_model_server_config,
 )
 from tensorserve.config.options import ServerOptions
-from tensorserve.config.text_protos import SslConfig, read_ssl_config_file
+from tensorserve.config.text_protos import (
+    MonitoringConfig,
+    SslConfig,
+    check_ssl_pem,
+    read_monitoring_config_file,
+    read_ssl_config_file,
+)
 from tensorserve.core.aspired_versions_manager import AspiredVersionsManager, ManagerOptions
 from tensorserve.core.errors import ServingError
 from tensorserve.core.loader import Loader
@@ -42,6 +55,8 @@ from tensorserve.core.servable_state import ManagerState, ServableState, Servabl
 from tensorserve.dataplane import DataPlane
 from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.malloc_tuning import tune_malloc
+from tensorserve.model_config_poller import ModelConfigPoller
+from tensorserve.monitoring.load_recorder import LoadRecorder
 from tensorserve.monitoring.metrics import Metrics
 from tensorserve.server_core import LoaderFactory, ServerCore
 from tensorserve.sources.remote_version_loader import RemoteVersionLoader
@@ -49,30 +64,36 @@ from tensorserve.sources.storage import storage_for
 
 _LOG = logging.getLogger("tensorserve.server")
 
-#: How long a drain may take before the server gives up on stragglers.
+#: How long a drain may take when the caller names no budget (tests, embedders).
 DRAIN_TIMEOUT_S = 30.0
 #: How long a config reload waits for newly added models before it answers.
 RELOAD_TIMEOUT_S = 120.0
+#: The gRPC health entry that stands for the whole server (``grpc.health.v1``).
+OVERALL_HEALTH = ""
 
 
 class ModelServer:
-    """One serving process. Call ``start``/``stop`` from the event loop."""
+    """One serving process. Call ``start``/``begin_drain``/``stop`` from the event loop."""
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.monitor = ServableStateMonitor()
         self.metrics = Metrics(CollectorRegistry())
         self.monitor.add_listener(self.metrics.on_servable_state)
-        self._model_paths: dict[ServableId, str] = {}
-        self._load_started: dict[ServableId, float] = {}
-        self.monitor.add_listener(self._record_load)
+        self.loads = LoadRecorder(self.metrics)
+        self.monitor.add_listener(self.loads)
         self.manager = AspiredVersionsManager(self.monitor, _manager_options(options))
         self.executor = _model_executor(options)
         self._control = concurrent.futures.ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="tensorserve-control"
         )
-        self.batch_scheduler: Any = None
-        self._batching_wrapper = self._batching()
+        self.batching: Any = None
+        if options.enable_batching:
+            from tensorserve.batching.server_batching import ServerBatching
+
+            self.batching = ServerBatching.from_file(
+                options.batching_parameters_file, self.metrics.batching_sink()
+            )
         self.dataplane = DataPlane(
             self.manager,
             self.monitor,
@@ -95,13 +116,19 @@ class ModelServer:
         self.dataplane.repository = self.core
         self.rest: Any = None
         self.grpc: Any = None
-        self._config_poller: asyncio.Task[None] | None = None
+        self._config_poller: ModelConfigPoller | None = None
+        self._files = _TransportFiles()
 
     # -- start-up --------------------------------------------------------------
 
     async def start(self) -> None:
         """Load the configured models, then open the gRPC and REST ports."""
         config = self._initial_config()
+        # A config TF Serving refuses (duplicate names, relative paths...) refuses the start;
+        # models that merely fail to load do not (see below). So does any bad file, read
+        # now rather than after minutes of model loading.
+        validate_model_server_config(config)
+        self._files = _read_transport_files(self.options)
         self.core.start()
         started = time.monotonic()
         try:
@@ -115,8 +142,15 @@ class ModelServer:
         # collection (and the one every unload runs) from walking them again.
         gc.freeze()
         await self._start_transports()
-        if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
-            self._config_poller = asyncio.create_task(self._poll_config_file())
+        opts = self.options
+        if opts.model_config_file and opts.model_config_file_poll_wait_seconds > 0:
+            self._config_poller = ModelConfigPoller(
+                opts.model_config_file,
+                opts.model_config_file_poll_wait_seconds,
+                lambda: self.core.config,
+                self._apply_config,
+            )
+            self._config_poller.start()
 
     def _initial_config(self) -> ModelServerConfig:
         if self.options.model_config_file:
@@ -136,12 +170,11 @@ class ModelServer:
             num_request_iterations_for_warmup=opts.num_request_iterations_for_warmup,
             enable_signature_method_name_check=opts.enable_signature_method_name_check,
         )
-        batching = self._batching_wrapper
 
         def make_loader(servable_id: ServableId, path: str) -> Loader:
             from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
 
-            self._model_paths[servable_id] = path
+            self.loads.note_path(servable_id, path)
 
             def saved_model(local: str | Path) -> Loader:
                 return SavedModelLoader(
@@ -154,8 +187,8 @@ class ModelServer:
             else:
                 other = self._other_runtime_loader(servable_id, path)
                 loader = other or self._with_twins(saved_model(path), path)
-            if batching is not None:
-                loader = batching(loader)
+            if self.batching is not None:
+                loader = self.batching.wrap(loader)
             return loader
 
         return make_loader
@@ -176,14 +209,14 @@ class ModelServer:
     def _onnx_loader_factory(self) -> LoaderFactory:
         """``model_platform: "onnx"``: each version directory holds ``model.onnx``."""
         options = self._onnx_options()
-        batching = self._batching_wrapper
+        batching = self.batching
 
         def make_loader(servable_id: ServableId, path: str) -> Loader:
             from tensorserve.platforms.onnx.onnx_loader import OnnxLoader
 
-            self._model_paths[servable_id] = path
+            self.loads.note_path(servable_id, path)
             loader: Loader = OnnxLoader(servable_id, path, options)
-            return batching(loader) if batching is not None else loader
+            return batching.wrap(loader) if batching is not None else loader
 
         return make_loader
 
@@ -209,31 +242,16 @@ class ModelServer:
             tflite_pool_size=self.options.num_tflite_pools,
         )
 
-    def _batching(self) -> Callable[[Loader], Loader] | None:
-        """The loader wrapper that batches every model, when ``--enable_batching``."""
-        if not self.options.enable_batching:
-            return None
-        from tensorserve.batching.batching_loader import batching_wrapper
-        from tensorserve.batching.options import BatchingOptions
-        from tensorserve.batching.scheduler import SharedBatchScheduler
-        from tensorserve.config.text_protos import read_batching_parameters_file
-
-        path = self.options.batching_parameters_file
-        options = read_batching_parameters_file(path) if path else BatchingOptions()
-        self.batch_scheduler = SharedBatchScheduler(
-            options.num_batch_threads, thread_pool_name=options.thread_pool_name
-        )
-        self.batch_scheduler.start()
-        return batching_wrapper(self.batch_scheduler, options, self.metrics.batching_sink())
-
     async def _start_transports(self) -> None:
         from tensorserve.grpc.server import GrpcOptions, GrpcServer
         from tensorserve.rest.server import RestServer
+        from tensorserve.rest.tls import server_ssl_context
 
         opts = self.options
-        ssl = _read_ssl(opts.ssl_config_file)
+        ssl = self._files.ssl
         grpc_options = GrpcOptions(
             port=opts.port if opts.port else None,
+            host=opts.listen_address or "0.0.0.0",
             socket_path=opts.grpc_socket_path,
             channel_arguments=opts.grpc_channel_arguments,
             ssl=ssl,
@@ -250,8 +268,11 @@ class ModelServer:
         )
         for name in self.monitor.names():
             self._set_health(name)
+        self._set_overall_health()
         grpc_port = await self.grpc.start()
-        _LOG.info("Running gRPC ModelServer at 0.0.0.0:%d ...", grpc_port)
+        _LOG.info(
+            "Running gRPC ModelServer at %s:%d ...", opts.listen_address or "0.0.0.0", grpc_port
+        )
         loop = asyncio.get_running_loop()
 
         def on_state(state: ServableState) -> None:
@@ -264,35 +285,36 @@ class ModelServer:
             _LOG.error("--rest_api_port cannot be the same as --port. Not starting REST server.")
             return
         app, max_body = self._rest_app()
-        rest_ssl = _read_ssl(opts.rest_ssl_config_file)
+        rest_ssl = self._files.rest_ssl
         self.rest = RestServer(
             app,
-            None,
+            opts.listen_address or None,
             opts.rest_api_port,
-            _ssl_context(rest_ssl) if rest_ssl else None,
+            server_ssl_context(rest_ssl) if rest_ssl else None,
             max_body_bytes=max_body,
         )
         await self.rest.start()
         _LOG.info("Exporting HTTP/REST API at:localhost:%d ...", self.rest.port)
 
     def _rest_app(self) -> tuple[Any, int]:
-        from tensorserve.config.text_protos import read_monitoring_config_file
         from tensorserve.monitoring.asgi import prometheus_asgi_app
         from tensorserve.rest.app import create_app
+        from tensorserve.rest.lame_duck import close_after_each_response
         from tensorserve.rest.options import RestOptions
 
         extra: dict[str, Any] = {}
-        if self.options.monitoring_config_file:
-            monitoring = read_monitoring_config_file(self.options.monitoring_config_file)
-            if monitoring.prometheus_enabled:
-                extra[monitoring.prometheus_path] = prometheus_asgi_app(self.metrics)
+        monitoring = self._files.monitoring
+        if monitoring is not None and monitoring.prometheus_enabled:
+            extra[monitoring.prometheus_path] = prometheus_asgi_app(self.metrics)
         options = RestOptions(
             timeout_s=RestOptions.timeout_from_ms(self.options.rest_api_timeout_in_ms),
             enable_cors=self.options.rest_api_enable_cors_support,
             readiness=self.core.readiness,
             extra_routes=extra,
         )
-        return create_app(self.dataplane, options), options.max_body_bytes
+        app = create_app(self.dataplane, options)
+        core = self.core
+        return close_after_each_response(app, lambda: core.draining), options.max_body_bytes
 
     def _set_health(self, name: str) -> None:
         if self.grpc is None:
@@ -301,19 +323,12 @@ class ModelServer:
             s.state is ManagerState.AVAILABLE for s in self.monitor.versions(name).values()
         )
         self.grpc.set_model_health(name, serving)
+        self._set_overall_health()
 
-    def _record_load(self, state: ServableState) -> None:
-        """Load latency and attempts, with TensorFlow's ``load_*`` metric labels."""
-        if state.state is ManagerState.LOADING:
-            self._load_started[state.id] = time.monotonic()
-        elif state.state in (ManagerState.AVAILABLE, ManagerState.END):
-            started = self._load_started.pop(state.id, None)
-            if started is not None:
-                path = self._model_paths.get(state.id, str(state.id))
-                ok = state.state is ManagerState.AVAILABLE
-                self.metrics.record_load(path, ok, time.monotonic() - started)
-        if state.state is ManagerState.END:
-            self._model_paths.pop(state.id, None)
+    def _set_overall_health(self) -> None:
+        """The server's own gRPC health entry follows readiness, as ``/readyz`` does."""
+        if self.grpc is not None:
+            self.grpc.set_model_health(OVERALL_HEALTH, self.core.is_ready())
 
     # -- control ---------------------------------------------------------------
 
@@ -322,45 +337,41 @@ class ModelServer:
 
         Unlike TensorFlow Serving, a reload never hangs: after ``RELOAD_TIMEOUT_S``
         it answers with the models still loading."""
-        config = config_from_proto(proto)
-        await self._in_control(self.core.reload_config, config, RELOAD_TIMEOUT_S)
+        await self._apply_config(config_from_proto(proto))
 
-    async def _poll_config_file(self) -> None:
-        period = self.options.model_config_file_poll_wait_seconds
-        while True:
-            await asyncio.sleep(period)
-            try:
-                config = read_model_server_config_file(self.options.model_config_file)
-            except (ServingError, OSError) as err:
-                _LOG.error("Failed to read ModelServerConfig file: %s", err)
-                continue
-            if config == self.core.config:
-                continue
-            try:
-                await self._in_control(self.core.reload_config, config, RELOAD_TIMEOUT_S)
-            except ServingError as err:
-                _LOG.error("Reloading the model config failed: %s", err.message)
+    async def _apply_config(self, config: ModelServerConfig) -> None:
+        try:
+            await self._in_control(self.core.reload_config, config, RELOAD_TIMEOUT_S)
+        finally:
+            self._set_overall_health()
 
     async def _in_control(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._control, fn, *args)
 
     # -- shutdown --------------------------------------------------------------
 
-    async def stop(self, grace_s: float = DRAIN_TIMEOUT_S) -> None:
-        """Drain: stop accepting, finish in-flight requests, unload, release threads."""
+    async def begin_drain(self) -> None:
+        """Step 1 of shutdown: report not ready everywhere; keep serving both protocols."""
+        self.core.begin_drain()
+        if self.grpc is not None:
+            await self.grpc.begin_drain()
+
+    async def stop(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Step 2: stop accepting, finish what was accepted, unload, release threads;
+        within ``timeout_s`` (requests still running then are cancelled)."""
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        self.core.begin_drain()
         if self._config_poller is not None:
-            self._config_poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._config_poller
+            await self._config_poller.stop()
         stops = []
         if self.rest is not None:
-            stops.append(self.rest.stop(grace_s))
+            stops.append(self.rest.stop(timeout_s))
         if self.grpc is not None:
-            stops.append(self.grpc.stop(grace_s))
+            stops.append(self.grpc.stop(timeout_s))
         await asyncio.gather(*stops, return_exceptions=True)
-        await self._in_control(self.core.stop, grace_s)
-        if self.batch_scheduler is not None:
-            self.batch_scheduler.stop()
+        await self._in_control(self.core.stop, max(deadline - time.monotonic(), 0.0))
+        if self.batching is not None:
+            self.batching.stop()
         await self._in_control(self.executor.shutdown)
         self._control.shutdown(wait=False)
 
@@ -378,28 +389,40 @@ def _manager_options(options: ServerOptions) -> ManagerOptions:
         num_unload_threads=options.num_unload_threads,
         max_num_load_retries=options.max_num_load_retries,
         load_retry_interval_s=max(interval, 0.0),
+        load_timeout_s=_load_timeout(options.load_timeout_seconds),
         total_memory_bytes=options.total_model_memory_limit_bytes or None,
     )
 
 
-def _read_ssl(path: str) -> SslConfig | None:
-    return read_ssl_config_file(path) if path else None
+def _load_timeout(seconds: float) -> float | None:
+    """``--load_timeout_seconds``: 0, negative or not finite means no limit."""
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
-def _ssl_context(config: SslConfig) -> ssl.SSLContext:
-    """A server-side TLS context from PEM text (REST's counterpart of gRPC's SSLConfig)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with tempfile.TemporaryDirectory() as tmp:
-        cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-        cert.write_text(config.server_cert)
-        key.touch(mode=0o600)
-        key.write_text(config.server_key)
-        context.load_cert_chain(cert, key)
-    if config.custom_ca:
-        context.load_verify_locations(cadata=config.custom_ca)
-    if config.client_verify:
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
+@dataclasses.dataclass(frozen=True, slots=True)
+class _TransportFiles:
+    """The text-proto files the transports need, read and checked before models load."""
+
+    ssl: SslConfig | None = None
+    rest_ssl: SslConfig | None = None
+    monitoring: MonitoringConfig | None = None
+
+
+def _read_transport_files(options: ServerOptions) -> _TransportFiles:
+    monitoring = options.monitoring_config_file
+    return _TransportFiles(
+        ssl=_read_ssl(options.ssl_config_file, "ssl_config_file"),
+        rest_ssl=_read_ssl(options.rest_ssl_config_file, "rest_ssl_config_file"),
+        monitoring=read_monitoring_config_file(monitoring) if monitoring else None,
+    )
+
+
+def _read_ssl(path: str, flag: str) -> SslConfig | None:
+    if not path:
+        return None
+    config = read_ssl_config_file(path)
+    check_ssl_pem(config, flag)
+    return config
 
 
 def _configure_logging() -> None:
@@ -438,20 +461,33 @@ def _warn_inert_flags(options: ServerOptions) -> None:
 
 async def _serve(options: ServerOptions) -> int:
     _warn_inert_flags(options)
-    server = ModelServer(options)
-    stop = asyncio.Event()
+    try:
+        server = ModelServer(options)  # reads the batching parameters file
+    except ServingError as err:
+        print(f"Failed to start server. Error: {err.with_prefix()}", file=sys.stderr)
+        return 1
+    signalled = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled.set)
     try:
         await server.start()
     except ServingError as err:
         print(f"Failed to start server. Error: {err.with_prefix()}", file=sys.stderr)
         await server.stop(0)
         return 1
-    await stop.wait()
-    _LOG.info("Received a signal: draining requests and unloading models")
-    await server.stop()
+    await signalled.wait()
+    signalled.clear()
+    delay = options.drain_delay_seconds
+    _LOG.info("Received a signal: not ready from now on; serving %.1fs more", delay)
+    await server.begin_drain()
+    if delay > 0:
+        try:  # a second signal ends the delay early
+            await asyncio.wait_for(signalled.wait(), delay)
+        except TimeoutError:
+            pass
+    _LOG.info("Closing the ports: answering in-flight requests, then unloading models")
+    await server.stop(options.shutdown_timeout_seconds)
     _LOG.info("Server stopped cleanly")
     return 0
 

@@ -11,6 +11,11 @@ It is also the data plane's :class:`~tensorserve.dataplane.ModelRepository`
 (its versions go UNLOADING -> END) and ``load`` serves it again with its
 configured version policy, through the same source and manager as a config
 reload, so the manager's availability guarantees hold.
+
+It is also the one place that says whether this server is ready for traffic
+(:meth:`ServerCore.readiness`): every configured model has an AVAILABLE
+version and the server is not draining. ``/readyz``, the gRPC health service
+and V2's server-ready all read it, so they flip together on SIGTERM.
 """
 
 from __future__ import annotations
@@ -86,11 +91,7 @@ class ServerCore:
         self._unloaded: frozenset[str] = frozenset()
         self._reload_lock = threading.Lock()
         self._started = False
-        # Versions that published START since their model was (re)added, per model
-        # being waited for: a re-added model's old END must not count as settled.
-        self._restarted: dict[str, set[int]] = {}
-        self._restarted_lock = threading.Lock()
-        monitor.add_listener(self._note_start)
+        self._draining = threading.Event()
 
     @property
     def config(self) -> ModelServerConfig | None:
@@ -99,6 +100,16 @@ class ServerCore:
     @property
     def labels(self) -> VersionLabels:
         return self._labels
+
+    @property
+    def draining(self) -> bool:
+        """True once :meth:`begin_drain` was called: the server is going away."""
+        return self._draining.is_set()
+
+    def begin_drain(self) -> None:
+        """Report not ready from now on (the requests still arriving are served).
+        Thread-safe; cannot be undone."""
+        self._draining.set()
 
     def start(self) -> None:
         self.manager.start()
@@ -121,31 +132,28 @@ class ServerCore:
         with self._reload_lock:
             if not config.has_model_list:
                 return  # an empty config text means "take no action"
-            validate_model_server_config(config, self._config)
+            # An unknown platform fails only its own model (the router ends its
+            # versions with the error); every other check still refuses the config.
+            named = {m.platform for m in config.models}
+            validate_model_server_config(config, self._config, supported_platforms=named)
             previous = {m.name for m in self._config.models} if self._config else set()
             # As TF Serving: labels of models already served are checked before anything
             # changes, so a rejected reload leaves the served models as they were.
             self._check_labels(m for m in config.models if m.name in previous)
             new_names = [m.name for m in config.models if m.name not in previous]
-            with self._restarted_lock:
-                self._restarted = {name: set() for name in new_names}
             self._router.update_routes({m.name: m.platform for m in config.models})
             # An explicit unload stands until a load, as long as the model stays configured.
             self._unloaded &= set(config.names)
+            # A removed model keeps its states (END once unloaded), as in TF Serving: the
+            # manager may yet keep its versions, if a reload restores it before a tick.
             self._update_source(config)
-            for name in previous - set(config.names):
-                self.monitor.forget(name)
             if not self._started:
                 self._started = True
                 self._source.start()  # polls at once (in this thread when the period is 0)
             # No extra poll here: update_config already woke the polling thread, and a
             # second listing per reload is what object-store users pay for.
             self._config = config
-            try:
-                problems = self.wait_for_models(new_names, timeout)
-            finally:
-                with self._restarted_lock:
-                    self._restarted = {}
+            problems = self.wait_for_models(new_names, timeout)
             self._apply_labels(config)
             if problems:
                 details = ", ".join(f"{{{p.message}}}" for p in problems)
@@ -170,14 +178,19 @@ class ServerCore:
         return [p for p in (self._problem(n) for n in names) if p is not None]
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
-        """Ready when every served model (configured and not unloaded) has an AVAILABLE
-        version."""
+        """Ready when every configured model has an AVAILABLE version and the server
+        is not draining; else False and, per model (or ``server``), why not.
+        Thread-safe."""
+        if self._draining.is_set():
+            return False, {"server": "shutting down: draining requests"}
         config = self._config
         if config is None:
             return False, {"server": "no model config loaded yet"}
         not_ready = {}
         for model in config.models:
             if model.name in self._unloaded:
+                # A replica without one of its models must leave the load balancer.
+                not_ready[model.name] = "unloaded through the repository API"
                 continue
             problem = self._problem(model.name)
             if problem is not None:
@@ -214,15 +227,9 @@ class ServerCore:
         error that kept every version from becoming AVAILABLE."""
         with self._reload_lock:
             config = self._configured(name)
-            with self._restarted_lock:
-                self._restarted = {name: set()}
             self._unloaded = self._unloaded - {name}
             self._update_source(config)
-            try:
-                problems = self.wait_for_models([name], timeout)
-            finally:
-                with self._restarted_lock:
-                    self._restarted = {}
+            problems = self.wait_for_models([name], timeout)
         if problems:
             raise self._load_error(name, problems[0])
 
@@ -260,30 +267,29 @@ class ServerCore:
                 return error
         return Unknown(problem.message)
 
+    def is_ready(self) -> bool:
+        """``readiness()`` without the details. Thread-safe."""
+        return self.readiness()[0]
+
     def _settled(self, name: str) -> bool:
         poll = self._source.last_poll(name)
         if poll is None:
             # A negative period never polls (TF Serving's testing mode): nothing will come.
             return self._source.poll_wait_seconds < 0
-        if poll.error is not None or not poll.versions:
+        if poll.error is not None:
             return True
+        if not poll.versions:  # none, or only some still being written (wait for those)
+            return not poll.settling
+        # Until the manager has applied the list the poll sent, the states are of an
+        # earlier life (a re-added model's old AVAILABLE or END); once it has, a
+        # re-tracked version has published START and a kept one its current state.
+        if not self.manager.aspires(name, poll.versions):
+            return False
         # Every aspired version, not only the newest: labels may name any of them.
         states = self.monitor.versions(name)
-        with self._restarted_lock:
-            restarted = self._restarted.get(name)
         return all(
-            (state := states.get(v)) is not None
-            and state.state in _SETTLED
-            and (restarted is None or v in restarted)
-            for v in poll.versions
+            (state := states.get(v)) is not None and state.state in _SETTLED for v in poll.versions
         )
-
-    def _note_start(self, state: ServableState) -> None:
-        if state.state is ManagerState.START:
-            with self._restarted_lock:
-                restarted = self._restarted.get(state.id.name)
-                if restarted is not None:
-                    restarted.add(state.id.version)
 
     def _problem(self, name: str) -> ModelProblem | None:
         states = self.monitor.versions(name)
@@ -292,6 +298,9 @@ class ServerCore:
         poll = self._source.last_poll(name)
         if poll is not None and poll.error is not None:
             return ModelProblem(name, poll.error.message)
+        if poll is not None and not poll.versions and poll.settling:
+            versions = ", ".join(map(str, poll.settling))
+            return ModelProblem(name, f"{name}: version {versions} is still being written")
         if poll is not None and not poll.versions:
             return ModelProblem(name, f"No versions of servable {name} found")
         failed = [s for s in states.values() if s.error is not None]

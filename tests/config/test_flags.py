@@ -236,3 +236,16 @@ def test_grpc_channel_arguments_and_tags_stay_text_for_their_components() -> Non
     # TensorFlowOptions.parse_tags, each tested beside its own code.
     assert options.grpc_channel_arguments == "grpc.max_connection_age_ms=2000,x=y"
     assert options.saved_model_tags == "serve,gpu"
+
+
+def test_shutdown_flags_default_to_no_drain_delay_and_a_30_second_budget() -> None:
+    options = parse(BASE)
+    assert (options.drain_delay_seconds, options.shutdown_timeout_seconds) == (0.0, 30.0)
+    options = parse([*BASE, "--drain_delay_seconds=10", "--shutdown_timeout_seconds=2.5"])
+    assert (options.drain_delay_seconds, options.shutdown_timeout_seconds) == (10.0, 2.5)
+
+
+@pytest.mark.parametrize("flag", ["--drain_delay_seconds=-1", "--shutdown_timeout_seconds=-0.5"])
+def test_negative_shutdown_times_are_refused(flag: str) -> None:
+    with pytest.raises(ServingError, match="must not be negative"):
+        parse([*BASE, flag])

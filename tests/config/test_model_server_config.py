@@ -141,6 +141,17 @@ def test_read_file(tmp_path: pathlib.Path) -> None:
     assert missing.code is Code.NOT_FOUND
 
 
+def test_a_file_of_binary_garbage_is_an_invalid_argument(tmp_path: pathlib.Path) -> None:
+    # Issue 15: random bytes raised UnicodeDecodeError, which killed the config poller.
+    path = tmp_path / "models.config"
+    path.write_bytes(b"model_config_list {\xff\xfe\x00 }")
+    error = error_of(read_model_server_config_file, path)
+    assert error.code is Code.INVALID_ARGUMENT
+    assert error.message == (
+        f"{path} is not UTF-8 text: byte 0xff at offset 19 (invalid start byte)"
+    )
+
+
 def test_single_model_config() -> None:
     assert single_model_config("m", "/models/m").models == (ModelConfig("m", "/models/m"),)
 

@@ -112,6 +112,9 @@ def test_readers_read_files_and_report_missing_ones(tmp_path: pathlib.Path) -> N
     assert read_batching_parameters_file(tmp_path / "b.txt").max_batch_size == 128
     assert read_monitoring_config_file(tmp_path / "m.txt").prometheus_enabled
     assert read_ssl_config_file(str(tmp_path / "s.txt")).server_key == "K"
+    (tmp_path / "binary.txt").write_bytes(b"\x80" * 16)
+    for read in (read_batching_parameters_file, read_monitoring_config_file, read_ssl_config_file):
+        assert error_of(read, tmp_path / "binary.txt").code is Code.INVALID_ARGUMENT
     missing = error_of(read_ssl_config_file, tmp_path / "none.txt")
     assert missing.code is Code.NOT_FOUND
     assert missing.message == f"{tmp_path / 'none.txt'}; No such file or directory"

@@ -323,3 +323,21 @@ def test_concurrent_handles_during_swaps_never_see_an_unloaded_servable() -> Non
     assert handles_taken[0] > 0
     assert made.manager.available_ids() == [ServableId("m", 21)]
     assert made.manager.stop(timeout=5)
+
+
+def test_aspires_tells_when_the_newest_list_took_effect(harness: Harness) -> None:
+    manager = harness.manager
+    assert not manager.aspires("m", [1])
+    harness.aspire((1, FakeLoader()))
+    assert not manager.aspires("m", [1])  # received, not yet applied
+    harness.settle()
+    assert manager.aspires("m", [1]) and manager.aspires("m", [])
+    harness.aspire()  # un-aspire...
+    harness.aspire((1, FakeLoader()))  # ...and re-aspire before any tick
+    assert not manager.aspires("m", [1])
+    harness.settle()
+    assert manager.aspires("m", [1])
+    assert harness.recorder.states_of(V1) == [START, LOADING, AVAILABLE]  # kept, never reloaded
+    harness.aspire()
+    harness.settle()
+    assert not manager.aspires("m", [1])

@@ -12,6 +12,7 @@ from tensorserve.core.loader_harness import (
     HarnessState,
     IllegalTransition,
     LoaderHarness,
+    LoadTimedOut,
     RetryOptions,
 )
 from tensorserve.core.servable_id import ServableId
@@ -161,3 +162,31 @@ def test_unload_failure_ends_in_error() -> None:
     with pytest.raises(InvalidArgument):
         harness.unload()
     assert harness.state is HarnessState.ERROR
+
+
+def test_a_load_past_its_timeout_is_abandoned_without_retry_and_ends_in_error() -> None:
+    gate = threading.Event()
+    loader = FakeLoader(load_gate=gate)
+    harness = approved(loader, RetryOptions(5, 0.0, load_timeout_s=0.05))
+    with pytest.raises(LoadTimedOut) as caught:
+        harness.load()
+    assert caught.value.code is Code.DEADLINE_EXCEEDED
+    assert caught.value.message == (
+        "Loading servable {name: m version: 1} did not finish within 0.05 seconds "
+        "(--load_timeout_seconds); the attempt was abandoned"
+    )
+    assert harness.state is HarnessState.ERROR
+    assert harness.error is caught.value
+    assert loader.load_calls == 1  # the loader is still busy: never called again
+    gate.set()  # the hung load finally returns: what it loaded is released
+    assert loader.unload_started.wait(10)
+    assert loader.unload_calls == 1
+
+
+def test_attempts_within_the_timeout_fail_and_retry_as_usual() -> None:
+    loader = FakeLoader(failing_loads=2)
+    harness = approved(loader, RetryOptions(5, 0.0, load_timeout_s=30.0))
+    harness.load()
+    assert harness.state is HarnessState.READY
+    assert loader.load_calls == 3
+    assert loader.unload_calls == 0

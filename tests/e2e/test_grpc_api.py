@@ -422,9 +422,20 @@ def test_status_of_unknown_model_is_not_found(
 def test_health_reports_the_server_and_each_model(channel: grpc.Channel) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     serving = health_pb2.HealthCheckResponse.SERVING
-    for service in ("", "half_plus_two", "two_versions", "tf2"):
+    for service in ("half_plus_two", "two_versions", "tf2"):
         request = health_pb2.HealthCheckRequest(service=service)
         assert health.Check(request, timeout=TIMEOUT_S).status == serving, service
+
+
+def test_the_server_s_own_health_follows_readiness(
+    channel: grpc.Channel, tfs_server: ServerProcess
+) -> None:
+    """The config holds a model that fails to load: /readyz is 503, and the overall
+    entry "" says NOT_SERVING with it (it used to say SERVING whatever the models did)."""
+    request = health_pb2.HealthCheckRequest(service="")
+    status = health_pb2_grpc.HealthStub(channel).Check(request, timeout=TIMEOUT_S).status
+    assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert tfs_server.get("/readyz")[0] == 503
 
 
 def test_health_of_a_model_that_failed_to_load_is_not_serving(channel: grpc.Channel) -> None:

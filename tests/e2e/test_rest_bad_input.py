@@ -57,6 +57,49 @@ CASES = [
     ),
     ("/v1/models/half_plus_two:PREDICT", b'{"instances": [1.0]}', 400, None),
     ("/v1/models/half_plus_two/version/1:predict", b'{"instances": [1.0]}', 400, None),
+    # Issue 15: each of these was a 500.
+    (
+        PREDICT,
+        b'{"instances": [' + b"9" * 5000 + b"]}",
+        400,
+        "JSON Parse error: Number too big to be stored in double. at offset: 15",
+    ),
+    (
+        PREDICT,
+        b'{"signature_name": ' + b"9" * 4301 + b', "instances": [1.0]}',
+        400,
+        "JSON Parse error: Number too big to be stored in double. at offset: 19",
+    ),
+    (
+        "/v1/models/half_plus_two:classify",
+        b'{"examples": [{"x": ' + b"9" * 5000 + b"}]}",
+        400,
+        "JSON Parse error: Number too big to be stored in double. at offset: 20",
+    ),
+    (
+        PREDICT,
+        b'{"instances": ["\\ud800"]}',
+        400,
+        "JSON Parse error: The surrogate pair in string is invalid. at offset: 16",
+    ),
+    (
+        "/v1/models/half_plus_two:classify",
+        b'{"examples": [{"\\udfff": 1.0}]}',
+        400,
+        "JSON Parse error: The surrogate pair in string is invalid. at offset: 16",
+    ),
+    (
+        "/v1/models/half_plus_two/versions/" + "9" * 400 + ":predict",
+        b'{"instances": [1.0]}',
+        400,
+        "Failed to convert version: " + "9" * 400 + " to numeric.",
+    ),
+    (
+        "/v1/models/half_plus_two/versions/" + "9" * 5000 + ":predict",
+        b'{"instances": [1.0]}',
+        400,
+        "Failed to convert version: " + "9" * 5000 + " to numeric.",
+    ),
 ]
 
 
@@ -92,3 +135,24 @@ def test_status_of_unknown_model_and_version(tfs_server: ServerProcess) -> None:
 def test_paths_outside_v1_get_a_plain_404(tfs_server: ServerProcess) -> None:
     status, _ = tfs_server.get("/nothing/here")
     assert status == 404
+
+
+def test_unknown_key_nested_500000_levels_is_ignored(tfs_server: ServerProcess) -> None:
+    depth = 500_000
+    junk = b'{"a": ' * depth + b"1" + b"}" * depth
+    status, body = tfs_server.post(PREDICT, b'{"instances": [1.0], "junk": ' + junk + b"}")
+    assert (status, json.loads(body)) == (200, {"predictions": [2.5]})
+
+
+def test_deep_signature_name_is_refused_as_not_a_string(tfs_server: ServerProcess) -> None:
+    depth = 100_000
+    body = b'{"signature_name": ' + b"[" * depth + b"]" * depth + b', "instances": [1.0]}'
+    status, raw = tfs_server.post(PREDICT, body)
+    assert status == 400
+    assert json.loads(raw)["error"].endswith("'signature_name' key must be a string value.")
+
+
+def test_floats_are_printed_as_tensorflow_serving_prints_them(tfs_server: ServerProcess) -> None:
+    body = b'{"instances": [1.0, 17999996.0, 2.2831855]}'
+    status, raw = tfs_server.post(PREDICT, body)
+    assert (status, raw) == (200, b'{"predictions":[2.5,9e+06,3.14159274]}')

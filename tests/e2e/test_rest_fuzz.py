@@ -1,4 +1,9 @@
-"""Thousands of hostile requests: no 5xx, errors always JSON, the server alive, memory flat."""
+"""Thousands of hostile requests: no 5xx, errors always JSON, the server alive, memory flat.
+
+Seeded and bounded: ``TENSORSERVE_FUZZ_SEED`` (a number, or ``random``) and
+``TENSORSERVE_FUZZ_CASES`` (default 3,000) choose the run; the seed is printed
+and named in every failure, so ``TENSORSERVE_FUZZ_SEED=<seed>`` replays it.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,15 @@ import base64
 import gzip
 import http.client
 import json
+import math
+import os
 import random
 import socket
 import string
 import urllib.parse
 from collections.abc import Callable
 
+import numpy as np
 import psutil
 import pytest
 
@@ -105,6 +113,148 @@ def random_bytes(rng: random.Random) -> Request:
     return "POST", "/v1/models/half_plus_two:predict", body, {}
 
 
+def _huge_integer(rng: random.Random) -> str:
+    digits = rng.choice([310, 4300, 4301, 5000, 20_000])
+    return rng.choice(["", "-"]) + str(rng.randint(1, 9)) + "9" * (digits - 1)
+
+
+def huge_integers(rng: random.Random) -> Request:
+    """Integers past a double and past Python's 4,300-digit limit, wherever a number goes."""
+    number = _huge_integer(rng)
+    where = rng.choice(["instance", "input", "signature_name", "feature", "context", "unknown"])
+    if where in ("feature", "context"):
+        feature = f'{{"x": [1.0, {number}]}}'
+        body = (
+            f'{{"examples": [{feature}]}}'
+            if where == "feature"
+            else (f'{{"context": {feature}, "examples": [{{"y": 1}}]}}')
+        )
+        return "POST", "/v1/models/half_plus_two:classify", body.encode(), {}
+    body = {
+        "instance": f'{{"instances": [1.0, {number}]}}',
+        "input": f'{{"inputs": {{"x": [[{number}]]}}}}',
+        "signature_name": f'{{"signature_name": {number}, "instances": [1.0]}}',
+        "unknown": f'{{"instances": [1.0], "other": [{number}]}}',
+    }[where]
+    return "POST", "/v1/models/half_plus_two:predict", body.encode(), {}
+
+
+def _surrogate(rng: random.Random) -> str:
+    """A lone surrogate escape, a broken pair, or invalid UTF-8 bytes (as latin-1 text)."""
+    high, low = rng.randint(0xD800, 0xDBFF), rng.randint(0xDC00, 0xDFFF)
+    return rng.choice(
+        [
+            f"\\u{high:04x}",
+            f"\\u{low:04X}",
+            f"\\u{high:04x}\\u0041",
+            f"\\u{high:04x}\\u{high:04x}",
+            f"\\u{low:04x}\\u{high:04x}",
+            "\xed\xa0\x80",
+            "\xff\xfe",
+            f"\\\\u{high:04x}",  # an escaped backslash, then text: not a surrogate at all
+        ]
+    )
+
+
+def surrogates(rng: random.Random) -> Request:
+    """Lone surrogates and invalid UTF-8 in values, keys, signature names and features."""
+    bad = _surrogate(rng)
+    body, verb = rng.choice(
+        [
+            (f'{{"instances": ["{bad}"]}}', "predict"),
+            (f'{{"instances": [1.0], "{bad}": 1}}', "predict"),
+            (f'{{"signature_name": "{bad}", "instances": [1.0]}}', "predict"),
+            (f'{{"inputs": {{"x": [1.0], "{bad}": [2]}}}}', "predict"),
+            (f'{{"instances": [{{"b64": "{bad}"}}]}}', "predict"),
+            (f'{{"examples": [{{"{bad}": 1.0}}]}}', "classify"),
+            (f'{{"examples": [{{"x": "{bad}"}}]}}', "regress"),
+            (f'{{"context": {{"{bad}": ["{bad}"]}}, "examples": [{{"x": 1.0}}]}}', "classify"),
+            (f'{{"signature_name": "{bad}", "examples": [{{"x": 1.0}}]}}', "regress"),
+        ]
+    )
+    return "POST", f"/v1/models/half_plus_two:{verb}", body.encode("latin-1"), {}
+
+
+def long_versions(rng: random.Random) -> Request:
+    """Versions of tens to thousands of digits (leading zeros too) in every kind of path."""
+    digits = rng.choice([19, 20, 100, 400, 4301, 6000])
+    version = rng.choice(["", "0" * digits]) + "".join(
+        rng.choice(string.digits) for _ in range(digits)
+    )
+    suffix = rng.choice([":predict", ":classify", ":regress", "", "/metadata"])
+    method = "POST" if suffix.startswith(":") else "GET"
+    path = f"/v1/models/half_plus_two/versions/{version}{suffix}"
+    return method, path, b'{"instances": [1.0]}', {}
+
+
+def deep_unknown_keys(rng: random.Random) -> Request:
+    """Unknown keys nested deep (ignored, as TF Serving does), some malformed deep inside."""
+    depth = rng.choice([1_100, 5_000, 30_000])
+    opener = rng.choice([b'{"a": ', b"[", b'{"a": ['])
+    closer = {b'{"a": ': b"}", b"[": b"]", b'{"a": [': b"]}"}[opener]
+    core = rng.choice([b"1", b'"x"', b"null", b"{1: 2}", b"[1 2]", b'{"k" 1}', b"NaN", b"tru"])
+    key = rng.choice([b'"junk"', b'"signature_name"', b'"instances"'])
+    junk = opener * depth + core + closer * depth
+    return (
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        b'{"instances": [1.0], ' + key + b": " + junk + b"}",
+        {},
+    )
+
+
+_ODD_FLOATS = [
+    0.0,
+    -0.0,
+    1e-45,
+    -1e-45,
+    1.17549435e-38,
+    3.4028235e38,
+    1e39,
+    -1e39,
+    16777217.0,
+    0.1,
+    1e-7,
+    9e6,
+    1234567.0,
+    3.14159265,
+    1e-5,
+    2.5,
+    1e300,
+    5e-324,
+]
+
+
+def _float32(value: float) -> float:
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))
+
+
+def _write_decimal(value: float) -> str:
+    """TensorFlow Serving's float32 text (the rule of tensorflow-serving.md section 3.4)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    text = f"{value:g}"
+    if _float32(float(text)) != value:
+        text = f"{value:.9g}"
+    return text if "." in text or "e" in text else text + ".0"
+
+
+def odd_floats(rng: random.Random) -> tuple[Request, bytes]:
+    """Valid requests whose answers hold odd floats; the exact answer text is checked too."""
+    values = [rng.choice(_ODD_FLOATS) for _ in range(rng.randint(1, 6))]
+    values.append(rng.uniform(-1e6, 1e6) * 10 ** rng.randint(-30, 30))
+    if rng.random() < 0.3:
+        values.append(rng.choice([math.nan, math.inf, -math.inf]))
+    tokens = [repr(v).replace("nan", "NaN").replace("inf", "Infinity") for v in values]
+    body = ('{"instances": [' + ", ".join(tokens) + "]}").encode()
+    outputs = [_float32(_float32(_float32(v) * 0.5) + 2.0) for v in values]
+    expected = '{"predictions":[' + ",".join(_write_decimal(y) for y in outputs) + "]}"
+    return ("POST", "/v1/models/half_plus_two:predict", body, {}), expected.encode()
+
+
 GENERATORS: list[Callable[[random.Random], Request]] = [
     deep_nesting,
     odd_numbers,
@@ -113,6 +263,10 @@ GENERATORS: list[Callable[[random.Random], Request]] = [
     random_json,
     random_bytes,
     corrupt_gzip,
+    huge_integers,
+    surrogates,
+    long_versions,
+    deep_unknown_keys,
 ]
 
 
@@ -140,21 +294,37 @@ def check_answer(status: int, body: bytes, content_type: str, request: Request) 
         assert isinstance(json.loads(body)["error"], str), (body[:300], request[:2])
 
 
+def _seed() -> int:
+    chosen = os.environ.get("TENSORSERVE_FUZZ_SEED", "20261125")
+    return random.randrange(2**32) if chosen == "random" else int(chosen)
+
+
 def test_hostile_requests_get_json_errors_and_the_server_survives(
     tfs_server: ServerProcess,
 ) -> None:
-    rng = random.Random(20261125)
+    seed = _seed()
+    total = int(os.environ.get("TENSORSERVE_FUZZ_CASES", "3000"))
+    warmup = min(500, total // 4)
+    print(f"REST fuzz: seed {seed}, {total} cases (replay: TENSORSERVE_FUZZ_SEED={seed})")
+    rng = random.Random(seed)
     proc = psutil.Process(tfs_server.process.pid)
     conn = http.client.HTTPConnection("127.0.0.1", tfs_server.rest_port, timeout=60)
     rss_after_warmup = 0
-    total = 3000
     samples: dict[int, int] = {}
+    failures: list[str] = []
+    server_errors = 0
     for i in range(total):
         if i % 250 == 0:
             samples[i] = proc.memory_info().rss // 2**20
-        if i == 500:
+        if i == warmup:
             rss_after_warmup = proc.memory_info().rss
-        request = gzip_bomb(rng) if i % 200 == 0 else rng.choice(GENERATORS)(rng)
+        expected: bytes | None = None
+        if i % 200 == 0:
+            request = gzip_bomb(rng)
+        elif rng.random() < 0.08:
+            request, expected = odd_floats(rng)
+        else:
+            request = rng.choice(GENERATORS)(rng)
         if i % 50 == 0:
             half_sent(tfs_server.rest_port, rng)
         try:
@@ -164,14 +334,27 @@ def test_hostile_requests_get_json_errors_and_the_server_survives(
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", tfs_server.rest_port, timeout=60)
             status, body, ctype = send(conn, request)
-        check_answer(status, body, ctype, request)
+        server_errors += status >= 500
+        try:
+            check_answer(status, body, ctype, request)
+            if expected is not None:
+                assert (status, body) == (200, expected), (request[2][:200], body[:300])
+        except AssertionError as error:
+            failures.append(f"case {i}: {error}")
     conn.close()
+    rss_end = proc.memory_info().rss
+    growth = rss_end / rss_after_warmup - 1
+    print(
+        f"REST fuzz: seed {seed}: {total} cases, {len(failures)} failed ({server_errors} 5xx), "
+        f"RSS {rss_after_warmup // 2**20} -> {rss_end // 2**20} MiB after warm-up "
+        f"({growth:+.1%}); MiB by case: {samples}"
+    )
+    assert not failures, f"seed {seed}: {len(failures)} bad answers, first: {failures[:5]}"
     assert tfs_server.alive()
     status, body = tfs_server.post("/v1/models/half_plus_two:predict", {"instances": [1.0, 5.0]})
     assert (status, json.loads(body)) == (200, {"predictions": [2.5, 4.5]})
-    growth = proc.memory_info().rss / rss_after_warmup - 1
-    assert growth < 0.10, (
-        f"server RSS grew {growth:.1%} over {total - 500} hostile requests "
+    assert growth < 0.05, (
+        f"seed {seed}: server RSS grew {growth:.1%} over {total - warmup} hostile requests "
         f"(MiB by request number: {samples})"
     )
 

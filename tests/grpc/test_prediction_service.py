@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 from tensorserve.core.errors import Code
@@ -313,3 +315,27 @@ def test_metadata_errors(
 ) -> None:
     error = rpc_error(prediction.GetModelMetadata, request_)
     assert (error.code(), error.details()) == (code, message)
+
+
+@pytest.mark.parametrize(
+    ("method", "request_type"),
+    [
+        ("Predict", predict_pb2.PredictRequest),
+        ("Classify", classification_pb2.ClassificationRequest),
+        ("Regress", regression_pb2.RegressionRequest),
+        ("GetModelMetadata", get_model_metadata_pb2.GetModelMetadataRequest),
+    ],
+)
+def test_a_request_without_a_model_spec_is_missing_its_model_spec(
+    prediction: Stub, method: str, request_type: Any
+) -> None:
+    # TF Serving's words; an empty name in a present spec is "ModelSpec has no name
+    # specified." (MultiInference, which takes its spec from a task, says that too).
+    request = request_type()
+    if method == "GetModelMetadata":
+        request.metadata_field.append("signature_def")
+    error = rpc_error(getattr(prediction, method), request)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Missing ModelSpec",
+    )

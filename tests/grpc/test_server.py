@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib.util
 import logging
@@ -126,6 +127,21 @@ def test_model_health_set_before_start_applies_at_start(make_harness: MakeHarnes
         assert health_status(channel, "early") == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_draining_reports_not_serving_everywhere_while_rpcs_still_answer(
+    harness: ServerHarness, channel: grpc.Channel
+) -> None:
+    harness.server.set_model_health(MODEL, True)
+    wait_until(lambda: health_status(channel, MODEL) == health_pb2.HealthCheckResponse.SERVING)
+
+    harness.call(harness.server.begin_drain())
+    harness.server.set_model_health(MODEL, True)  # ignored once draining
+
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    for service in ("", "tensorflow.serving.PredictionService", MODEL):
+        assert health_status(channel, service) == not_serving
+    assert predict(channel).model_spec.version.value == 3
+
+
 def test_health_service_is_off_unless_enabled(make_harness: MakeHarness) -> None:
     server = make_harness(GrpcOptions(**LOCAL))  # type: ignore[arg-type]
     server.server.set_model_health(MODEL, True)  # harmless without the service
@@ -243,6 +259,18 @@ def test_client_verify_needs_a_custom_ca() -> None:
     config = SslConfig(server_key="k", server_cert="c", client_verify=True)
     with pytest.raises(InvalidArgument, match="custom_ca"):
         ssl_server_credentials(config)
+
+
+def test_unusable_pem_is_refused_with_what_is_wrong(pki: Pki) -> None:
+    good = pki.ssl_config(client_verify=True)
+    # gRPC would only say "Failed to bind to address".
+    for bad, field in [
+        (dataclasses.replace(good, server_key="garbage"), "server_key and server_cert"),
+        (dataclasses.replace(good, server_cert=good.custom_ca), "server_key and server_cert"),
+        (dataclasses.replace(good, custom_ca="-----BEGIN CERTIFICATE-----\nzz"), "custom_ca"),
+    ]:
+        with pytest.raises(InvalidArgument, match=f"^ssl_config_file: {field}"):
+            ssl_server_credentials(bad)
 
 
 def test_without_tritonclient_the_v2_service_is_left_out_with_a_warning(

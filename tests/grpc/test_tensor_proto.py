@@ -204,3 +204,31 @@ def test_filling_below_the_cap_still_follows_tensorflow() -> None:
     proto.tensor_shape.dim.add().size = 1000
     proto.float_val.append(3.0)
     np.testing.assert_array_equal(tensor_proto_to_ndarray(proto), np.full(1000, 3.0, np.float32))
+
+
+INT64_MAX = 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shape", "message"),
+    [
+        # Issue 15: numpy's ValueErrors escaped as UNKNOWN.
+        (types_pb2.DT_FLOAT, (1,) * 65, "has 65 dimensions; at most 64 are supported"),
+        (types_pb2.DT_STRING, (1,) * 65, "has 65 dimensions; at most 64 are supported"),
+        (types_pb2.DT_FLOAT, (1,) * 255, "has too many dimensions"),  # TF's own limit is 254
+        (types_pb2.DT_FLOAT, (0, INT64_MAX), "is too large to hold"),
+        (types_pb2.DT_STRING, (INT64_MAX, 0), "is too large to hold"),
+        (types_pb2.DT_DOUBLE, (2**31, 2**31, 0, 4), "is too large to hold"),
+        (types_pb2.DT_INT8, (INT64_MAX, INT64_MAX), "is too large to hold"),
+    ],
+)
+def test_shapes_numpy_cannot_hold_are_invalid_argument(
+    dtype: int, shape: tuple[int, ...], message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        tensor_proto_to_ndarray(proto(dtype, shape))
+
+
+def test_an_empty_tensor_with_big_dims_still_decodes() -> None:
+    assert tensor_proto_to_ndarray(proto(types_pb2.DT_FLOAT, (0, 2**40))).shape == (0, 2**40)
+    assert tensor_proto_to_ndarray(proto(types_pb2.DT_FLOAT, (1,) * 64)).shape == (1,) * 64

@@ -14,6 +14,8 @@ from tensorserve.core.errors import Code
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState
 from tensorserve.rest.asgi import Message, Receive, Scope, Send
+from tensorserve.rest.http_status import error_http_status
+from tensorserve.rest.request_body import PayloadTooLarge
 from tensorserve.servables.dtypes import DataType
 from tests.rest.conftest import FakeModel, RestHarness, call_asgi, call_asgi_async, echo_signature
 
@@ -308,6 +310,9 @@ def test_oversized_body_is_413(make_harness: Any) -> None:
     response = harness.post(PREDICT, {"instances": [1.0] * 100}, chunk_size=16)
     assert response.status == 413
     assert _error(response) == "Request body is larger than the limit of 100 bytes"
+    # The status and the recorded code come from one table (http_status.py), not two.
+    assert harness.observer.finished[-1][3] is Code.RESOURCE_EXHAUSTED
+    assert error_http_status(PayloadTooLarge(100)) == response.status
 
 
 def test_large_bodies_are_converted_off_the_loop_with_the_same_answer(make_harness: Any) -> None:
@@ -548,3 +553,92 @@ def test_any_body_gets_a_json_answer_and_never_a_server_error(
     assert response.status < 500, response.body
     assert response.headers["content-type"] == "application/json"
     json.loads(response.body)  # parses (NaN tokens allowed)
+
+
+# Hostile bodies (issue 15): each a 400 in TensorFlow Serving's format, never a 500.
+
+_HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "offset"),
+    [
+        (PREDICT, f'{{"instances": [{_HUGE}]}}', 15),
+        (PREDICT, f'{{"signature_name": {_HUGE}, "instances": [1.0]}}', 19),
+        ("/v1/models/half_plus_two:classify", f'{{"examples": [{{"x": {_HUGE}}}]}}', 20),
+        ("/v1/models/half_plus_two:regress", f'{{"examples": [{{"x": -{_HUGE}}}]}}', 20),
+    ],
+)
+def test_integer_of_thousands_of_digits_is_a_parse_error(
+    harness: RestHarness, path: str, body: str, offset: int
+) -> None:
+    response = harness.post(path, body=body.encode())
+    assert response.status == 400
+    assert _error(response) == (
+        f"JSON Parse error: Number too big to be stored in double. at offset: {offset}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "offset"),
+    [
+        (PREDICT, b'{"instances": ["\\ud800"]}', 16),
+        (PREDICT, b'{"\\udc00": 1, "instances": [1.0]}', 2),
+        ("/v1/models/half_plus_two:classify", b'{"examples": [{"\\ud800": 1.0}]}', 16),
+        (
+            "/v1/models/half_plus_two:classify",
+            b'{"context": {"x": "\\udbff"}, "examples": [{}]}',
+            19,
+        ),
+    ],
+)
+def test_lone_surrogate_escape_is_a_parse_error(
+    harness: RestHarness, path: str, body: bytes, offset: int
+) -> None:
+    response = harness.post(path, body=body)
+    assert response.status == 400
+    assert _error(response) == (
+        f"JSON Parse error: The surrogate pair in string is invalid. at offset: {offset}"
+    )
+
+
+def test_feature_name_of_invalid_utf8_bytes_is_a_400(harness: RestHarness) -> None:
+    body = b'{"signature_name": "classify_x_to_y", "examples": [{"\xff": 1.0}]}'
+    response = harness.post("/v1/models/half_plus_two:classify", body=body)
+    assert response.status == 400
+    assert _error(response) == "Feature name: b'\\xff' is not valid UTF-8"
+
+
+def test_version_of_hundreds_of_digits_is_a_400(harness: RestHarness) -> None:
+    for digits in (300, 5000):
+        version = "9" * digits
+        for method, suffix in (("POST", ":predict"), ("GET", ""), ("GET", "/metadata")):
+            path = f"/v1/models/half_plus_two/versions/{version}{suffix}"
+            response = harness.request(method, path, body=b'{"instances": [1.0]}')
+            assert response.status == 400, (method, suffix, digits)
+            assert _error(response) == f"Failed to convert version: {version} to numeric."
+
+
+def test_unknown_key_nested_500000_levels_is_ignored(harness: RestHarness) -> None:
+    depth = 500_000
+    junk = b'{"a": ' * depth + b"1" + b"}" * depth
+    response = harness.post(PREDICT, body=b'{"instances": [1.0], "junk": ' + junk + b"}")
+    assert response.status == 200
+    assert response.json() == {"predictions": [2.5]}
+
+
+def test_deep_signature_name_is_must_be_a_string(harness: RestHarness) -> None:
+    depth = 100_000
+    body = b'{"signature_name": ' + b"[" * depth + b"]" * depth + b', "instances": [1.0]}'
+    response = harness.post(PREDICT, body=body)
+    assert response.status == 400
+    assert _error(response).endswith("'signature_name' key must be a string value.")
+
+
+def test_deep_instances_are_refused_with_a_400(harness: RestHarness) -> None:
+    depth = 100_000
+    response = harness.post(
+        PREDICT, body=b'{"instances": ' + b"[" * depth + b"1.0" + b"]" * depth + b"}"
+    )
+    assert response.status == 400
+    assert "error" in response.json()

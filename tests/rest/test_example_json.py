@@ -183,3 +183,7 @@ def test_converting_any_document_raises_only_serving_errors(document: dict[str, 
         serialized_examples(document)
     except ServingError:
         pass
+
+
+def test_feature_name_that_is_not_utf8_is_a_client_error() -> None:
+    assert _error({"examples": [{"\udcff": 1.0}]}) == "Feature name: b'\\xff' is not valid UTF-8"

@@ -94,3 +94,15 @@ def test_non_contiguous_outputs_are_written() -> None:
     assert _render({"y": np.arange(6, dtype=np.int64).reshape(2, 3).T}) == {
         "predictions": [[0, 3], [1, 4], [2, 5]]
     }
+
+
+def test_float_values_are_printed_as_tensorflow_serving_prints_them() -> None:
+    outputs = {"y": np.array([9e6, 3.14159265, 3.0, np.nan], np.float32)}
+    assert render_predict_response(outputs, ROW) == (b'{"predictions":[9e+06,3.14159274,3.0,NaN]}')
+    doubles: dict[str, np.ndarray] = {
+        "a": np.array([1 / 3], np.float64),
+        "b": np.array([0.1], np.float32),
+    }
+    assert render_predict_response(doubles, ROW) == (
+        b'{"predictions":[{"a":0.33333333333333331,"b":0.1}]}'
+    )

@@ -77,3 +77,18 @@ def test_v1_paths_are_recognised_case_insensitively() -> None:
     assert not is_v1_path("/v1")
     assert not is_v1_path("/v2/models/m")
     assert not is_v1_path("/tensorserve/v1/models")
+
+
+@pytest.mark.parametrize("digits", [20, 400, 5000])
+def test_version_of_many_digits_is_the_conversion_error(digits: int) -> None:
+    version = "9" * digits
+    for method, suffix in (("POST", ":predict"), ("GET", ""), ("GET", "/metadata")):
+        with pytest.raises(UndecodablePath) as info:
+            match_route(method, f"/v1/models/m/versions/{version}{suffix}")
+        assert info.value.message == f"Failed to convert version: {version} to numeric."
+
+
+def test_leading_zeros_do_not_count_towards_the_int64_limit() -> None:
+    route = match_route("POST", "/v1/models/m/versions/" + "0" * 5000 + "42:predict")
+    assert route.version == 42
+    assert match_route("GET", "/v1/models/m/versions/000").version == 0

@@ -1,6 +1,7 @@
 """RestServer: our HTTP/1.1 protocol inside a loop we own, on a port the OS picks."""
 
 import asyncio
+import socket
 from typing import Any
 
 import httpx
@@ -88,3 +89,85 @@ async def _accepts(port: int) -> bool:
         return False
     writer.close()
     return True
+
+
+_PREDICT = (
+    b"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length: 20\r\n\r\n" + b'{"instances": [1.0]}'
+)
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return head, await reader.readexactly(length)
+
+
+def test_request_on_an_idle_keep_alive_connection_during_drain_is_answered(harness: Any) -> None:
+    """The SIGTERM race of issue 15: the next request of a reused connection, sent as the
+    drain begins, gets its answer (with Connection: close), not a reset."""
+
+    async def scenario() -> None:
+        server = RestServer(harness.app, "127.0.0.1", 0)
+        await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(_PREDICT)
+        head, _ = await _read_response(reader)
+        assert b"connection: close" not in head.lower()
+        stopping = asyncio.create_task(server.stop(grace_s=10))
+        await asyncio.sleep(0)  # the drain has begun; the connection is idle
+        writer.write(_PREDICT)
+        head, body = await _read_response(reader)
+        assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
+        assert body == b'{"predictions":[2.5]}'
+        assert await reader.read() == b""  # then a clean FIN
+        writer.close()
+        await stopping
+
+    _run(scenario())
+
+
+def test_stop_closes_quiet_idle_connections_without_waiting_for_the_grace(harness: Any) -> None:
+    async def scenario() -> None:
+        server = RestServer(harness.app, "127.0.0.1", 0)
+        await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(_PREDICT)
+        await _read_response(reader)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        stopping = asyncio.create_task(server.stop(grace_s=30))
+        assert await reader.read() == b""  # FIN after the quiet window, not a reset
+        writer.close()
+        await stopping
+        assert loop.time() - started < 10
+
+    _run(scenario())
+
+
+def test_connections_waiting_in_the_listen_backlog_are_answered_not_reset(harness: Any) -> None:
+    """A client the kernel accepted, whose request is sent, but which the server had not
+    taken from the backlog when the drain began: closing the listener would reset it."""
+
+    async def scenario() -> None:
+        server = RestServer(harness.app, "127.0.0.1", 0)
+        await server.start()
+        # Blocking calls on the loop's thread: the server cannot accept in between.
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        client.sendall(_PREDICT)
+        stopping = asyncio.create_task(server.stop(grace_s=10))
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(None, _read_until_closed, client)
+        await stopping
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+        assert b"connection: close" in answer and answer.endswith(b'{"predictions":[2.5]}')
+
+    _run(scenario())
+
+
+def _read_until_closed(client: socket.socket) -> bytes:
+    chunks = []
+    with client:
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)

@@ -19,6 +19,7 @@ from tensorserve.sources.file_system_source import (
 )
 from tensorserve.sources.servable_version_policy import All, Latest, Specific
 from tensorserve.sources.storage import InMemoryStorage, Storage
+from tensorserve.sources.version_settling import SettleGate
 
 LOGGER = "tensorserve.sources.file_system_source"
 
@@ -242,3 +243,55 @@ def test_duplicate_servable_names_are_rejected() -> None:
     duplicated = [ServableSourceConfig("m", "/a"), ServableSourceConfig("m", "/b")]
     with pytest.raises(InvalidArgument, match="Duplicate servable names"):
         FileSystemStoragePathSource(duplicated)
+
+
+def settling_source(
+    storage: InMemoryStorage, servables: list[ServableSourceConfig]
+) -> tuple[FileSystemStoragePathSource, RecordingTarget, list[float]]:
+    """A periodic source (never started: the test polls) whose clocks the test moves."""
+    now = [1_000.0]
+    source = FileSystemStoragePathSource(
+        servables,
+        1.0,
+        storage_factory=lambda _path: storage,
+        settle_seconds=2.0,
+        settle_gate=lambda seconds: SettleGate(
+            seconds, wall_clock=lambda: now[0], clock=lambda: now[0]
+        ),
+    )
+    target = RecordingTarget()
+    source.set_aspired_versions_callback(target)
+    return source, target, now
+
+
+def test_a_version_still_being_written_is_held_back_and_the_previous_one_kept() -> None:
+    storage = InMemoryStorage(["/m/1"])
+    source, target, now = settling_source(storage, [ServableSourceConfig("m", "/m")])
+    source.poll_once()
+    storage.add("/m/2")
+    storage.touch("/m/2", now[0])  # files are still appearing in version 2
+    source.poll_once()
+    assert target.latest("m") == [(1, "/m/1")]  # latest would be 2: 1 is kept instead
+    poll = source.last_poll("m")
+    assert poll is not None and (poll.versions, poll.settling) == ((1,), (2,))
+    now[0] += 2.0
+    source.poll_once()
+    assert target.latest("m") == [(2, "/m/2")]
+    assert source.last_poll("m").settling == ()  # type: ignore[union-attr]
+
+
+def test_a_new_model_whose_only_version_is_being_written_aspires_to_nothing_yet() -> None:
+    storage = InMemoryStorage(["/m/1"])
+    source, target, now = settling_source(storage, [ServableSourceConfig("m", "/m")])
+    storage.touch("/m/1", now[0])
+    source.poll_once()
+    assert target.latest("m") == []
+    assert source.last_poll("m").settling == (1,)  # type: ignore[union-attr]
+
+
+def test_polling_once_does_not_hold_versions_back() -> None:
+    storage = InMemoryStorage(["/m/1"])
+    storage.touch("/m/1", time.time())
+    source, target = make_source(storage, [ServableSourceConfig("m", "/m")])
+    source.poll_once()
+    assert target.latest("m") == [(1, "/m/1")]

@@ -109,3 +109,15 @@ def test_router_routes_follow_updates() -> None:
     assert recorder.calls[0][1][0].ok
     assert router.routes() == {"m": "tensorflow"}
     assert router.platforms == frozenset({"tensorflow"})
+
+
+def test_router_ends_only_the_versions_of_a_model_on_an_unknown_platform() -> None:
+    router = PlatformRouter({"tensorflow": PathLoader}, {"bad": "pytorch", "good": "tensorflow"})
+    recorder = Recorder()
+    router.set_aspired_versions_callback(recorder)
+    router.on_aspired_versions("bad", [ServableData(ServableId("bad", 1), "/bad/1")])
+    router.on_aspired_versions("good", [ServableData(ServableId("good", 1), "/good/1")])
+    [(_, [bad]), (_, [good])] = recorder.calls
+    assert bad.error is not None and bad.error.code is Code.INVALID_ARGUMENT
+    assert bad.error.message == "Model bad requests unsupported platform pytorch"
+    assert good.ok

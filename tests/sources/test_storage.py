@@ -6,6 +6,7 @@ import importlib.util
 import pathlib
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -121,3 +122,82 @@ def test_s3_storage_downloads_a_version_once(s3_bucket: object, tmp_path: pathli
     assert sorted(p.name for p in local.parent.iterdir()) == ["1"]  # no staging dir left
     s3_bucket.delete_object(Bucket="models", Key="m/1/saved_model.pb")  # type: ignore[attr-defined]
     assert storage.local_path("s3://models/m/1") == local  # cached, not fetched again
+
+
+class FaultyDownloads:
+    """Wraps an S3 client: ``download_file`` of keys in ``cut`` raises midway; of keys in
+    ``short`` writes only half the object, as a store answering part of it would."""
+
+    def __init__(self, client: Any, cut: set[str] = set(), short: set[str] = set()) -> None:  # noqa: B006
+        self._client = client
+        self.cut, self.short = set(cut), set(short)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def download_file(self, bucket: str, key: str, filename: str) -> None:
+        if key in self.cut:
+            pathlib.Path(filename).write_bytes(b"par")
+            raise ConnectionResetError("Connection reset by peer")
+        self._client.download_file(bucket, key, filename)
+        if key in self.short:
+            data = pathlib.Path(filename).read_bytes()
+            pathlib.Path(filename).write_bytes(data[: len(data) // 2])
+
+
+def test_s3_object_answered_in_part_is_data_loss_and_nothing_is_kept(
+    s3_bucket: object, tmp_path: pathlib.Path
+) -> None:
+    client = FaultyDownloads(s3_bucket, short={"m/1/variables/variables.index"})
+    storage = S3Storage(tmp_path / "cache", client=client)
+    with pytest.raises(ServingError) as caught:
+        storage.local_path("s3://models/m/1")
+    assert caught.value.code is Code.DATA_LOSS
+    assert caught.value.message == (
+        "Copying s3://models/m/1/variables/variables.index got 14 of its 29 bytes: "
+        "the object store returned part of the object"
+    )
+    assert list((tmp_path / "cache" / "models" / "m").iterdir()) == []  # no copy, no staging
+    client.short.clear()
+    assert (storage.local_path("s3://models/m/1") / "variables" / "variables.index").exists()
+
+
+def test_s3_download_failing_midway_is_unavailable_and_nothing_is_kept(
+    s3_bucket: object, tmp_path: pathlib.Path
+) -> None:
+    client = FaultyDownloads(s3_bucket, cut={"m/1/saved_model.pb"})
+    storage = S3Storage(tmp_path / "cache", client=client)
+    with pytest.raises(ServingError) as caught:
+        storage.local_path("s3://models/m/1")
+    assert caught.value.code is Code.UNAVAILABLE
+    assert caught.value.message == (
+        "Copying s3://models/m/1/saved_model.pb failed: Connection reset by peer"
+    )
+    assert list((tmp_path / "cache" / "models" / "m").iterdir()) == []
+
+
+def test_a_discarded_s3_copy_is_downloaded_again(s3_bucket: Any, tmp_path: pathlib.Path) -> None:
+    storage = S3Storage(tmp_path / "cache", client=s3_bucket)
+    local = storage.local_path("s3://models/m/1")
+    s3_bucket.put_object(Bucket="models", Key="m/1/saved_model.pb", Body=b"fixed")
+    storage.discard_local_copy("s3://models/m/1")
+    assert list(local.parent.iterdir()) == []
+    assert (storage.local_path("s3://models/m/1") / "saved_model.pb").read_bytes() == b"fixed"
+
+
+def test_s3_object_failing_its_checksum_is_data_loss(
+    s3_bucket: object, tmp_path: pathlib.Path
+) -> None:
+    from botocore.exceptions import FlexibleChecksumError
+
+    class Damaged(FaultyDownloads):
+        def download_file(self, bucket: str, key: str, filename: str) -> None:
+            raise FlexibleChecksumError(error_msg="Expected checksum AA== did not match BB==")
+
+    storage = S3Storage(tmp_path / "cache", client=Damaged(s3_bucket))
+    with pytest.raises(ServingError) as caught:
+        storage.local_path("s3://models/m/1")
+    assert caught.value.code is Code.DATA_LOSS
+    assert caught.value.message.endswith(
+        "Expected checksum AA== did not match BB==: the object store returned it damaged"
+    )

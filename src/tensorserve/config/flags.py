@@ -207,6 +207,10 @@ def validate_server_options(options: ServerOptions) -> None:
             "server_options.batching_parameters_file is set without setting "
             "server_options.enable_batching to true."
         )
+    if options.drain_delay_seconds < 0 or options.shutdown_timeout_seconds < 0:
+        raise InvalidArgument(
+            "--drain_delay_seconds and --shutdown_timeout_seconds must not be negative."
+        )
     if (
         options.tensorflow_session_parallelism > 0
         and options.tensorflow_intra_op_parallelism > 0

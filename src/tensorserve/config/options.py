@@ -3,8 +3,10 @@
 Each field is one flag of the same name (``--port`` -> ``port``); its
 ``metadata`` holds the help text and TensorFlow's flag type name, which
 :mod:`tensorserve.config.flags` uses to parse and print usage. Defaults are
-TensorFlow Serving's (``model_servers/main.cc``); three flags are ours:
-``--total_model_memory_limit_bytes``, ``--rest_ssl_config_file`` and ``--prefer_onnx_model``.
+TensorFlow Serving's (``model_servers/main.cc``); these flags are ours:
+``--total_model_memory_limit_bytes``, ``--rest_ssl_config_file``,
+``--load_timeout_seconds``, ``--prefer_onnx_model``, ``--listen_address``,
+``--drain_delay_seconds`` and ``--shutdown_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -230,6 +232,25 @@ class ServerOptions:
     rest_ssl_config_file: str = _flag(
         "", "tensorserve: if non-empty, read an ascii SSLConfig protobuf from the supplied "
         "file name and serve the HTTP/REST API over TLS with it."
+    )  # fmt: skip
+    load_timeout_seconds: float = _flag(
+        0.0, "tensorserve: seconds one attempt to load a servable version may take; a load "
+        "still running then is abandoned and the version ends in END with "
+        "DEADLINE_EXCEEDED (no retry). 0 means no limit (TensorFlow Serving's behaviour, "
+        "where this is not a flag)."
+    )  # fmt: skip
+    listen_address: str = _flag(
+        "", "tensorserve: the IP address the gRPC and REST ports listen on; empty means "
+        "every interface (TensorFlow Serving's behaviour)."
+    )  # fmt: skip
+    drain_delay_seconds: float = _flag(
+        0.0, "tensorserve: on SIGTERM, report not ready (/readyz, gRPC health) at once but "
+        "keep serving both protocols this many seconds before closing the ports, so load "
+        "balancers remove this server first."
+    )  # fmt: skip
+    shutdown_timeout_seconds: float = _flag(
+        30.0, "tensorserve: after the drain delay, how long in-flight requests may take to "
+        "finish and models to unload before the process exits."
     )  # fmt: skip
 
 

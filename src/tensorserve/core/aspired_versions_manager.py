@@ -20,7 +20,8 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from tensorserve.core.loader import Loader
 from tensorserve.core.loader_harness import HarnessState, LoaderHarness, RetryOptions
@@ -57,10 +58,21 @@ class ManagerOptions:
     max_num_load_retries: int = 5
     #: Seconds between load attempts.
     load_retry_interval_s: float = 60.0
+    #: Seconds one load attempt may take before it is abandoned; None is no limit.
+    load_timeout_s: float | None = None
     #: Seconds between manage-state ticks when nothing wakes the thread sooner.
     manage_state_interval_s: float = 0.1
     #: RAM budget for all loaded versions; None is unlimited.
     total_memory_bytes: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _AspiredSnapshot:
+    """What the ticks have applied, replaced whole after each tick so readers take no lock
+    the ticks hold: per name, how many lists were applied and the versions now aspired."""
+
+    applied: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    aspired: Mapping[str, frozenset[int]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(eq=False)
@@ -83,7 +95,9 @@ class AspiredVersionsManager(Manager):
     ) -> None:
         self.options = options or ManagerOptions()
         self._retry = RetryOptions(
-            self.options.max_num_load_retries, self.options.load_retry_interval_s
+            self.options.max_num_load_retries,
+            self.options.load_retry_interval_s,
+            self.options.load_timeout_s,
         )
         self._tracker = ResourceTracker(self.options.total_memory_bytes)
         self._serving_map = ServingMap()
@@ -92,6 +106,10 @@ class AspiredVersionsManager(Manager):
         )
         self._pending_lock = threading.Lock()
         self._pending: dict[str, list[ServableData[Loader]]] = {}
+        # Lists received per name (under _pending_lock) and applied by the ticks.
+        self._received: dict[str, int] = {}
+        self._applied: dict[str, int] = {}
+        self._aspired = _AspiredSnapshot()
         self._accepting = True
         self._tick_lock = threading.Lock()
         self._streams: dict[str, dict[int, _ManagedVersion]] = {}
@@ -108,6 +126,21 @@ class AspiredVersionsManager(Manager):
 
     def available_ids(self) -> list[ServableId]:
         return self._serving_map.ids()
+
+    def aspires(self, name: str, versions: Iterable[int]) -> bool:
+        """True when the newest list received for ``name`` has been applied and it
+        aspires to every one of ``versions``. Thread-safe; never waits for a tick.
+
+        This is how a caller knows its list took effect: lists are kept newest per
+        name, so an un-aspire followed by a re-aspire before a tick is applied as the
+        second list only, and the versions never leave (nor publish a new START).
+        """
+        with self._pending_lock:
+            received = self._received.get(name, 0)
+        snapshot = self._aspired  # read after ``received``: it is at least as new
+        if snapshot.applied.get(name, 0) < received:
+            return False
+        return frozenset(versions) <= snapshot.aspired.get(name, frozenset())
 
     # -- Source target ---------------------------------------------------------
 
@@ -126,6 +159,7 @@ class AspiredVersionsManager(Manager):
             if not self._accepting:
                 return
             self._pending[name] = [v for v in versions if v.id.name == name]
+            self._received[name] = self._received.get(name, 0) + 1
         self._wake.set()
 
     # -- Lifecycle -------------------------------------------------------------
@@ -196,6 +230,7 @@ class AspiredVersionsManager(Manager):
             self._forget_finished_unaspired()
             self._apply_pending_lists()
             self._forget_finished_unaspired()  # what the new lists just unaspired
+            self._publish_aspired()
             proposals = []
             for name in sorted(self._streams):
                 action = self.options.version_policy.next_action(self._snapshot(name))
@@ -230,12 +265,24 @@ class AspiredVersionsManager(Manager):
     def _apply_pending_lists(self) -> None:
         with self._pending_lock:
             pending, self._pending = self._pending, {}
+            received = {name: self._received.get(name, 0) for name in pending}
             if not self._accepting:
                 pending = {name: [] for name in self._streams}
         for name, versions in pending.items():
             if not self._apply_aspired_list(name, versions):
                 with self._pending_lock:  # keep it unless a newer list arrived
                     self._pending.setdefault(name, versions)
+            elif name in received:
+                self._applied[name] = received[name]
+
+    def _publish_aspired(self) -> None:
+        aspired = {
+            name: frozenset(v for v, m in stream.items() if m.is_aspired)
+            for name, stream in self._streams.items()
+        }
+        self._aspired = _AspiredSnapshot(
+            types.MappingProxyType(dict(self._applied)), types.MappingProxyType(aspired)
+        )
 
     def _apply_aspired_list(self, name: str, versions: Sequence[ServableData[Loader]]) -> bool:
         """Apply one list; False (deferred) when it re-aspires a version still unloading."""

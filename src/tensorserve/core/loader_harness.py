@@ -12,7 +12,12 @@ import enum
 import logging
 import threading
 
-from tensorserve.core.errors import FailedPrecondition, ServingError, as_serving_error
+from tensorserve.core.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    ServingError,
+    as_serving_error,
+)
 from tensorserve.core.loader import Loader
 from tensorserve.core.servable_id import ServableId
 
@@ -80,10 +85,14 @@ class RetryOptions:
 
     ``max_num_load_retries`` retries follow the first attempt (5 -> 6 attempts),
     ``load_retry_interval_s`` seconds apart (TF Serving's default is 60 s).
+    ``load_timeout_s`` (None: no limit, as in TF Serving) bounds each attempt:
+    an attempt still running then is abandoned and the load fails without
+    retry, because the Loader is still busy and may not be called again.
     """
 
     max_num_load_retries: int = 5
     load_retry_interval_s: float = 60.0
+    load_timeout_s: float | None = None
 
 
 class LoaderHarness:
@@ -143,17 +152,19 @@ class LoaderHarness:
 
         Blocks for the loads and the retry intervals. Between attempts it
         stops early when ``cancel_load_retries`` is called. After the last
-        failure the harness is in ERROR and the error is raised.
+        failure (or an attempt that outlived ``load_timeout_s``) the harness
+        is in ERROR and the error is raised.
         """
         self._transition(HarnessState.LOAD_APPROVED, HarnessState.LOADING)
         attempts = self._retry.max_num_load_retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                self.loader.load()
+                self._load_once()
             except Exception as exc:
                 error = as_serving_error(exc)
                 _log.warning("Loading %s failed (attempt %d): %s", self.id, attempt, error)
-                if attempt == attempts or self._wait_before_retry():
+                timed_out = isinstance(exc, LoadTimedOut)
+                if timed_out or attempt == attempts or self._wait_before_retry():
                     self.fail(error)
                     if error is exc:
                         raise
@@ -161,6 +172,15 @@ class LoaderHarness:
                 continue
             self._transition(HarnessState.LOADING, HarnessState.READY)
             return
+
+    def _load_once(self) -> None:
+        """One ``Loader.load``; with a timeout, on a watched thread of its own."""
+        timeout = self._retry.load_timeout_s
+        if timeout is None:
+            self.loader.load()
+            return
+        attempt = _TimedLoad(self.id, self.loader)
+        attempt.run(timeout)
 
     def _wait_before_retry(self) -> bool:
         """Wait the retry interval; True when retries were cancelled meanwhile."""
@@ -204,3 +224,64 @@ class LoaderHarness:
                 raise IllegalTransition(self.id, self._state, HarnessState.ERROR)
             self._state = HarnessState.ERROR
             self._error = error
+
+
+class LoadTimedOut(DeadlineExceeded):
+    """A load attempt outlived ``RetryOptions.load_timeout_s`` and was abandoned."""
+
+    def __init__(self, servable_id: ServableId, timeout_s: float) -> None:
+        super().__init__(
+            f"Loading servable {servable_id} did not finish within {timeout_s:g} seconds "
+            "(--load_timeout_seconds); the attempt was abandoned"
+        )
+        self.servable_id = servable_id
+        self.timeout_s = timeout_s
+
+
+class _TimedLoad:
+    """One ``Loader.load`` on a daemon thread that the caller waits for at most a while.
+
+    Python cannot stop a thread, so a load that outlives the wait is abandoned:
+    it runs on, and if it ever finishes, its thread unloads what it loaded, so
+    a late success does not keep a model in memory that nothing serves.
+    """
+
+    def __init__(self, servable_id: ServableId, loader: Loader) -> None:
+        self._id = servable_id
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._abandoned = False
+
+    def run(self, timeout_s: float) -> None:
+        """Load, waiting ``timeout_s`` seconds; raise the load's error or LoadTimedOut."""
+        thread = threading.Thread(target=self._load, name=f"tensorserve-load {self._id}")
+        thread.daemon = True  # an abandoned load must not keep the process alive
+        thread.start()
+        finished = self._done.wait(timeout_s)
+        with self._lock:
+            if not finished and not self._done.is_set():
+                self._abandoned = True
+                raise LoadTimedOut(self._id, timeout_s)
+        if self._error is not None:
+            raise self._error
+
+    def _load(self) -> None:
+        try:
+            self._loader.load()
+        except BaseException as exc:
+            self._error = exc
+        with self._lock:
+            self._done.set()
+            abandoned = self._abandoned
+        if not abandoned:
+            return
+        if self._error is not None:
+            _log.warning("Abandoned load of %s ended with: %s", self._id, self._error)
+            return
+        _log.warning("Abandoned load of %s finished late; unloading it", self._id)
+        try:
+            self._loader.unload()
+        except Exception:
+            _log.exception("Unloading the abandoned load of %s failed", self._id)

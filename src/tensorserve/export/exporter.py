@@ -11,6 +11,7 @@ Blocking and CPU-heavy (seconds); not thread-safe for one (base_dir, name) pair.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tensorserve.export import versions
-from tensorserve.export.errors import ExportError
+from tensorserve.export.errors import ExportError, write_failure_reason
 from tensorserve.export.samples import SampleBatch, random_images, random_tensors
 from tensorserve.export.signatures import (
     PREDICT_METHOD,
@@ -174,9 +175,11 @@ def _write_saved_model(source: SourceModel, endpoints: Sequence[Endpoint], path:
         archive.add_endpoint(endpoint.name, endpoint.function, endpoint.input_signature)
     try:
         archive.write_out(str(path), verbose=False)
+        _set_method_names(path, {e.name: e.method_name for e in endpoints})
     except (OSError, tf.errors.OpError) as error:
-        raise ExportError(f"Cannot write the SavedModel to {path}: {_first_line(error)}.") from None
-    _set_method_names(path, {e.name: e.method_name for e in endpoints})
+        raise ExportError(
+            f"Cannot write the SavedModel to {path}: {write_failure_reason(error)}."
+        ) from None
 
 
 def _set_method_names(path: Path, method_names: dict[str, str]) -> None:
@@ -190,7 +193,10 @@ def _set_method_names(path: Path, method_names: dict[str, str]) -> None:
         for name, method in method_names.items():
             if name in meta_graph.signature_def:
                 meta_graph.signature_def[name].method_name = method
-    proto_path.write_bytes(saved_model.SerializeToString())
+    # Beside it, then renamed: a full disk must not leave a truncated saved_model.pb.
+    rewritten = proto_path.with_name(proto_path.name + ".tmp")
+    rewritten.write_bytes(saved_model.SerializeToString())
+    os.replace(rewritten, proto_path)
 
 
 def _first_line(error: BaseException) -> str:

@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from tensorserve.export.errors import ExportError
+from tensorserve.export.errors import ExportError, write_failure_reason
 
 
 def numeric_versions(model_dir: Path) -> list[int]:
@@ -66,7 +66,13 @@ def staging_directory(model_dir: Path, version: int) -> Iterator[Path]:
 
 
 def publish(staging: Path, target: Path, overwrite: bool) -> None:
-    """Rename ``staging`` to ``target`` atomically, replacing it only if ``overwrite``."""
+    """Rename ``staging`` to ``target`` atomically, replacing it only if ``overwrite``.
+
+    Every file and directory in ``staging`` is flushed to disk first: a file system that
+    reports a full disk only when data is flushed (NFS, or ext4 at ``fsync``) fails the
+    export here, and a crash after the rename cannot leave a version with empty files.
+    """
+    _sync_tree(staging)
     retired: Path | None = None
     if target.exists():
         if not overwrite:
@@ -81,6 +87,32 @@ def publish(staging: Path, target: Path, overwrite: bool) -> None:
         raise ExportError(f"Cannot publish {target}: {_reason(error)}.") from None
     if retired is not None:
         shutil.rmtree(retired, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the rename itself made durable; best effort
+        _fsync(target.parent)
+
+
+def _sync_tree(root: Path) -> None:
+    """fsync every file under ``root``, then every directory, deepest first."""
+    try:
+        directories: list[Path] = []
+        for walked, _subdirectories, files in os.walk(root):
+            directories.append(Path(walked))
+            for name in files:
+                _fsync(Path(walked) / name)
+        for directory in reversed(directories):
+            _fsync(directory)
+    except OSError as error:
+        raise ExportError(
+            f"Cannot write the export to {root}: {write_failure_reason(error)}."
+        ) from None
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _make_model_dir(model_dir: Path) -> list[Path]:

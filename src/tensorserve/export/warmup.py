@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
+from tensorserve.export.errors import ExportError, write_failure_reason
 from tensorserve.export.samples import SampleBatch
 from tensorserve.export.signatures import DEFAULT_SIGNATURE, IMAGE_INPUT
 
@@ -43,14 +44,20 @@ def predict_requests(model_name: str, samples: SampleBatch) -> Iterator[predict_
 
 
 def write_warmup_file(version_dir: Path, model_name: str, samples: SampleBatch) -> Path:
-    """Write one ``PredictionLog`` record per sample and return the file's path."""
+    """Write one ``PredictionLog`` record per sample and return the file's path.
+    Raises ``ExportError`` when the file cannot be written (a full disk, say)."""
     path = warmup_path(version_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for request in predict_requests(model_name, samples):
-            log = prediction_log_pb2.PredictionLog()
-            log.predict_log.request.CopyFrom(request)
-            writer.write(log.SerializeToString())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for request in predict_requests(model_name, samples):
+                log = prediction_log_pb2.PredictionLog()
+                log.predict_log.request.CopyFrom(request)
+                writer.write(log.SerializeToString())
+    except (OSError, tf.errors.OpError) as error:
+        raise ExportError(
+            f"Cannot write the warmup requests to {path}: {write_failure_reason(error)}."
+        ) from None
     return path
 
 

@@ -37,6 +37,7 @@ from tensorserve.grpc.proto_conversion import (
     fill_regression_result,
     inputs_from_proto,
     model_spec_from_proto,
+    request_model_spec,
 )
 from tensorserve.grpc.status import abort_with_error
 from tensorserve.grpc.tensor_proto import ndarray_to_tensor_proto
@@ -99,7 +100,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> predict_pb2.PredictResponse:
         started = time.perf_counter()
-        spec = model_spec_from_proto(request.model_spec)
+        spec = request_model_spec(request)
         call = Inference(
             spec,
             lambda _signature: inputs_from_proto(request.inputs),
@@ -148,7 +149,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         api: str,
     ) -> ExampleInference:
         started = time.perf_counter()
-        spec = model_spec_from_proto(request.model_spec)
+        spec = request_model_spec(request)
         try:
             examples = serialized_examples(request.input)
         except Exception as error:
@@ -198,13 +199,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def _get_model_metadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        if not request.HasField("model_spec"):
-            raise InvalidArgument("Missing ModelSpec")
+        spec = request_model_spec(request)
         if not request.metadata_field:
             raise InvalidArgument(
                 "GetModelMetadataRequest must specify at least one metadata_field"
             )
-        spec = model_spec_from_proto(request.model_spec)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         for field in request.metadata_field:  # in order, as TF Serving checks them
             if field != SIGNATURE_DEF_FIELD:

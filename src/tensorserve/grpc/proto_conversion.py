@@ -6,6 +6,7 @@ Stateless functions; thread-safe.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from tensorflow_serving.apis import (
@@ -32,6 +33,15 @@ def model_spec_from_proto(proto: model_pb2.ModelSpec) -> ModelSpec:
         label=label or None,
         signature_name=proto.signature_name,
     )
+
+
+def request_model_spec(request: Any) -> ModelSpec:
+    """The spec of a Predict, Classify, Regress or GetModelMetadata request; without
+    one, TF Serving's ``Missing ModelSpec`` (a present spec with no name is the data
+    plane's ``ModelSpec has no name specified.``)."""
+    if not request.HasField("model_spec"):
+        raise InvalidArgument("Missing ModelSpec")
+    return model_spec_from_proto(request.model_spec)
 
 
 def fill_model_spec(

@@ -30,10 +30,12 @@ from tensorflow_serving.apis import (
 )
 
 from tensorserve.config import SslConfig
+from tensorserve.config.text_protos import check_ssl_pem
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.dataplane import DataPlane
 from tensorserve.grpc.model_service import MetricValue, ModelService, ReloadConfig
 from tensorserve.grpc.prediction_service import PredictionService
+from tensorserve.grpc.request_decoding import add_servicer
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +114,16 @@ def create_grpc_server(
     server = grpc.aio.server(
         options=channel_options(options), maximum_concurrent_rpcs=options.max_concurrent_rpcs
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(dataplane, tensor_content_outputs=options.tensor_content_outputs),
+    # Each service through add_servicer: a request that does not parse is INVALID_ARGUMENT.
+    add_servicer(
         server,
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server,
+        PredictionService(dataplane, tensor_content_outputs=options.tensor_content_outputs),
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelService(dataplane, reload_config, metric_value), server
+    add_servicer(
+        server,
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server,
+        ModelService(dataplane, reload_config, metric_value),
     )
     names = [PREDICTION_SERVICE, MODEL_SERVICE]
     if serves_v2(options):
@@ -126,7 +132,7 @@ def create_grpc_server(
 
         names.append(add_inference_service(server, dataplane))
     if health_servicer is not None:
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        add_servicer(server, health_pb2_grpc.add_HealthServicer_to_server, health_servicer)
         names.append(HEALTH_SERVICE)
     if options.enable_reflection:
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
@@ -148,15 +154,16 @@ def serves_v2(options: GrpcOptions) -> bool:
     return True
 
 
-def ssl_server_credentials(ssl: SslConfig) -> grpc.ServerCredentials:
+def ssl_server_credentials(config: SslConfig) -> grpc.ServerCredentials:
     """TF Serving's TLS setup: one key/cert pair, ``custom_ca`` to verify clients, and
     ``client_verify`` to require them (which needs ``custom_ca``)."""
-    if ssl.client_verify and not ssl.custom_ca:
+    if config.client_verify and not config.custom_ca:
         raise InvalidArgument("ssl client_verify requires custom_ca to verify clients against")
+    check_ssl_pem(config)
     return grpc.ssl_server_credentials(
-        [(ssl.server_key.encode(), ssl.server_cert.encode())],
-        root_certificates=ssl.custom_ca.encode() if ssl.custom_ca else None,
-        require_client_auth=ssl.client_verify,
+        [(config.server_key.encode(), config.server_cert.encode())],
+        root_certificates=config.custom_ca.encode() if config.custom_ca else None,
+        require_client_auth=config.client_verify,
     )
 
 
@@ -235,8 +242,15 @@ class GrpcServer:
                 await self._health.set(name, _serving_status(serving))
         return self.port
 
+    async def begin_drain(self) -> None:
+        """Report NOT_SERVING on every health entry from now on; RPCs are still served,
+        so clients that watch health (and load balancers) move away first."""
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+
     async def stop(self, grace_s: float | None = None) -> None:
-        """Report NOT_SERVING, then let in-flight RPCs finish for up to ``grace_s``."""
+        """Report NOT_SERVING, stop accepting (clients get a GOAWAY), then let
+        in-flight RPCs finish for up to ``grace_s``."""
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         if self._server is not None:

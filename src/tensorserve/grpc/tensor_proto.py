@@ -63,6 +63,13 @@ _PACKED_TAGS: Mapping[DataType, tuple[bytes, str]] = types.MappingProxyType(
 )
 
 
+TF_MAX_DIMENSIONS = 254
+"""TensorFlow's ``TensorShape::MaxDimensions()``."""
+NUMPY_MAX_DIMENSIONS = 64
+"""numpy's ``NPY_MAXDIMS``: a tensor of 65 to 254 dimensions is valid in TensorFlow,
+but cannot be an ndarray."""
+INT64_MAX = 2**63 - 1
+
 MAX_FILLED_BYTES = 256 << 20
 """The most a TensorProto may grow to by TensorFlow's fill rule (the last value repeated
 over the shape). A few bytes declaring shape [100000, 100000] would otherwise make the
@@ -77,10 +84,12 @@ def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     shape = _shape(proto)
     count = math.prod(shape)
     if dtype is DataType.DT_STRING:
+        _check_size(shape, _POINTER_BYTES)
         if not proto.tensor_content:
             _check_fill(shape, dtype, len(proto.string_val), _POINTER_BYTES)
         return _strings(proto, count).reshape(shape)
     np_dtype = _numpy_dtype(dtype)
+    _check_size(shape, np_dtype.itemsize)
     if count == 0:
         return np.zeros(shape, np_dtype)
     if proto.tensor_content:
@@ -145,9 +154,24 @@ def _shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
     if proto.tensor_shape.unknown_rank:
         raise InvalidArgument("TensorProto shape has unknown rank")
     shape = tuple(dim.size for dim in proto.tensor_shape.dim)
+    if len(shape) > TF_MAX_DIMENSIONS:
+        raise InvalidArgument(f"Shape {list(shape)} has too many dimensions")
+    if len(shape) > NUMPY_MAX_DIMENSIONS:
+        raise InvalidArgument(
+            f"TensorProto shape has {len(shape)} dimensions; at most "
+            f"{NUMPY_MAX_DIMENSIONS} are supported"
+        )
     if any(size < 0 for size in shape):
         raise InvalidArgument(f"TensorProto shape {list(shape)} has a negative dimension")
     return shape
+
+
+def _check_size(shape: tuple[int, ...], itemsize: int) -> None:
+    """numpy's rule: the non-zero dimensions times the item size must fit in an int64,
+    even when a zero dimension leaves the array empty (``[0, INT64_MAX]``)."""
+    nbytes = itemsize * math.prod(size for size in shape if size)
+    if nbytes > INT64_MAX:
+        raise InvalidArgument(f"TensorProto shape {list(shape)} is too large to hold")
 
 
 def _typed_values(

@@ -5,7 +5,7 @@ and delegates; it holds no model logic and no state beyond its options.
 """
 
 from tensorserve.rest.app import RestApp, create_app
-from tensorserve.rest.http_status import HTTP_STATUS, http_status
+from tensorserve.rest.http_status import HTTP_STATUS, error_http_status, http_status
 from tensorserve.rest.options import Readiness, RestOptions
 from tensorserve.rest.server import RestServer
 
@@ -16,5 +16,6 @@ __all__ = [
     "RestOptions",
     "RestServer",
     "create_app",
+    "error_http_status",
     "http_status",
 ]

@@ -42,14 +42,9 @@ from tensorserve.rest.asgi import (
     send_response,
 )
 from tensorserve.rest.handlers import RestHandlers
-from tensorserve.rest.http_status import http_status
+from tensorserve.rest.http_status import error_http_status
 from tensorserve.rest.options import RestOptions
-from tensorserve.rest.request_body import (
-    PayloadTooLarge,
-    gunzip_capped,
-    is_gzip_encoded,
-    read_body,
-)
+from tensorserve.rest.request_body import gunzip_capped, is_gzip_encoded, read_body
 from tensorserve.rest.routing import Api, Route, UndecodablePath, is_v1_path, match_route
 from tensorserve.rest.status_json import render_all_models
 from tensorserve.v2.rest_routes import is_v2_path
@@ -133,14 +128,12 @@ class RestApp:
         except UndecodablePath as error:
             # TensorFlow Serving leaves these bodies empty; a JSON error helps clients more.
             status, payload, code = 400, _error_body(error.message), error.code
-        except PayloadTooLarge as error:
-            status, payload, code = 413, _error_body(error.message), error.code
         except ServingError as error:
-            status, payload, code = http_status(error.code), _error_body(error.message), error.code
+            status, payload, code = error_http_status(error), _error_body(error.message), error.code
         except Exception as exc:  # a bug or an unexpected model failure: still answer JSON
             _logger.exception("REST request %s %s failed", scope["method"], path)
             wrapped = as_serving_error(exc)
-            status, code = http_status(wrapped.code), wrapped.code
+            status, code = error_http_status(wrapped), wrapped.code
             payload = _error_body(wrapped.message)
         if route is not None and route.model_name and not counted:
             self._dataplane.observer.request_finished(

@@ -70,7 +70,12 @@ def example_from_json(value: Any) -> Any:
     features = example.features.feature
     for name, content in value.items():
         kind, values = feature_values(name, content if isinstance(content, list) else [content])
-        feature = features[name]
+        try:
+            feature = features[name]
+        except UnicodeEncodeError:  # invalid UTF-8 in the body; protobuf keys must be text
+            raise InvalidArgument(
+                f"Feature name: {encode_utf8(name)!r} is not valid UTF-8"
+            ) from None
         if kind == "bytes":
             feature.bytes_list.value.extend(values)
         elif kind == "float":

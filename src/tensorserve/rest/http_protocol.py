@@ -9,6 +9,18 @@ pipelining (answered in order), Content-Length and chunked request bodies,
 ``Expect: 100-continue``, a body size cap answered before the body is read,
 idle and read timeouts, and a graceful drain.
 
+The input side is the state machine of :mod:`tensorserve.rest.connection_state`;
+complete requests wait in a queue and are answered one at a time, in order.
+Framing is llhttp's (strict): conflicting or duplicate lengths, obs-fold and
+bad chunking are refused with 400 and the connection closes after the requests
+before them are answered. Every close is a lingering one (FIN, then discard
+input until the client closes), so a response is never destroyed by a reset.
+
+Draining (:meth:`HttpConnection.drain`) answers every request whose bytes
+arrive, the last with ``Connection: close``; a connection that is idle stays
+open for a quiet window (``ConnectionLimits.drain_idle_s``) in case a request
+is already on its way, and closes when none came.
+
 Each request's body is read whole before the app runs (TensorFlow Serving does
 the same), so ``receive()`` returns it in one message. Call everything from the
 event loop.
@@ -18,40 +30,45 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import http
 import logging
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import httptools
-import orjson
 
 from tensorserve.rest.asgi import ASGIApp, Message
+from tensorserve.rest.connection_set import ConnectionLimits, ConnectionSet
+from tensorserve.rest.connection_state import ConnectionState, checked_transition
+from tensorserve.rest.http_response import CONTINUE, ResponseCollector, error_response
+from tensorserve.rest.http_status import error_http_status
+from tensorserve.rest.request_body import PayloadTooLarge
+
+__all__ = ["ConnectionLimits", "ConnectionSet", "HttpConnection"]
 
 _LOG = logging.getLogger(__name__)
 
-_REASONS = {s.value: s.phrase.encode("latin-1") for s in http.HTTPStatus}
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _MAX_PIPELINED = 64
+_IDLE = ConnectionState.IDLE
+_READING = ConnectionState.READING
+_REFUSED = ConnectionState.REFUSED
+_CLOSING = ConnectionState.CLOSING
+_CLOSED = ConnectionState.CLOSED
 
 
-class ConnectionLimits:
-    """Per-connection limits shared by every connection of one server."""
-
-    __slots__ = ("idle_timeout_s", "max_body_bytes", "read_timeout_s")
-
-    def __init__(
-        self, max_body_bytes: int, idle_timeout_s: float = 60.0, read_timeout_s: float = 60.0
-    ) -> None:
-        self.max_body_bytes = max_body_bytes
-        self.idle_timeout_s = idle_timeout_s
-        self.read_timeout_s = read_timeout_s
+class _Request(NamedTuple):
+    scope: dict[str, Any]
+    body: bytes
+    keep_alive: bool
 
 
 class HttpConnection(asyncio.Protocol):
     """One client connection. Created by ``loop.create_server``; event loop only."""
 
     def __init__(
-        self, app: ASGIApp, limits: ConnectionLimits, registry: set[HttpConnection], scheme: str
+        self,
+        app: ASGIApp,
+        limits: ConnectionLimits,
+        registry: ConnectionSet[HttpConnection],
+        scheme: str,
     ) -> None:
         self._app = app
         self._limits = limits
@@ -62,18 +79,35 @@ class HttpConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._client: tuple[str, int] | None = None
         self._server: tuple[str, int] | None = None
+        self.state = ConnectionState.IDLE
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._body_size = 0
-        self._in_message = False
-        self._refused = False
-        self._pending: collections.deque[tuple[dict[str, Any], bytes, bool]] = collections.deque()
+        self._message_started = 0.0
+        self._continue_due = False
+        self._queue: collections.deque[_Request] = collections.deque()
         self._task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._draining = False
         self._refusal: bytes | None = None
+        self._draining = False
+        self._peer_done = False
+        self._idle_since = self._loop.time()
+        self._linger_until = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self._lost: asyncio.Future[None] = self._loop.create_future()
+
+    @property
+    def closed(self) -> asyncio.Future[None]:
+        """Done once the transport is gone."""
+        return self._lost
+
+    @property
+    def idle(self) -> bool:
+        """Nothing received is unanswered and no request is arriving."""
+        return self._task is None and not self._queue and self.state is _IDLE
+
+    def _move(self, state: ConnectionState) -> None:
+        self.state = checked_transition(self.state, state)
 
     # -- asyncio.Protocol --------------------------------------------------------
 
@@ -81,20 +115,27 @@ class HttpConnection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._client = _address(transport.get_extra_info("peername"))
         self._server = _address(transport.get_extra_info("sockname"))
+        self._arm_timer()
         self._registry.add(self)
-        self._set_timer(self._limits.idle_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.state is not _CLOSED:
+            self._move(_CLOSED)
         self._registry.discard(self)
         self._cancel_timer()
-        self._pending.clear()
+        self._queue.clear()
         if not self._lost.done():
             self._lost.set_result(None)
         self._transport = None
 
+    def eof_received(self) -> bool:
+        """The client shut its side: answer what it sent, then close (True keeps us open)."""
+        self._peer_done = True
+        return self._task is not None
+
     def data_received(self, data: bytes) -> None:
-        if self._refused:
-            return
+        if self.state is not _IDLE and self.state is not _READING:
+            return  # refused or closing: the rest of the input is discarded
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -105,12 +146,16 @@ class HttpConnection(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self.state is not _IDLE:
+            return  # a request after a refusal in the same read: never answered
+        self._move(_READING)
         self._url = b""
         self._headers = []
         self._body = []
         self._body_size = 0
-        self._in_message = True
-        self._set_timer(self._limits.read_timeout_s)
+        self._message_started = self._loop.time()
+        if self._task is None:
+            self._arm_timer()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -119,37 +164,35 @@ class HttpConnection(asyncio.Protocol):
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        if self.state is not _READING:
+            return
         length = self._content_length()
         if length is not None and length > self._limits.max_body_bytes:
-            self._refuse(
-                413,
-                f"Request body of {length} bytes exceeds the limit of "
-                f"{self._limits.max_body_bytes} bytes",
-            )
+            self._refuse_error(PayloadTooLarge(self._limits.max_body_bytes))
             return
-        if (b"expect", b"100-continue") in self._headers and self._transport is not None:
-            self._transport.write(_CONTINUE)
+        if self._expects_continue():
+            if self._task is None:
+                self._write(CONTINUE)
+            else:  # interim responses must not overtake the answers before this request
+                self._continue_due = True
 
     def on_body(self, body: bytes) -> None:
-        if self._refused:
+        if self.state is not _READING:
             return
         self._body_size += len(body)
         if self._body_size > self._limits.max_body_bytes:
-            self._refuse(
-                413, f"Request body exceeds the limit of {self._limits.max_body_bytes} bytes"
-            )
+            self._refuse_error(PayloadTooLarge(self._limits.max_body_bytes))
             return
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        if self._refused:
+        if self.state is not _READING:
             return
-        self._in_message = False
-        self._cancel_timer()
-        scope = self._scope()
+        self._move(_IDLE)
+        self._continue_due = False
         body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
-        self._pending.append((scope, body, bool(self._parser.should_keep_alive())))
-        if len(self._pending) >= _MAX_PIPELINED and self._transport is not None:
+        self._queue.append(_Request(self._scope(), body, bool(self._parser.should_keep_alive())))
+        if len(self._queue) >= _MAX_PIPELINED and self._transport is not None:
             self._transport.pause_reading()
         if self._task is None:
             self._start_next()
@@ -174,13 +217,15 @@ class HttpConnection(asyncio.Protocol):
         }
 
     def _start_next(self) -> None:
-        scope, body, keep_alive = self._pending.popleft()
-        if self._transport is not None and len(self._pending) < _MAX_PIPELINED // 2:
+        request = self._queue.popleft()
+        if self._transport is not None and len(self._queue) < _MAX_PIPELINED // 2:
             self._transport.resume_reading()
-        self._task = self._loop.create_task(self._handle(scope, body, keep_alive))
+        self._cancel_timer()  # while answering, the app owns the deadline
+        self._task = self._loop.create_task(self._handle(request))
 
-    async def _handle(self, scope: dict[str, Any], body: bytes, keep_alive: bool) -> None:
-        response = _Response(scope["method"] == "HEAD")
+    async def _handle(self, request: _Request) -> None:
+        response = ResponseCollector(request.scope["method"] == "HEAD")
+        body = request.body
         delivered = False
 
         async def receive() -> Message:
@@ -192,51 +237,102 @@ class HttpConnection(asyncio.Protocol):
             return {"type": "http.disconnect"}
 
         try:
-            await self._app(scope, receive, response.send)
+            await self._app(request.scope, receive, response.send)
         except Exception:
-            _LOG.exception("REST request %s %s failed", scope["method"], scope["path"])
-        keep_alive = keep_alive and not self._draining
+            _LOG.exception(
+                "REST request %s %s failed", request.scope["method"], request.scope["path"]
+            )
         if not response.complete:
-            response = _Response(False)
-            response.set(500, {"error": "Internal error: the request handler did not answer"})
-        self._write(response.encode(keep_alive))
+            response = ResponseCollector.error(
+                500, "Internal error: the request handler did not answer"
+            )
         self._task = None
-        if self._refusal is not None:
-            self._write(self._refusal)
-            self._close()
-        elif not keep_alive:
-            self._close()
-        elif self._pending:
+        self._answered(request, response)
+
+    def _answered(self, request: _Request, response: ResponseCollector) -> None:
+        """Write a finished response, then start the next request or wait for one."""
+        if self.state is _CLOSED or self.state is _CLOSING:
+            return
+        more = bool(self._queue) or self._refusal is not None or self.state is _READING
+        keep_alive = request.keep_alive and not (self._draining and not more)
+        keep_alive = keep_alive and not (self._peer_done and not more)
+        self._write(response.encode(keep_alive))
+        if not keep_alive:
+            self._close_gracefully()
+        elif self._queue:
             self._start_next()
-        elif not self._in_message:
-            self._set_timer(self._limits.idle_timeout_s)
+        elif self._refusal is not None:
+            self._write(self._refusal)
+            self._close_gracefully()
+        else:
+            if self._continue_due:
+                self._continue_due = False
+                self._write(CONTINUE)
+            self._idle_since = self._loop.time()
+            self._arm_timer()
 
-    # -- writing and closing -------------------------------------------------------
+    # -- refusing, draining and closing ---------------------------------------------
 
-    def _write(self, data: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+    def _refuse_error(self, error: PayloadTooLarge) -> None:
+        self._refuse(error_http_status(error), error.message)
 
     def _refuse(self, status: int, message: str) -> None:
-        """Answer with a JSON error at once and close: the rest of the input is unreadable."""
-        self._refused = True
-        self._pending.clear()
-        response = _Response(False)
-        response.set(status, {"error": message})
+        """Answer ``{"error": message}`` after the requests received before, then close."""
+        if self.state is not _IDLE and self.state is not _READING:
+            return
+        self._move(_REFUSED)
+        refusal = error_response(status, message)
         if self._task is None:
-            self._write(response.encode(False))
-            self._close()
-        else:  # answered after the request in flight, keeping responses in order
-            self._refusal = response.encode(False)
+            self._write(refusal)
+            self._close_gracefully()
+        else:  # answered after the requests in flight, keeping responses in order
+            self._refusal = refusal
 
-    def _close(self) -> None:
-        self._cancel_timer()
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.close()
+    def drain(self) -> None:
+        """Answer what arrives, the last with ``Connection: close``; close once idle."""
+        self._draining = True
+        if self._transport is not None and self._task is None and self.state is _IDLE:
+            self._arm_timer()  # the quiet window counts from when the connection went idle
 
-    def _set_timer(self, seconds: float) -> None:
+    def abort(self) -> None:
+        """Drop the connection now (the drain's deadline passed)."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _close_gracefully(self) -> None:
+        """Our FIN after what is written; discard input until the client's (lingering close)."""
+        if self.state is _CLOSING or self.state is _CLOSED:
+            return
+        self._move(_CLOSING)
+        self._queue.clear()
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._peer_done or not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        transport.resume_reading()
+        self._linger_until = self._loop.time() + self._limits.linger_s
+        self._arm_timer()
+
+    # -- timers --------------------------------------------------------------------
+
+    def _arm_timer(self) -> None:
+        """One timer whose meaning follows the state: idle, read, drain quiet or linger."""
         self._cancel_timer()
-        self._timer = self._loop.call_later(seconds, self._timed_out)
+        if self._task is not None:
+            return
+        if self.state is _READING:
+            deadline = self._message_started + self._limits.read_timeout_s
+        elif self.state is _IDLE:
+            wait = self._limits.drain_idle_s if self._draining else self._limits.idle_timeout_s
+            deadline = self._idle_since + wait
+        elif self.state is _CLOSING:
+            deadline = self._linger_until
+        else:
+            return
+        self._timer = self._loop.call_at(deadline, self._timed_out)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -245,78 +341,33 @@ class HttpConnection(asyncio.Protocol):
 
     def _timed_out(self) -> None:
         self._timer = None
-        if self._in_message and self._task is None:
+        if self._task is not None:
+            return
+        if self.state is _READING:
             self._refuse(408, "Timed out reading the request")
-        elif self._task is None and not self._pending:
-            self._close()
+        elif self.state is _IDLE:
+            self._close_gracefully()
+        elif self.state is _CLOSING:
+            self.abort()
 
-    @property
-    def idle(self) -> bool:
-        return self._task is None and not self._pending and not self._in_message
+    # -- helpers ---------------------------------------------------------------------
 
-    def drain(self) -> None:
-        """Finish what was received, then close; close now if idle."""
-        self._draining = True
-        if self.idle:
-            self._close()
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
 
-    def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
+    def _expects_continue(self) -> bool:
+        for name, value in self._headers:
+            if name == b"expect":
+                return value.lower() == b"100-continue"
+        return False
 
     def _content_length(self) -> int | None:
         for name, value in self._headers:
             if name == b"content-length":
-                try:
-                    return int(value)
-                except ValueError:
-                    return None
+                # llhttp has checked there is one, of digits, below 2**64 (leading zeros aside).
+                return int(value.lstrip(b"0") or b"0")
         return None
-
-
-class _Response:
-    """Collects one ASGI response and renders it as a single write."""
-
-    __slots__ = ("body", "complete", "head_only", "headers", "status")
-
-    def __init__(self, head_only: bool) -> None:
-        self.head_only = head_only
-        self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
-        self.complete = False
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = int(message["status"])
-            self.headers = list(message.get("headers", ()))
-        elif message["type"] == "http.response.body":
-            self.body.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                self.complete = True
-
-    def set(self, status: int, error: dict[str, str]) -> None:
-        self.status = status
-        self.headers = [(b"content-type", b"application/json")]
-        self.body = [orjson.dumps(error)]
-        self.complete = True
-
-    def encode(self, keep_alive: bool) -> bytes:
-        body = b"".join(self.body)
-        lines = [b"HTTP/1.1 %d %s\r\n" % (self.status, _REASONS.get(self.status, b""))]
-        has_length = False
-        for name, value in self.headers:
-            if name.lower() == b"content-length":
-                has_length = True
-            lines.append(b"%s: %s\r\n" % (name, value))
-        if not has_length:
-            lines.append(b"content-length: %d\r\n" % len(body))
-        if not keep_alive:
-            lines.append(b"connection: close\r\n")
-        lines.append(b"\r\n")
-        if not self.head_only:
-            lines.append(body)
-        return b"".join(lines)
 
 
 def _address(info: Any) -> tuple[str, int] | None:

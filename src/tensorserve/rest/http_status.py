@@ -1,11 +1,15 @@
-"""Canonical error code to HTTP status: TensorFlow Serving's ``ToHTTPStatusCode``, in one place."""
+"""Error to HTTP status, in one place: TensorFlow Serving's ``ToHTTPStatusCode`` by canonical
+code, and the few errors of our own that HTTP has a better word for (a body over the
+limit is 413, though its code, RESOURCE_EXHAUSTED, is what metrics and gRPC report).
+"""
 
 from __future__ import annotations
 
 import types
 from collections.abc import Mapping
 
-from tensorserve.core.errors import Code
+from tensorserve.core.errors import Code, ServingError
+from tensorserve.rest.request_body import PayloadTooLarge
 
 HTTP_STATUS: Mapping[Code, int] = types.MappingProxyType(
     {
@@ -33,3 +37,16 @@ HTTP_STATUS: Mapping[Code, int] = types.MappingProxyType(
 def http_status(code: Code) -> int:
     """The HTTP status TensorFlow Serving answers with for ``code`` (500 if unknown)."""
     return HTTP_STATUS.get(code, 500)
+
+
+ERROR_HTTP_STATUS: Mapping[type[ServingError], int] = types.MappingProxyType({PayloadTooLarge: 413})
+"""Errors whose HTTP status is not their code's; matched on the class and its bases."""
+
+
+def error_http_status(error: ServingError) -> int:
+    """The HTTP status a REST client sees for ``error``; the one place that decides it."""
+    for cls in type(error).__mro__:
+        status = ERROR_HTTP_STATUS.get(cls)
+        if status is not None:
+            return status
+    return http_status(error.code)

@@ -5,6 +5,11 @@ bare tokens ``NaN``, ``Infinity`` and ``-Infinity`` are accepted, and anything
 after the first complete value is ignored. orjson is strict and fast, so it
 parses every well-formed body; only when it refuses one does the standard
 library's tolerant decoder run, and its error is translated to rapidjson's text.
+That decoder recurses, so a document nested deeper than it allows is decoded
+again by :mod:`tensorserve.rest.iterative_json`: nesting up to a million levels
+parses, as it does in TensorFlow Serving (which has no limit but memory). As
+rapidjson does, the fallback refuses a number beyond the range of a double and
+an escaped lone UTF-16 surrogate (``"\\ud800"``) with a parse error.
 
 Error messages quote values the way ``JsonValueToString`` does: rapidjson's
 pretty style (objects on several lines, arrays on one), cut after 256 bytes.
@@ -16,12 +21,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from tensorserve.core.errors import InvalidArgument
+from tensorserve.rest.iterative_json import MissingComma, TooDeep, decode_iteratively
 
 SNIPPET_LIMIT_BYTES = 256
 """Quoted values in error messages are cut after this many bytes, as TensorFlow Serving does."""
@@ -34,6 +41,11 @@ _STDLIB_TO_RAPIDJSON = {
     "Invalid \\uXXXX escape": "Incorrect hex digit after \\u escape in string.",
     "Invalid control character at": "Invalid encoding in string.",
 }
+_TOO_BIG = "Number too big to be stored in double."
+_BAD_SURROGATE = "The surrogate pair in string is invalid."
+# An escaped backslash (skipped, so "\\\\ud800" is not an escape) or an escaped surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\\\|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_MAX_FINITE_DIGITS = 309  # a longer integer token overflows a double
 
 
 def parse_json(body: bytes) -> Any:
@@ -49,12 +61,81 @@ def parse_json(body: bytes) -> Any:
     if start == len(text):
         raise _parse_error("The document is empty.", text, len(text))
     try:
-        value, _end = json.JSONDecoder().raw_decode(text, start)
+        value, end = _decode(text, start)
     except json.JSONDecodeError as exc:
+        _check_surrogates(text, start, exc.pos)
         raise _translate(exc, text) from None
-    except RecursionError:
-        raise _parse_error("Terminate parsing due to Handler error.", text, start) from None
+    except _NumberTooBig as exc:
+        _check_surrogates(text, start, exc.pos)
+        raise _parse_error(_TOO_BIG, text, exc.pos) from None
+    _check_surrogates(text, start, end)
     return value
+
+
+class _NumberTooBig(Exception):
+    """A number token beyond the range of a double, at ``pos`` (-1 until known)."""
+
+    def __init__(self, token: str, pos: int = -1) -> None:
+        super().__init__(token)
+        self.token = token
+        self.pos = pos
+
+
+def _decode(text: str, start: int) -> tuple[Any, int]:
+    """The standard library's (recursive, C) decoder; the iterative one when too deep."""
+    decoder = json.JSONDecoder(parse_int=_int, parse_float=_float)
+    try:
+        return decoder.raw_decode(text, start)  # type: ignore[no-any-return]
+    except _NumberTooBig as exc:
+        # The scanner does not say where; the first occurrence of the token is a close guess.
+        exc.pos = max(text.find(exc.token, start), start)
+        raise
+    except RecursionError:
+        pass
+    return decode_iteratively(text, start, _number)
+
+
+def _int(token: str) -> int:
+    if len(token) > _MAX_FINITE_DIGITS and math.isinf(float(token)):
+        raise _NumberTooBig(token)  # also keeps int() below Python's 4,300-digit limit
+    return int(token)
+
+
+def _float(token: str) -> float:
+    value = float(token)
+    if math.isinf(value):
+        raise _NumberTooBig(token)
+    return value
+
+
+def _number(token: str, pos: int) -> int | float:
+    try:
+        return _float(token) if any(c in token for c in ".eE") else _int(token)
+    except _NumberTooBig as exc:
+        exc.pos = pos
+        raise
+
+
+def _check_surrogates(text: str, start: int, end: int) -> None:
+    """Raise rapidjson's error for the first unpaired surrogate escape before ``end``."""
+    if text.find("\\u", start, end) < 0:
+        return
+    high: re.Match[str] | None = None
+    for match in _SURROGATE_ESCAPE.finditer(text, start, end):
+        token = match.group()
+        if high is not None:
+            if match.start() == high.end() and len(token) == 6 and token[3] in "cdefCDEF":
+                high = None
+                continue
+            break
+        if token == "\\\\":
+            continue
+        if token[3] in "89abAB":
+            high = match
+            continue
+        raise _parse_error(_BAD_SURROGATE, text, match.start())
+    if high is not None:
+        raise _parse_error(_BAD_SURROGATE, text, high.start())
 
 
 def parse_request_object(body: bytes) -> tuple[dict[str, Any], str]:
@@ -75,8 +156,13 @@ def parse_request_object(body: bytes) -> tuple[dict[str, Any], str]:
 
 
 def _translate(exc: json.JSONDecodeError, text: str) -> InvalidArgument:
+    if isinstance(exc, TooDeep):
+        return _parse_error(exc.msg + ".", text, exc.pos)
     if exc.msg == "Expecting ',' delimiter":
-        closer = "}" if _innermost_container(text, exc.pos) == "{" else "]"
+        if isinstance(exc, MissingComma):
+            closer = exc.closer
+        else:
+            closer = "}" if _innermost_container(text, exc.pos) == "{" else "]"
         kind = "an object member" if closer == "}" else "an array element"
         return _parse_error(f"Missing a comma or '{closer}' after {kind}.", text, exc.pos)
     if exc.msg.startswith("Unterminated string"):

@@ -92,9 +92,12 @@ def _route(api: Api | None, name: str, version: str | None, label: str | None) -
     """The route (None for an unknown verb), once the version and escapes are checked."""
     parsed_version = None
     if version is not None:
-        parsed_version = int(version)
-        if parsed_version > _INT64_MAX:
+        # Leading zeros are harmless (as for absl::SimpleAtoi); past 19 digits no int64 fits,
+        # and int() of thousands of digits would hit Python's conversion limit.
+        digits = version.lstrip("0")
+        if len(digits) > len(str(_INT64_MAX)) or int(digits or "0") > _INT64_MAX:
             raise UndecodablePath(f"Failed to convert version: {version} to numeric.")
+        parsed_version = int(digits or "0")
     decoded_name = _percent_decode(name)
     if decoded_name is None:
         raise UndecodablePath(f"Failed to decode model name: {name}")

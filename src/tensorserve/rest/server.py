@@ -3,8 +3,11 @@
 The gRPC server shares the loop, so :class:`RestServer` binds its own socket
 (so port 0 reports the port it got), serves connections with
 :mod:`tensorserve.rest.http_protocol`, and leaves signals to the composition
-root. ``stop`` drains: it stops accepting, lets every received request finish,
-then closes.
+root. ``stop`` drains: it stops accepting, answers every request whose bytes
+reach a connection (the last one on each with ``Connection: close``), closes each
+connection once it is idle and quiet, and aborts what is left at the deadline.
+``begin_drain``, ``wait_drained`` and ``close`` are its three steps, for a caller
+that sequences the REST drain with others.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import socket
 import ssl
 
 from tensorserve.rest.asgi import ASGIApp
-from tensorserve.rest.http_protocol import ConnectionLimits, HttpConnection
+from tensorserve.rest.connection_set import ConnectionLimits, ConnectionSet
+from tensorserve.rest.http_protocol import HttpConnection
 
 
 class RestServer:
@@ -43,48 +47,107 @@ class RestServer:
         self._ssl_context = ssl_context
         self._limits = ConnectionLimits(max_body_bytes, keep_alive_s, read_timeout_s)
         self._backlog = backlog
-        self._connections: set[HttpConnection] = set()
+        self._connections: ConnectionSet[HttpConnection] = ConnectionSet()
         self._server: asyncio.Server | None = None
         self._socket: socket.socket | None = None
+        self._bound_port: int | None = None
+        self._draining = False
 
     @property
     def port(self) -> int:
         """The bound port (the one the OS picked when constructed with 0); after start()."""
-        if self._socket is None:
+        if self._bound_port is None:
             raise RuntimeError("RestServer is not started")
-        return int(self._socket.getsockname()[1])
+        return self._bound_port
 
     async def start(self) -> None:
         """Bind and listen; returns once connections are being accepted."""
         if self._server is not None:
             raise RuntimeError("RestServer already started")
-        self._socket = _bind(self._host, self._port, self._backlog)
+        listener = _bind(self._host, self._port, self._backlog)
+        self._bound_port = int(listener.getsockname()[1])
+        # The loop owns (and on close, closes) the socket it is given; ours is a
+        # duplicate, through which begin_drain takes over the listen backlog.
+        self._socket = listener.dup()
         scheme = "https" if self._ssl_context else "http"
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: HttpConnection(self._app, self._limits, self._connections, scheme),
-            sock=self._socket,
+            lambda: self._connection(scheme),
+            sock=listener,
             ssl=self._ssl_context,
             backlog=self._backlog,
         )
 
     async def stop(self, grace_s: float) -> None:
-        """Stop accepting, let received requests finish for up to ``grace_s``, then close."""
-        server = self._server
-        if server is None:
-            return
-        self._server = None
-        server.close()
-        for connection in list(self._connections):
-            connection.drain()
+        """Drain for up to ``grace_s`` seconds, then close whatever is left."""
+        await self.begin_drain()
+        await self.wait_drained(grace_s)
+        await self.close()
+
+    async def begin_drain(self) -> None:
+        """Stop accepting; every connection answers what it receives and then closes.
+
+        Connections the kernel already accepted (still in the listen backlog) are
+        taken over first: closing the listener would reset them, requests and all.
+        """
+        if self._server is not None and not self._draining:
+            self._draining = True
+            self._server.close()
+            backlog, self._socket = self._socket, None
+            self._connections.drain_all()
+            if backlog is not None:
+                await self._serve_backlog(backlog)
+        self._connections.drain_all()
+
+    async def _serve_backlog(self, listener: socket.socket) -> None:
+        """Accept what is queued on ``listener`` (a dup of ours), then close it."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(grace_s, 0.0)
-        while self._connections and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        for connection in list(self._connections):
+        scheme = "https" if self._ssl_context else "http"
+        adopting: list[asyncio.Task[object]] = []
+        try:
+            listener.setblocking(False)
+            while True:
+                try:
+                    sock, _address = listener.accept()
+                except OSError:  # BlockingIOError: the backlog is empty
+                    break
+                sock.setblocking(False)
+                adopting.append(
+                    loop.create_task(
+                        loop.connect_accepted_socket(
+                            lambda: self._connection(scheme),
+                            sock,
+                            ssl=self._ssl_context,
+                        )
+                    )
+                )
+            if adopting:  # a TLS handshake may take a moment; a stuck one is not waited for
+                await asyncio.wait(adopting, timeout=1.0)
+        finally:
+            listener.close()
+
+    def _connection(self, scheme: str) -> HttpConnection:
+        return HttpConnection(self._app, self._limits, self._connections, scheme)
+
+    async def wait_drained(self, timeout_s: float) -> bool:
+        """Wait until every connection has closed, for up to ``timeout_s``; True if they did."""
+        pending = {connection.closed for connection in self._connections}
+        if pending and timeout_s > 0:
+            _done, pending = await asyncio.wait(pending, timeout=timeout_s)
+        return not pending
+
+    async def close(self) -> None:
+        """Abort the connections still open and release the listening socket."""
+        server, self._server = self._server, None
+        listener, self._socket = self._socket, None
+        if listener is not None:
+            listener.close()
+        for connection in self._connections:
             connection.abort()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), timeout=1.0)
+        if server is not None:
+            server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), timeout=1.0)
 
 
 def _bind(host: str, port: int, backlog: int) -> socket.socket:

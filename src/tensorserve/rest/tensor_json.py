@@ -1,11 +1,10 @@
 """Tensors to JSON values as TensorFlow Serving writes them (``AddTensorValues``).
 
-Numbers go to orjson as numpy arrays (``OPT_SERIALIZE_NUMPY``), which writes
-the shortest text that round-trips at the array's own precision, so float32
-``0.1`` prints as ``0.1``. JSON has no NaN or infinity; TensorFlow Serving
-writes the bare tokens ``NaN``, ``Infinity`` and ``-Infinity`` and so do we,
-through a slower per-value writer used only when a float tensor holds one.
-DT_STRING values are written as text (invalid UTF-8 replaced), or as
+Integers and booleans go to orjson as numpy arrays (``OPT_SERIALIZE_NUMPY``).
+Floats are written by :mod:`tensorserve.rest.float_text` exactly as TensorFlow
+Serving prints them (``%g``, else ``%.9g`` / ``%.17g``; bare ``NaN`` and
+``Infinity`` tokens) and embedded as ``orjson.Fragment``. DT_STRING values
+are written as text (invalid UTF-8 replaced), or as
 ``{"b64": ...}`` when the output's name ends in ``_bytes``.
 
 Pure and thread-safe.
@@ -14,7 +13,6 @@ Pure and thread-safe.
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +20,7 @@ import numpy as np
 import orjson
 
 from tensorserve.core.errors import InvalidArgument
+from tensorserve.rest.float_text import float_json, float_json_rows
 from tensorserve.servables.dtypes import from_numpy
 
 BYTES_SUFFIX = "_bytes"
@@ -55,8 +54,8 @@ def tensor_json(array: np.ndarray, name: str) -> Any:
     check_writable(array, name)
     if array.dtype.kind in "OSU":
         return _strings(array, name.endswith(BYTES_SUFFIX))
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        return orjson.Fragment(_nonfinite_text(array))
+    if array.dtype.kind == "f":
+        return orjson.Fragment(float_json(array))
     if array.ndim == 0:
         return array[()]
     return np.ascontiguousarray(array)
@@ -67,8 +66,8 @@ def tensor_rows(array: np.ndarray, name: str) -> list[Any]:
     check_writable(array, name)
     if array.dtype.kind in "OSU":
         return _strings(array, name.endswith(BYTES_SUFFIX))  # type: ignore[no-any-return]
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        return [orjson.Fragment(_nonfinite_text(row)) for row in array]
+    if array.dtype.kind == "f":
+        return [orjson.Fragment(text) for text in float_json_rows(array)]
     return list(np.ascontiguousarray(array))
 
 
@@ -103,19 +102,3 @@ def _text(value: bytes | str) -> str:
 def _base64_object(value: bytes | str) -> dict[str, str]:
     data = value if isinstance(value, bytes) else str(value).encode("utf-8")
     return {"b64": base64.b64encode(data).decode("ascii")}
-
-
-def _nonfinite_text(array: np.ndarray) -> bytes:
-    """JSON text of a float tensor that holds NaN or an infinity (slow; rare)."""
-    scalar = np.float32 if array.dtype == np.float32 else np.float64
-    return _float_text(array.tolist(), scalar).encode("ascii")
-
-
-def _float_text(value: Any, scalar: type[np.floating[Any]]) -> str:
-    if isinstance(value, list):
-        return "[" + ",".join(_float_text(item, scalar) for item in value) + "]"
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return str(scalar(value)) if scalar is np.float32 else repr(value)

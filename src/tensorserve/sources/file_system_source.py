@@ -9,11 +9,15 @@ Polling period (``poll_wait_seconds``): ``0`` polls once when started,
 a negative value never polls (testing only), a positive value polls in a
 daemon thread until :meth:`FileSystemStoragePathSource.stop`.
 
-Differences from TensorFlow Serving, both deliberate:
+Differences from TensorFlow Serving, all deliberate:
 
 * A missing base path (or any listing error) of one servable is logged and
   that servable is skipped for this round; TensorFlow Serving aborts the whole
   round, so one typo'd path stalls every other model (its issues #2189, #1693).
+* A new version directory is held back until it has stopped changing
+  (:mod:`~tensorserve.sources.version_settling`), so a version copied in place
+  is neither loaded half-written nor failed for good. Only when polling
+  periodically: a source that polls once cannot look again.
 * :meth:`~FileSystemStoragePathSource.update_config` wakes the poller (or, when
   polling once, polls again) so models added by a reload appear without
   waiting a period, and :meth:`~FileSystemStoragePathSource.last_error` lets
@@ -39,6 +43,7 @@ from tensorserve.sources.servable_version_policy import (
     choose_versions,
 )
 from tensorserve.sources.storage import Storage, storage_for
+from tensorserve.sources.version_settling import DEFAULT_SETTLE_SECONDS, SettleGate
 
 _LOG = logging.getLogger(__name__)
 
@@ -59,12 +64,14 @@ class PollResult:
     """Outcome of the latest poll of one servable.
 
     ``versions`` is what was emitted (None when nothing was emitted because of
-    ``error``); ``polled_at`` is a ``time.monotonic()`` reading.
+    ``error``); ``polled_at`` is a ``time.monotonic()`` reading; ``settling``
+    are versions the policy would have chosen but that are still being written.
     """
 
     versions: tuple[int, ...] | None
     error: ServingError | None
     polled_at: float
+    settling: tuple[int, ...] = ()
 
 
 class FileSystemStoragePathSource(Source[str]):
@@ -83,8 +90,14 @@ class FileSystemStoragePathSource(Source[str]):
         *,
         storage_factory: StorageFactory = storage_for,
         servable_versions_always_present: bool = False,
+        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        settle_gate: Callable[[float], SettleGate] = SettleGate,
     ) -> None:
         self._poll_wait_seconds = poll_wait_seconds
+        # Polling once leaves no later poll to let a held-back version through.
+        self._settle_seconds = settle_seconds if poll_wait_seconds > 0 else 0.0
+        self._settle_gate = settle_gate
+        self._gates: dict[str, SettleGate] = {}
         self._storage_factory = storage_factory
         self._always_present = servable_versions_always_present
         self._state_lock = threading.Lock()
@@ -146,6 +159,7 @@ class FileSystemStoragePathSource(Source[str]):
             callback, started = self._callback, self._started
         with self._poll_lock:
             for name in removed:
+                self._gates.pop(name, None)
                 _LOG.info("Unaspiring servable %s", name)
                 if callback is not None:
                     callback(name, [])
@@ -193,7 +207,7 @@ class FileSystemStoragePathSource(Source[str]):
         """One servable's poll outcome and the aspired list to emit (None: emit nothing)."""
         try:
             storage = self._storage(servable.base_path)
-            selection = self._select(storage, servable)
+            selection, settling = self._select(storage, servable)
         except Exception as exc:
             error = as_serving_error(exc)
             _LOG.error(
@@ -201,11 +215,17 @@ class FileSystemStoragePathSource(Source[str]):
                 error.message,
             )
             return PollResult(None, error, time.monotonic()), None
-        for warning in selection.warnings:
+        if settling:
+            _LOG.info(
+                "Waiting for version(s) %s of servable %s to stop changing before loading",
+                ", ".join(map(str, settling)),
+                servable.name,
+            )
+        for warning in selection.warnings if not settling else ():
             _LOG.warning("%s", warning)
         if not selection.versions and self._always_present:
             _LOG.warning("Refusing to unload all versions for Servable: %s", servable.name)
-            return PollResult(None, None, time.monotonic()), None
+            return PollResult(None, None, time.monotonic(), settling), None
         aspired = [
             ServableData(
                 ServableId(servable.name, d.version), storage.join(servable.base_path, d.name)
@@ -213,9 +233,12 @@ class FileSystemStoragePathSource(Source[str]):
             for d in selection.versions
         ]
         versions = tuple(d.version for d in selection.versions)
-        return PollResult(versions, None, time.monotonic()), aspired
+        return PollResult(versions, None, time.monotonic(), settling), aspired
 
-    def _select(self, storage: Storage, servable: ServableSourceConfig) -> VersionSelection:
+    def _select(
+        self, storage: Storage, servable: ServableSourceConfig
+    ) -> tuple[VersionSelection, tuple[int, ...]]:
+        """The policy's choice among the settled children, and the held-back versions."""
         try:
             found = storage.exists(servable.base_path)
             detail = f"NOT_FOUND: {servable.base_path} not found"
@@ -229,7 +252,24 @@ class FileSystemStoragePathSource(Source[str]):
         children = _specific_fast_path(storage, servable)
         if children is None:
             children = storage.list_children(servable.base_path)
-        return choose_versions(servable.name, servable.base_path, children, servable.version_policy)
+        gate = self._gates.get(servable.name)
+        if gate is None:
+            gate = self._gates[servable.name] = self._settle_gate(self._settle_seconds)
+        gate.keep_only(storage.join(servable.base_path, c) for c in children)
+        settling: list[int] = []
+        while True:  # each round drops at least one child, so this ends
+            selection = choose_versions(
+                servable.name, servable.base_path, children, servable.version_policy
+            )
+            unsettled = {
+                d.name: d.version
+                for d in selection.versions
+                if not gate.is_settled(storage, storage.join(servable.base_path, d.name))
+            }
+            if not unsettled:
+                return selection, tuple(sorted(settling))
+            settling.extend(unsettled.values())
+            children = [c for c in children if c not in unsettled]
 
     def _storage(self, base_path: str) -> Storage:
         """The storage for ``base_path``, made once (call under ``_poll_lock``)."""

@@ -2,10 +2,12 @@
 
 In the model server the chain is
 ``FileSystemStoragePathSource -> PlatformRouter -> manager``: the router picks
-the per-platform function that turns a version path into a Loader, and models
-whose platform it does not know get TensorFlow Serving's INTERNAL
-``No platform found for model`` error per version (the manager then reports
-them as END with that error).
+the per-platform function that turns a version path into a Loader. A model
+with no route gets TensorFlow Serving's INTERNAL ``No platform found for
+model`` error per version; a model routed to a platform with no loader gets
+INVALID_ARGUMENT ``Model <name> requests unsupported platform <platform>``
+per version. The manager reports those versions as END with the error, and
+the other models are served: one bad model never takes the config down.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
-from tensorserve.core.errors import Internal, ServingError, as_serving_error
+from tensorserve.core.errors import Internal, InvalidArgument, ServingError, as_serving_error
 from tensorserve.core.loader import Loader
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.source import AspiredVersionsCallback, ServableData, Source
@@ -89,8 +91,9 @@ class PlatformRouter(Source[Loader]):
 
     ``routes`` maps model name to platform name (from the model config);
     update it on config reload with :meth:`update_routes`. A model with no
-    route, or whose platform has no factory, gets ``Internal("No platform found
-    for model")`` for each version.
+    route gets ``Internal("No platform found for model")`` for each version,
+    one whose platform has no factory ``InvalidArgument("Model m requests
+    unsupported platform p")``.
     """
 
     def __init__(
@@ -125,10 +128,16 @@ class PlatformRouter(Source[Loader]):
             platform = self._routes.get(name)
         convert = self._platforms.get(platform) if platform is not None else None
         if convert is None:
-            error: ServingError = Internal(NO_PLATFORM_MESSAGE)
+            error = _no_platform_error(name, platform)
             failed: list[ServableData[Loader]] = [
                 ServableData(v.id, None, v.error or error) for v in versions
             ]
             self._forwarder.forward(name, failed)
             return
         self._forwarder.forward(name, [adapt_servable_data(convert, v) for v in versions])
+
+
+def _no_platform_error(name: str, platform: str | None) -> ServingError:
+    if platform is None:
+        return Internal(NO_PLATFORM_MESSAGE)
+    return InvalidArgument(f"Model {name} requests unsupported platform {platform}")

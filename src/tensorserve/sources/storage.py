@@ -11,6 +11,7 @@ holding one version. ``LocalStorage`` answers them from the local disk,
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import pathlib
 import posixpath
@@ -21,7 +22,14 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-from tensorserve.core.errors import FailedPrecondition, InvalidArgument, Unimplemented
+from tensorserve.core.errors import (
+    DataLoss,
+    FailedPrecondition,
+    InvalidArgument,
+    ServingError,
+    Unavailable,
+    Unimplemented,
+)
 
 S3_INSTALL_HINT = "pip install tensorserve[s3]"
 
@@ -41,6 +49,17 @@ class Storage(abc.ABC):
     def local_path(self, path: str) -> pathlib.Path:
         """A local directory with the contents of ``path``, copied there first if need be."""
 
+    def discard_local_copy(self, path: str) -> None:
+        """Forget what ``local_path`` copied for ``path``, so the next call copies it
+        again (after a load of the copy failed). Nothing to do for local storage."""
+        return None
+
+    def newest_change(self, path: str) -> float | None:
+        """Wall-clock time (seconds since the epoch) of the newest change anywhere
+        under ``path``, or None when this storage cannot tell (then nothing waits).
+        Used to hold back a version that is still being written."""
+        return None
+
     def join(self, base: str, child: str) -> str:
         """``base/child`` in this storage's path syntax."""
         return posixpath.join(base, child) if base else child
@@ -58,6 +77,18 @@ class LocalStorage(Storage):
     def local_path(self, path: str) -> pathlib.Path:
         return pathlib.Path(_strip_file_scheme(path))
 
+    def newest_change(self, path: str) -> float | None:
+        """The newest ``st_mtime`` of ``path`` and everything under it (links not followed)."""
+        root = _strip_file_scheme(path)
+        newest = os.stat(root).st_mtime
+        for directory, subdirectories, files in os.walk(root):
+            for name in (*subdirectories, *files):
+                try:
+                    newest = max(newest, os.lstat(os.path.join(directory, name)).st_mtime)
+                except FileNotFoundError:  # removed while we walk: the next poll sees it
+                    continue
+        return newest
+
     def join(self, base: str, child: str) -> str:
         return os.path.join(base, child)
 
@@ -72,8 +103,19 @@ class InMemoryStorage(Storage):
     def __init__(self, directories: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._dirs: set[str] = set()
+        self._changed: dict[str, float] = {}
         for directory in directories:
             self.add(directory)
+
+    def touch(self, path: str, when: float) -> None:
+        """Record that something under ``path`` changed at wall-clock time ``when``."""
+        with self._lock:
+            self._changed[_normalise(path)] = when
+
+    def newest_change(self, path: str) -> float | None:
+        """What :meth:`touch` recorded for ``path``, or None (settled) if nothing."""
+        with self._lock:
+            return self._changed.get(_normalise(path))
 
     def add(self, path: str) -> None:
         """Create ``path`` and all its parents."""
@@ -112,6 +154,9 @@ class S3Storage(Storage):
     Directories are key prefixes. ``local_path`` downloads a version into
     ``cache_dir/<bucket>/<key>`` once: into a temporary sibling first, renamed
     into place atomically, so a loader never sees a half-downloaded version.
+    Each file must have the size the listing gave its object: a store that
+    answers with part of an object fails the copy with DATA_LOSS, and a
+    download that fails midway with UNAVAILABLE; neither leaves anything behind.
     The endpoint comes from ``endpoint_url`` or boto3's own configuration
     (``AWS_ENDPOINT_URL``, ``~/.aws``).
     """
@@ -161,6 +206,7 @@ class S3Storage(Storage):
         staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
             self._download_prefix(bucket, key + "/", staging)
+            _sync_files(staging)
             try:
                 os.rename(staging, target)
             except OSError:
@@ -169,6 +215,17 @@ class S3Storage(Storage):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
+
+    def newest_change(self, path: str) -> float | None:
+        """The newest ``LastModified`` of the objects under ``path``."""
+        bucket, key = split_s3_path(path)
+        newest: float | None = None
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=key + "/"):
+            for obj in page.get("Contents", []):
+                modified = obj["LastModified"].timestamp()
+                newest = modified if newest is None else max(newest, modified)
+        return newest
 
     def _download_prefix(self, bucket: str, prefix: str, into: pathlib.Path) -> None:
         paginator = self._client.get_paginator("list_objects_v2")
@@ -179,7 +236,26 @@ class S3Storage(Storage):
                     continue
                 destination = into / relative
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                self._client.download_file(bucket, obj["Key"], str(destination))
+                source = f"s3://{bucket}/{obj['Key']}"
+                try:
+                    self._client.download_file(bucket, obj["Key"], str(destination))
+                except Exception as exc:
+                    raise _copy_error(source, exc) from exc
+                got, expected = destination.stat().st_size, int(obj["Size"])
+                if got != expected:
+                    raise DataLoss(
+                        f"Copying {source} got {got} of its {expected} bytes: the object "
+                        "store returned part of the object"
+                    )
+
+    def discard_local_copy(self, path: str) -> None:
+        bucket, key = split_s3_path(path)
+        target = self._cache_dir / bucket / key
+        if target.is_dir():  # renamed aside first, so a concurrent copy never sees half of it
+            doomed = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+            with contextlib.suppress(OSError):
+                os.rename(target, doomed / target.name)
+            shutil.rmtree(doomed, ignore_errors=True)
 
     def join(self, base: str, child: str) -> str:
         return base.rstrip("/") + "/" + child
@@ -215,6 +291,31 @@ def _make_s3_client(endpoint_url: str | None) -> Any:
             f"s3:// base paths need the optional boto3 package: {S3_INSTALL_HINT}"
         ) from exc
     return boto3.client("s3", endpoint_url=endpoint_url)
+
+
+def _copy_error(source: str, exc: Exception) -> ServingError:
+    """DATA_LOSS when the object arrived but its checksum did not match (a corrupt or
+    partial object), UNAVAILABLE for any other failed download (a cut connection)."""
+    try:
+        from botocore.exceptions import FlexibleChecksumError  # present whenever boto3 is
+    except ImportError:  # a client of another make: only the size check can tell
+        return Unavailable(f"Copying {source} failed: {exc}")
+    if isinstance(exc, FlexibleChecksumError):
+        return DataLoss(f"Copying {source} failed: {exc}: the object store returned it damaged")
+    return Unavailable(f"Copying {source} failed: {exc}")
+
+
+def _sync_files(root: pathlib.Path) -> None:
+    """fsync every downloaded file: a full disk must fail the copy, not the load."""
+    for file in root.rglob("*"):
+        if file.is_file():
+            descriptor = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            except OSError as exc:
+                raise Unavailable(f"Writing the local copy {file} failed: {exc.strerror}") from exc
+            finally:
+                os.close(descriptor)
 
 
 def _strip_file_scheme(path: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import shutil
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,50 @@ def test_bad_model_fails_to_load_with_error_naming_the_path() -> None:
     assert caught.value.code is Code.NOT_FOUND
     assert str(path) in caught.value.message
     assert "Could not find SavedModel .pb or .pbtxt" in caught.value.message
+    with pytest.raises(FailedPrecondition):
+        loader.servable()
+
+
+@pytest.mark.parametrize("file_name", ["saved_model.pb", "saved_model.pbtxt"])
+def test_a_saved_model_file_holding_garbage_is_data_loss_naming_the_file(
+    tmp_path: Path, file_name: str
+) -> None:
+    kind = "binary" if file_name.endswith(".pb") else "text"
+    (tmp_path / file_name).write_bytes(b"\xff\xfe not a SavedModel {{{")
+    with pytest.raises(ServingError) as caught:
+        SavedModelLoader(ServableId("m", 1), tmp_path).load()
+    assert caught.value.code is Code.DATA_LOSS
+    assert caught.value.message == f"Can't parse {tmp_path / file_name} as {kind} proto"
+
+
+def test_a_saved_model_pb_that_cannot_be_read_says_why(tmp_path: Path) -> None:
+    (tmp_path / "saved_model.pb").mkdir()  # there, but not a readable file
+    with pytest.raises(ServingError) as caught:
+        SavedModelLoader(ServableId("m", 1), tmp_path).load()
+    assert caught.value.code is Code.DATA_LOSS
+    assert caught.value.message.startswith(f"Could not read {tmp_path / 'saved_model.pb'}: ")
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("random bytes", "Checksum does not match"),
+        ("truncated", "Read less bytes than requested"),
+    ],
+)
+def test_a_corrupt_variables_file_fails_the_load_with_tensorflows_reason(
+    built_models: dict[str, Path], tmp_path: Path, damage: str, expected: str
+) -> None:
+    version = tmp_path / "1"
+    shutil.copytree(built_models["half_plus_two"], version)
+    data = version / "variables" / "variables.data-00000-of-00001"
+    size = data.stat().st_size
+    data.write_bytes(bytes(range(256))[:size] if damage == "random bytes" else b"")
+    loader = SavedModelLoader(ServableId("m", 1), version)
+    with pytest.raises(ServingError) as caught:
+        loader.load()
+    assert caught.value.message.startswith(f"Failed to load SavedModel at {version}: ")
+    assert expected in caught.value.message
     with pytest.raises(FailedPrecondition):
         loader.servable()
 

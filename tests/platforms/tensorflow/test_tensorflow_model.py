@@ -345,3 +345,27 @@ def test_multi_inference_validation(
     error = error_of(lambda: half_plus_two.multi_inference(tasks, [saved_models.example(x=1.0)]))
     assert error.code is code
     assert error.message == message
+
+
+def _write_signature_without_outputs(path: Path) -> Path:
+    """``serving_default`` takes ``x`` and declares no outputs."""
+    tf = saved_models._tf()
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, shape=None, name="x")
+        signature = v1.saved_model.signature_def_utils.build_signature_def(
+            inputs={"x": v1.saved_model.utils.build_tensor_info(x)},
+            outputs={},
+            method_name="tensorflow/serving/predict",
+        )
+    return saved_models._save(path, graph, {"serving_default": signature})
+
+
+def test_signature_without_outputs_predicts_an_empty_map(
+    tmp_path: Path, load_model: Callable[..., TensorFlowModel]
+) -> None:
+    """TF Serving answers REST with "Cannot convert empty tensor map to JSON" (issue 15),
+    so the run must give an empty map, not TensorFlow's refusal to fetch nothing."""
+    model = load_model(_write_signature_without_outputs(tmp_path / "1"))
+    assert model.predict("serving_default", {"x": np.array([1.0], np.float32)}) == {}

@@ -129,13 +129,8 @@ class SavedModelLoader(Loader):
         tags = sorted(self.options.saved_model_tags)
         try:
             saved_model = loader_impl.SavedModelLoader(export_dir)
-        except OSError:
-            raise errors.NotFound(
-                "Could not find SavedModel .pb or .pbtxt at supplied export directory "
-                f"path: {export_dir}"
-            ) from None
         except Exception as exc:
-            raise errors.DataLoss(f"Failed to read the SavedModel at {export_dir}: {exc}") from None
+            raise _unreadable_saved_model(self.path, exc) from None
         available = [set(graph.meta_info_def.tags) for graph in saved_model.saved_model.meta_graphs]
         if set(tags) not in available:
             raise errors.NotFound(
@@ -156,3 +151,27 @@ class SavedModelLoader(Loader):
                 f"Failed to load SavedModel at {export_dir}: {type(exc).__name__}: {exc}"
             ) from None
         return meta_graph_def
+
+
+_SAVED_MODEL_FILES = (("saved_model.pb", "binary"), ("saved_model.pbtxt", "text"))
+"""The files TensorFlow reads a SavedModel from, in its order, with their proto format."""
+
+
+def _unreadable_saved_model(export_dir: Path, exc: Exception) -> errors.ServingError:
+    """The error TensorFlow Serving reports when ``export_dir``'s SavedModel proto
+    cannot be read: NOT_FOUND only when neither file is there; a file that is there
+    but does not parse (or cannot be read) is DATA_LOSS naming it (``ReadBinaryProto``'s
+    "Can't parse ... as binary proto"), so a corrupt or half-copied file is not
+    reported as a missing one."""
+    for name, kind in _SAVED_MODEL_FILES:
+        file = export_dir / name
+        if not file.exists():
+            continue
+        if isinstance(exc, tf.errors.OpError):  # the read itself failed
+            return errors.DataLoss(f"Could not read {file}: {exc.message}")
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return errors.DataLoss(f"Could not read {file}: {exc.strerror}")
+        return errors.DataLoss(f"Can't parse {file} as {kind} proto")
+    return errors.NotFound(
+        f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {export_dir}"
+    )

@@ -114,6 +114,11 @@ class TensorFlowModel:
             if expected is not None and _dtype_of(value) is not expected:
                 raise self._dtype_error(slot, expected, value)
             feeds.append(value)
+        if not plan.fetch_names:
+            # Nothing to fetch (a signature without outputs): TF Serving's session run
+            # returns an empty map, and the REST API reports that; TF's Python session
+            # would refuse the call instead ("Must specify at least one target...").
+            return {}
         results = self._runner.run(
             plan.feed_names, plan.fetch_names, feeds, self._timeout(timeout_s)
         )

@@ -1,0 +1,164 @@
+"""Undecodable request bytes end as INVALID_ARGUMENT, for every method of a service.
+
+grpc.aio runs a method's request deserializer before the servicer sees the call;
+when it raises (bytes that are not the message's wire format, a string field that
+is not UTF-8), grpc answers UNKNOWN ``Unexpected <class 'DecodeError'>``, blaming
+the server for the client's mistake. :func:`add_servicer` registers a servicer
+through its generated ``add_*Servicer_to_server`` function with every method
+handler wrapped: the deserializer returns an :class:`UndecodableRequest` instead
+of raising, and the wrapped method aborts such a call with INVALID_ARGUMENT and
+protobuf's own text (``Error parsing message with type 'tensorflow.serving.
+PredictRequest': Wire format was corrupt``). The servicer never sees it.
+
+Works with any generated code (it only intercepts the two registration calls
+grpcio's generated functions make) and every handler kind; a streaming method
+that reads with ``context.read()`` instead of its request iterator still gets
+the marker and must check for it itself. For grpc.aio servicers. Stateless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import grpc
+
+S = TypeVar("S")
+AddServicer = Callable[[S, Any], None]
+"""A generated ``add_<Service>Servicer_to_server(servicer, server)`` function."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UndecodableRequest:
+    """Stands in for a request whose bytes did not parse; ``message`` says why."""
+
+    message: str
+
+
+def add_servicer(server: grpc.aio.Server, add_to_server: AddServicer[S], servicer: S) -> None:
+    """``add_to_server(servicer, server)``, with undecodable requests answered
+    INVALID_ARGUMENT on every method it registers."""
+    add_to_server(servicer, _CheckingRegistrar(server))
+
+
+def checked_method_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """``handler`` whose undecodable requests end INVALID_ARGUMENT before its behaviour runs."""
+    deserializer = handler.request_deserializer
+    if deserializer is None:
+        return handler
+    decode = _tolerant(deserializer)
+    serializer = handler.response_serializer
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            _checked_unary(handler.unary_unary), decode, serializer
+        )
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            _checked_unary(handler.unary_stream), decode, serializer
+        )
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(
+            _checked_stream(handler.stream_unary), decode, serializer
+        )
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(
+            _checked_stream(handler.stream_stream), decode, serializer
+        )
+    return handler
+
+
+class _CheckingRegistrar:
+    """What generated registration code sees as the server: wraps, then passes on."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_CheckingGenericHandler(h) for h in handlers))
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]
+    ) -> None:
+        checked = {name: checked_method_handler(h) for name, h in handlers.items()}
+        self._server.add_registered_method_handlers(service, checked)
+
+
+class _CheckingGenericHandler(grpc.GenericRpcHandler):
+    """A generic handler's methods, wrapped once each (a service has a fixed few)."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+        self._inner = inner
+        self._checked: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        checked = self._checked.get(method)
+        if checked is None:
+            handler = self._inner.service(handler_call_details)
+            if handler is None:  # not ours: nothing cached, so unknown names cost no memory
+                return None
+            checked = self._checked[method] = checked_method_handler(handler)
+        return checked
+
+
+def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def decode(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception as exc:  # DecodeError, or whatever a custom deserializer raises
+            return UndecodableRequest(str(exc) or f"Could not parse the request: {exc!r}")
+
+    return decode
+
+
+async def _abort(context: grpc.aio.ServicerContext, request: UndecodableRequest) -> None:
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+
+
+def _checked_unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def checked_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if isinstance(request, UndecodableRequest):
+                await _abort(context, request)
+            async for response in behavior(request, context):
+                yield response
+
+        return checked_stream
+
+    async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, UndecodableRequest):
+            await _abort(context, request)
+        result = behavior(request, context)  # a generated base method is not async
+        return await result if inspect.isawaitable(result) else result
+
+    return checked
+
+
+def _checked_stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def checked_stream(requests: AsyncIterator[Any], context: Any) -> Any:
+            async for response in behavior(_checked_requests(requests, context), context):
+                yield response
+
+        return checked_stream
+
+    async def checked(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        result = behavior(_checked_requests(requests, context), context)
+        return await result if inspect.isawaitable(result) else result
+
+    return checked
+
+
+async def _checked_requests(
+    requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, UndecodableRequest):
+            await _abort(context, request)
+        yield request

@@ -1,0 +1,87 @@
+"""A model whose load never finishes: the others load and serve, and
+``--load_timeout_seconds`` ends it with a clear error.
+
+The hanging model is real: its warmup record runs a signature that dequeues from
+a queue nothing ever fills, so ``Session.run`` blocks inside TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support import saved_models
+from tests.support.faults import predicts_half_plus_two, version_statuses, write_model_config
+from tests.support.server_process import running_server
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+LOAD_TIMEOUT_S = 6
+
+
+def write_hanging_model(version_dir: Path) -> Path:
+    saved_models.write_blocking_model(version_dir)
+    saved_models.write_warmup_requests(
+        version_dir, [saved_models.predict_log({"x": np.float32(1.0)})]
+    )
+    return version_dir
+
+
+def test_a_hanging_load_times_out_while_the_other_models_load_and_serve(tmp_path: Path) -> None:
+    saved_models.write_half_plus_two(tmp_path / "good" / "1")
+    saved_models.write_half_plus_two(tmp_path / "other" / "1")
+    write_hanging_model(tmp_path / "hang" / "1")
+    write_hanging_model(tmp_path / "hang_later" / "1")
+    config = write_model_config(
+        tmp_path / "models.config", {"good": tmp_path / "good", "hang": tmp_path / "hang"}
+    )
+    with running_server(
+        f"--model_config_file={config}",
+        "--model_config_file_poll_wait_seconds=1",
+        "--num_load_threads=2",
+        f"--load_timeout_seconds={LOAD_TIMEOUT_S}",
+        "--max_num_load_retries=3",
+        "--load_retry_interval_micros=0",
+    ) as server:
+        # Start-up waited for the hanging load to time out; the good model served.
+        assert predicts_half_plus_two(server, "good")
+        [(version, status)] = version_statuses(server, "hang").items()
+        assert (version, status.state, status.error_code) == (1, "END", "DEADLINE_EXCEEDED")
+        assert status.error_message == (
+            f"Loading servable {{name: hang version: 1}} did not finish within "
+            f"{LOAD_TIMEOUT_S} seconds (--load_timeout_seconds); the attempt was abandoned"
+        )
+        assert "attempt 2" not in server.log()  # a timed-out load is not retried
+
+        # A model added while another load hangs loads and serves meanwhile.
+        write_model_config(
+            config,
+            {
+                "good": tmp_path / "good",
+                "hang": tmp_path / "hang",
+                "hang_later": tmp_path / "hang_later",
+                "other": tmp_path / "other",
+            },
+        )
+        wait_until(
+            lambda: (
+                version_statuses(server, "hang_later").get(1, None) is not None
+                and version_statuses(server, "hang_later")[1].state == "LOADING"
+                and predicts_half_plus_two(server, "other")
+            ),
+            timeout=60,
+            what="'other' serving while 'hang_later' is still loading",
+        )
+        assert predicts_half_plus_two(server, "good")
+        wait_until(
+            lambda: version_statuses(server, "hang_later")[1].state == "END",
+            timeout=60,
+            what="the second hanging load to time out",
+        )
+        assert version_statuses(server, "hang_later")[1].error_code == "DEADLINE_EXCEEDED"
+        assert predicts_half_plus_two(server, "good")
+        assert predicts_half_plus_two(server, "other")
+    assert server.process.returncode == 0  # the abandoned loads do not block shutdown
