@@ -17,6 +17,7 @@ from collections.abc import Sequence
 _SUBCOMMANDS = {
     "export": ("tensorserve.export.cli", "Write a Keras model as a versioned SavedModel."),
     "inspect": ("tensorserve.export.cli", "Show the signatures of a SavedModel."),
+    "convert": ("tensorserve.export.cli", "Add verified ONNX twins to a SavedModel version."),
     "webapp": ("tensorserve.webapp.cli", "Run the web app that talks to a model server."),
     "demo": (
         "tensorserve.demo.cli",
@@ -42,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(argv: Sequence[str], program: str = "tensorserve serve") -> int:
     """Run the model server until SIGTERM/SIGINT; TensorFlow Serving's flags."""
+    from tensorserve.lean_imports import import_tensorflow_without_keras
+
+    import_tensorflow_without_keras()
     from tensorserve.config.flags import parse_flags
     from tensorserve.core.errors import ServingError
 

@@ -88,6 +88,12 @@ class ModelServer:
             max_workers=2, thread_name_prefix="tensorserve-control"
         )
         self.batching: Any = None
+        if options.enable_batching:
+            from tensorserve.batching.server_batching import ServerBatching
+
+            self.batching = ServerBatching.from_file(
+                options.batching_parameters_file, self.metrics.batching_sink()
+            )
         self.dataplane = DataPlane(
             self.manager,
             self.monitor,
@@ -97,7 +103,10 @@ class ModelServer:
         self.core = ServerCore(
             self.manager,
             self.monitor,
-            {"tensorflow": self._tensorflow_loader_factory()},
+            {
+                "tensorflow": self._tensorflow_loader_factory(),
+                "onnx": self._onnx_loader_factory(),
+            },
             options.file_system_poll_wait_seconds,
             allow_version_labels_for_unavailable_models=(
                 options.allow_version_labels_for_unavailable_models
@@ -161,12 +170,6 @@ class ModelServer:
             num_request_iterations_for_warmup=opts.num_request_iterations_for_warmup,
             enable_signature_method_name_check=opts.enable_signature_method_name_check,
         )
-        if opts.enable_batching:
-            from tensorserve.batching.server_batching import ServerBatching
-
-            self.batching = ServerBatching.from_file(
-                opts.batching_parameters_file, self.metrics.batching_sink()
-            )
 
         def make_loader(servable_id: ServableId, path: str) -> Loader:
             from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
@@ -182,10 +185,62 @@ class ModelServer:
             if "://" in path:  # object storage: copied locally when the load starts
                 loader = RemoteVersionLoader(storage_for(path), path, saved_model)
             else:
-                loader = saved_model(path)
-            return self.batching.wrap(loader) if self.batching is not None else loader
+                other = self._other_runtime_loader(servable_id, path)
+                loader = other or self._with_twins(saved_model(path), path)
+            if self.batching is not None:
+                loader = self.batching.wrap(loader)
+            return loader
 
         return make_loader
+
+    def _onnx_options(self) -> Any:
+        from tensorserve.platforms.onnx.options import OnnxOptions
+
+        opts = self.options
+        return OnnxOptions(
+            intra_op_parallelism=(
+                opts.tensorflow_intra_op_parallelism or opts.tensorflow_session_parallelism
+            ),
+            inter_op_parallelism=(
+                opts.tensorflow_inter_op_parallelism or opts.tensorflow_session_parallelism
+            ),
+        )
+
+    def _onnx_loader_factory(self) -> LoaderFactory:
+        """``model_platform: "onnx"``: each version directory holds ``model.onnx``."""
+        options = self._onnx_options()
+        batching = self.batching
+
+        def make_loader(servable_id: ServableId, path: str) -> Loader:
+            from tensorserve.platforms.onnx.onnx_loader import OnnxLoader
+
+            self.loads.note_path(servable_id, path)
+            loader: Loader = OnnxLoader(servable_id, path, options)
+            return batching.wrap(loader) if batching is not None else loader
+
+        return make_loader
+
+    def _with_twins(self, loader: Loader, path: str) -> Loader:
+        """With ``--prefer_onnx_model``, the SavedModel's verified ONNX twins serve too."""
+        if not self.options.prefer_onnx_model:
+            return loader
+        from tensorserve.platforms.onnx.twin_loader import TwinLoader
+
+        return TwinLoader(loader, Path(path), self._onnx_options())
+
+    def _other_runtime_loader(self, servable_id: ServableId, path: str) -> Loader | None:
+        """A TensorFlow-platform version served by another runtime, chosen by its files:
+        ``model.tflite`` with ``--prefer_tflite_model``, or ``model.onnx`` alone
+        (no ``saved_model.pb``). None: the SavedModel loader serves it."""
+        from tensorserve.platforms.runtime_choice import other_runtime_loader
+
+        return other_runtime_loader(
+            servable_id,
+            Path(path),
+            onnx_options=self._onnx_options(),
+            prefer_tflite=self.options.prefer_tflite_model,
+            tflite_pool_size=self.options.num_tflite_pools,
+        )
 
     async def _start_transports(self) -> None:
         from tensorserve.grpc.server import GrpcOptions, GrpcServer
@@ -387,7 +442,6 @@ _INERT_FLAGS = (
     "tensorflow_session_config_file",
     "platform_config_file",
     "enable_per_model_batching_parameters",
-    "prefer_tflite_model",
     "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled",
     "mixed_precision",

@@ -47,5 +47,5 @@ def test_image_warmup_records_carry_decodable_image_bytes(base_dir: Path) -> Non
 
 def test_no_warmup_file_unless_asked(base_dir: Path) -> None:
     result = export_keras_model(build_multi_io_model(), base_dir, "multi")
-    assert not (result.path / "assets.extra").exists()
+    assert not (result.path / "assets.extra" / "tf_serving_warmup_requests").exists()
     assert np.isfinite(result.max_abs_difference)

@@ -5,8 +5,8 @@ Each field is one flag of the same name (``--port`` -> ``port``); its
 :mod:`tensorserve.config.flags` uses to parse and print usage. Defaults are
 TensorFlow Serving's (``model_servers/main.cc``); these flags are ours:
 ``--total_model_memory_limit_bytes``, ``--rest_ssl_config_file``,
-``--load_timeout_seconds``, ``--listen_address``, ``--drain_delay_seconds`` and
-``--shutdown_timeout_seconds``.
+``--load_timeout_seconds``, ``--prefer_onnx_model``, ``--listen_address``,
+``--drain_delay_seconds`` and ``--shutdown_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -173,6 +173,11 @@ class ServerOptions:
         "`model.tflite` file in SavedModel directory, instead of the TensorFlow model from "
         "`saved_model.pb` file. If no TensorFlow Lite model found, fallback to TensorFlow "
         "model."
+    )  # fmt: skip
+    prefer_onnx_model: bool = _flag(
+        False, "Run each signature that has a verified ONNX twin (assets.extra/onnx/, "
+        "written by `tensorserve export` or `tensorserve convert`) in ONNX Runtime, after "
+        "re-checking it against TensorFlow at load; other signatures stay in TensorFlow."
     )  # fmt: skip
     num_tflite_pools: int = _flag(
         schedulable_cpus, "EXPERIMENTAL; CAN BE REMOVED ANYTIME! Number of TFLite "

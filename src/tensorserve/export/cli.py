@@ -21,6 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``export`` and ``inspect`` subcommands."""
     _add_export_parser(subparsers)
     _add_inspect_parser(subparsers)
+    _add_convert_parser(subparsers)
 
 
 def _add_export_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -90,7 +91,32 @@ def _add_export_parser(subparsers: argparse._SubParsersAction) -> None:
         default=1e-4,
         help="largest allowed difference from the model (default: 1e-4)",
     )
+    parser.add_argument(
+        "--onnx",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also write a verified ONNX twin of each predict signature that converts, "
+        "for --prefer_onnx_model (default: on)",
+    )
     parser.set_defaults(func=run_export)
+
+
+def _add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="add verified ONNX twins to an existing SavedModel version directory",
+        description="Convert each signature of the SavedModel in PATH to ONNX, verify it "
+        "against TensorFlow, and write the twins and their record to PATH/assets.extra/onnx/. "
+        "Signatures that cannot convert stay TensorFlow-only; that is not an error.",
+    )
+    parser.add_argument("path", type=Path, metavar="PATH", help="SavedModel version directory")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="largest allowed difference from TensorFlow (default: 1e-4)",
+    )
+    parser.set_defaults(func=run_convert)
 
 
 def _add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -133,6 +159,7 @@ def run_export(args: argparse.Namespace) -> int:
         labels_path=args.labels,
         warmup_samples=args.warmup_samples,
         tolerance=args.tolerance,
+        onnx_twins=args.onnx,
     )
     try:
         result = export_model(options, progress=_print_step)
@@ -155,6 +182,21 @@ def run_inspect(args: argparse.Namespace) -> int:
         print(error.sentence, file=sys.stderr)
         return EXIT_FAILURE
     sys.stdout.write(format_signatures(saved_model))
+    return EXIT_OK
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """Run ``tensorserve convert``; returns the exit code (1 when PATH is no SavedModel)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    path: Path = args.path
+    if not (path / "saved_model.pb").is_file():
+        print(f"No SavedModel (saved_model.pb) in {path}.", file=sys.stderr)
+        return EXIT_FAILURE
+    from tensorserve.export.onnx_twins import write_twins
+
+    records = write_twins(path, args.tolerance, report=_print_step)
+    verified = sum(record.verified for record in records.values())
+    print(f"{verified} of {len(records)} signatures have a verified ONNX twin in {path}")
     return EXIT_OK
 
 

@@ -55,6 +55,7 @@ class ExportOptions:
     labels_path: Path | None = None  # one label per line
     warmup_samples: int = 0
     tolerance: float = 1e-4
+    onnx_twins: bool = True  # also write verified ONNX twins (assets.extra/onnx/)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,9 +106,22 @@ def export_model(options: ExportOptions, progress: Progress | None = None) -> Ex
                 f"{verification.max_abs_difference:.3g}, more than the tolerance "
                 f"{options.tolerance:g} (--tolerance)."
             )
+        if options.onnx_twins:
+            _write_onnx_twins(staging, options.tolerance, samples, report)
         report(f"[5/5] Publishing {target}")
         versions.publish(staging, target, options.overwrite)
     return ExportResult(target, version, verification.max_abs_difference, verification.signatures)
+
+
+def _write_onnx_twins(
+    staging: Path, tolerance: float, samples: SampleBatch, report: Progress
+) -> None:
+    """Twins of the predict signatures, checked on the export's own samples."""
+    from tensorserve.export.onnx_twins import write_twins
+
+    report("Writing ONNX twins of the signatures (assets.extra/onnx/)")
+    first = _first(samples, VERIFICATION_SAMPLES)
+    write_twins(staging, tolerance, dict(first.tensors), report)
 
 
 def read_labels(path: Path) -> tuple[str, ...]:

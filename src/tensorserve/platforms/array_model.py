@@ -1,0 +1,165 @@
+"""A predict-only model over named arrays, for runtimes that are not TensorFlow.
+
+ONNX Runtime and TensorFlow Lite compute a function of named arrays and know
+nothing of TensorFlow Serving's request rules. :class:`ArrayModel` puts those
+rules in front of any such runtime: the same validation texts as
+``TensorFlowModel`` (``predict_util.cc``) for unknown signatures, missing or
+extra inputs, dtype mismatches and bad output filters, so a client sees the
+same errors whichever runtime serves the model. Imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from tensorserve.core import errors
+from tensorserve.servables.dtypes import DataType, from_numpy
+from tensorserve.servables.model import Classifications
+from tensorserve.servables.signature import DEFAULT_SIGNATURE, Signature
+
+
+class SignatureRunner(Protocol):
+    """Runs one signature: input arrays by alias in, output arrays by alias out.
+
+    Must be thread-safe; the model calls it from many worker threads at once.
+    """
+
+    def __call__(
+        self, inputs: Mapping[str, np.ndarray], output_aliases: Sequence[str]
+    ) -> dict[str, np.ndarray]: ...
+
+
+def join_sorted(names: Iterable[str]) -> str:
+    """``absl::StrJoin`` of a ``std::set<string>``: sorted, comma-separated."""
+    return ",".join(sorted(names))
+
+
+def _dtype_of(array: np.ndarray) -> DataType | None:
+    try:
+        return from_numpy(array.dtype)
+    except KeyError:
+        return None
+
+
+class ArrayModel:
+    """Predict signatures served by per-signature runners, as a
+    :class:`~tensorserve.servables.model.Model`. Thread-safe if the runners are.
+
+    ``platform`` names the runtime (``onnx``, ``tflite``). Classify and regress
+    are refused with InvalidArgument: these runtimes have no ``tf.Example`` parser.
+    """
+
+    def __init__(
+        self,
+        platform: str,
+        signatures: Mapping[str, Signature],
+        runners: Mapping[str, SignatureRunner],
+        close: Sequence[object] = (),
+    ) -> None:
+        self._platform = platform
+        self._signatures = dict(signatures)
+        self._runners = dict(runners)
+        self._resources = list(close)
+
+    @property
+    def signatures(self) -> Mapping[str, Signature]:
+        return self._signatures
+
+    @property
+    def platform(self) -> str:
+        return self._platform
+
+    def predict(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Validate as TensorFlow Serving does, then run. ``timeout_s`` is not enforced:
+        these runtimes cannot cancel a call once it started."""
+        name = signature_name or DEFAULT_SIGNATURE
+        signature = self._signatures.get(name)
+        if signature is None:
+            raise errors.FailedPrecondition(f'Serving signature key "{name}" not found.')
+        feeds = self._checked_inputs(signature, inputs)
+        aliases = self._output_aliases(signature, tuple(output_filter))
+        return self._runners[name](feeds, aliases)
+
+    def classify(
+        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
+    ) -> Classifications:
+        raise self._no_examples(signature_name, "classify")
+
+    def regress(
+        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
+    ) -> np.ndarray:
+        raise self._no_examples(signature_name, "regress")
+
+    def multi_inference(
+        self,
+        tasks: Sequence[tuple[str, str]],
+        examples: Sequence[bytes],
+        timeout_s: float | None = None,
+    ) -> list[Classifications | np.ndarray]:
+        if not tasks:
+            return []
+        raise self._no_examples(tasks[0][0], "multi_inference")
+
+    def close(self) -> None:
+        """Drop the runtime's sessions. Call once no request is in flight."""
+        self._runners.clear()
+        self._resources.clear()
+
+    def _no_examples(self, signature_name: str, method: str) -> errors.InvalidArgument:
+        name = signature_name or DEFAULT_SIGNATURE
+        return errors.InvalidArgument(
+            f"{method} is not supported for signature {name}: the {self._platform} platform "
+            "serves predict signatures only"
+        )
+
+    @staticmethod
+    def _checked_inputs(
+        signature: Signature, inputs: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        requested = set(inputs)
+        expected = set(signature.inputs)
+        if requested != expected:
+            raise errors.InvalidArgument(
+                f"input size does not match signature: {len(requested)}!="
+                f"{len(expected)} len({{{join_sorted(requested)}}}) != "
+                f"len({{{join_sorted(expected)}}}). "
+                f"Sent extra: {{{join_sorted(requested - expected)}}}. "
+                f"Missing but required: {{{join_sorted(expected - requested)}}}."
+            )
+        feeds: dict[str, np.ndarray] = {}
+        for slot, alias in enumerate(sorted(expected)):
+            value = np.asarray(inputs[alias])
+            want = signature.inputs[alias].dtype
+            actual = _dtype_of(value)
+            if actual is not want:
+                actual_name = actual.tf_name if actual is not None else str(value.dtype)
+                raise errors.InvalidArgument(
+                    f"Expects arg[{slot}] to be {want.tf_name} but {actual_name} is provided"
+                )
+            feeds[alias] = value
+        return feeds
+
+    @staticmethod
+    def _output_aliases(signature: Signature, output_filter: tuple[str, ...]) -> tuple[str, ...]:
+        if not output_filter:
+            return tuple(sorted(signature.outputs))
+        seen: set[str] = set()
+        for alias in output_filter:
+            if alias not in signature.outputs:
+                raise errors.InvalidArgument(
+                    f"output tensor alias not found in signature: {alias} Outputs expected "
+                    f"to be in the set {{{join_sorted(signature.outputs)}}}."
+                )
+            if alias in seen:
+                raise errors.InvalidArgument(f"duplicate output tensor alias: {alias}")
+            seen.add(alias)
+        return output_filter

@@ -1,0 +1,49 @@
+"""``serve`` imports TensorFlow without Keras and scikit-learn, and still loads
+SavedModels; ``import keras`` keeps working afterwards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+PROGRAM = """
+import sys
+from tensorserve.lean_imports import import_tensorflow_without_keras
+import_tensorflow_without_keras()
+assert "keras" not in sys.modules and "sklearn" not in sys.modules, "keras imported"
+import numpy as np
+from tensorserve.core.servable_id import ServableId
+from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
+from tests.support.saved_models import write_half_plus_two
+loader = SavedModelLoader(ServableId("m", 1), write_half_plus_two(sys.argv[1]))
+loader.load()
+out = loader.servable().predict("", {"x": np.array([1.0], np.float32)})
+assert "keras" not in sys.modules, "keras imported by loading"
+import keras
+print("ok", out["y"].tolist())
+"""
+
+
+def test_tensorflow_without_keras_loads_and_runs_saved_models(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)]),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROGRAM, str(tmp_path / "hpt" / "1")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok [2.5]"
