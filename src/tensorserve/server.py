@@ -43,6 +43,8 @@ from tensorserve.dataplane import DataPlane
 from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.malloc_tuning import tune_malloc
 from tensorserve.monitoring.metrics import Metrics
+from tensorserve.platforms.python.model_caller import Models
+from tensorserve.platforms.python.servable_loader import PythonServableLoader, is_python_servable
 from tensorserve.server_core import LoaderFactory, ServerCore
 from tensorserve.sources.remote_version_loader import RemoteVersionLoader
 from tensorserve.sources.storage import storage_for
@@ -81,7 +83,10 @@ class ModelServer:
         self.core = ServerCore(
             self.manager,
             self.monitor,
-            {"tensorflow": self._tensorflow_loader_factory()},
+            {
+                "tensorflow": self._tensorflow_loader_factory(),
+                "python": self._python_loader_factory(),
+            },
             options.file_system_poll_wait_seconds,
             allow_version_labels_for_unavailable_models=(
                 options.allow_version_labels_for_unavailable_models
@@ -145,6 +150,8 @@ class ModelServer:
                 )
 
             loader: Loader
+            if "://" not in path and is_python_servable(path):
+                return self._python_loader_factory()(servable_id, path)
             if "://" in path:  # object storage: copied locally when the load starts
                 loader = RemoteVersionLoader(storage_for(path), path, saved_model)
             else:
@@ -152,6 +159,16 @@ class ModelServer:
             if batching is not None:
                 loader = batching(loader)
             return loader
+
+        return make_loader
+
+    def _python_loader_factory(self) -> LoaderFactory:
+        """Python servables (``servable.py``), whose ``context.models`` call this server."""
+        models = Models(self.manager, self.dataplane.servable_request)
+
+        def make_loader(servable_id: ServableId, path: str) -> Loader:
+            self._model_paths[servable_id] = path
+            return PythonServableLoader(servable_id, path, models)
 
         return make_loader
 
