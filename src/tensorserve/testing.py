@@ -207,4 +207,3 @@ def load_servable(
     loader = PythonServableLoader(ServableId(name, version), path, models or FakeModels())
     loader.load()
     return LoadedServable(loader)
-

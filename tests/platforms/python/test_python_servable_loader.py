@@ -115,7 +115,7 @@ def test_an_exception_in_load_fails_the_load(tmp_path: Path) -> None:
     [
         (("def predict(", "def other("), "names method 'predict', which Doubler does not define"),
         (("return {", "yield {"), "is a generator but signature 'serving_default'"),
-        (('[-1])},\n', '[-1])}, streaming=True,\n'), "is streaming but Doubler.predict"),
+        (("[-1])},\n", "[-1])}, streaming=True,\n"), "is streaming but Doubler.predict"),
         (('"float32", [-1])},', '"complex256", [-1])},'), "unsupported tensor dtype"),
         (("class Doubler(tensorserve.Servable)", "class Doubler"), "exactly one"),
     ],

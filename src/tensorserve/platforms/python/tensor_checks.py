@@ -53,6 +53,18 @@ def as_bytes_array(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def _as_array(value: object, dtype: DataType) -> np.ndarray:
+    """An ndarray as given; a list or scalar (a caller's convenience) in the declared
+    dtype when that is the same kind of number."""
+    array = np.asarray(value)
+    if isinstance(value, np.ndarray) or dtype is DataType.DT_STRING:
+        return array
+    target = dtype.numpy
+    if array.dtype != target and np.can_cast(array.dtype, target, "same_kind"):
+        return array.astype(target)
+    return array
+
+
 def check_inputs(signature: Signature, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The request's arrays, in signature order; raises InvalidArgument if they do not fit."""
     requested = set(inputs)
@@ -66,7 +78,7 @@ def check_inputs(signature: Signature, inputs: Mapping[str, Any]) -> dict[str, n
         )
     arrays: dict[str, np.ndarray] = {}
     for slot, (alias, info) in enumerate(signature.inputs.items()):
-        array = np.asarray(inputs[alias])
+        array = _as_array(inputs[alias], info.dtype)
         if info.dtype is DataType.DT_STRING and array.dtype.kind in "USO":
             array = as_bytes_array(array)
         actual = _dtype_of(array)
