@@ -31,7 +31,7 @@ def doubler(factor: float = 2.0) -> str:
     return DOUBLER.replace("FACTOR", repr(factor))
 
 
-def write_version(base: Path, version: int, files: dict[str, str]) -> Path:
+def write_version(base: Path, version: int | str, files: dict[str, str]) -> Path:
     """Create ``base/<version>/`` with ``files`` (name -> source, dedented)."""
     path = base / str(version)
     path.mkdir(parents=True, exist_ok=True)
