@@ -3,8 +3,11 @@ and cycles, with TensorFlow Serving's and V2's clients and error formats."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import queue
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import numpy as np
@@ -62,6 +65,35 @@ class Calls(tensorserve.Servable):
 )
 
 
+COUNTER = (
+    SERVABLE_HEADER
+    + """
+class Counter(tensorserve.Servable):
+    signatures = {
+        "serving_default": tensorserve.Signature(
+            inputs={"n": tensorserve.TensorSpec("int64", [1])},
+            outputs={"i": tensorserve.TensorSpec("int64", [1])},
+            streaming=True,
+        ),
+        "broken": tensorserve.Signature(
+            inputs={"n": tensorserve.TensorSpec("int64", [1])},
+            outputs={"i": tensorserve.TensorSpec("int64", [1])},
+            method="broken",
+            streaming=True,
+        ),
+    }
+
+    def predict(self, inputs, context):
+        for i in range(int(inputs["n"][0])):
+            yield {"i": np.array([i])}
+
+    async def broken(self, inputs, context):
+        yield {"i": np.array([0])}
+        raise RuntimeError("lost the thread")
+"""
+)
+
+
 def _calls(target: str) -> str:
     return CALLS.replace("TARGET", repr(target))
 
@@ -79,6 +111,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     write_version(root / "cycle_a", 1, {"servable.py": _calls("cycle_b")})
     write_version(root / "cycle_b", 1, {"servable.py": _calls("cycle_a")})
     write_version(root / "pipeline", 1, {"servable.py": _calls("half_plus_two")})
+    write_version(root / "counter", 1, {"servable.py": COUNTER})
     platforms = {name: "python" for name in ("fails", "cycle_a", "cycle_b", "pipeline")}
     models = {p.name: p for p in root.iterdir()}
     if HALF_PLUS_TWO.is_dir():
@@ -208,3 +241,82 @@ def test_a_python_servable_calls_a_saved_model(server: ServerProcess) -> None:
         pytest.skip("TensorFlow Serving test data not found")
     answer = _json(server.post("/v1/models/pipeline:predict", {"instances": [1.0, 2.0]}))
     assert answer == (200, {"predictions": [2.5, 3.0]})
+
+
+def _count_request(n: int, signature: str = "serving_default") -> dict:  # type: ignore[type-arg]
+    return {
+        "inputs": [{"name": "n", "datatype": "INT64", "shape": [1], "data": [n]}],
+        "parameters": {"signature_name": signature},
+    }
+
+
+def _events(server: ServerProcess, path: str, body: dict) -> tuple[int, str, list[dict]]:  # type: ignore[type-arg]
+    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+    try:
+        connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        text = response.read().decode()
+        kind = response.getheader("content-type", "")
+    finally:
+        connection.close()
+    if not kind.startswith("text/event-stream"):
+        return response.status, kind, [json.loads(text)]
+    events = [json.loads(block[len("data: ") :]) for block in text.split("\n\n") if block]
+    return response.status, kind, events
+
+
+def test_sse_delivers_every_chunk_in_order(server: ServerProcess) -> None:
+    status, kind, events = _events(server, "/v2/models/counter/infer_stream", _count_request(5))
+    assert (status, kind) == (200, "text/event-stream")
+    assert [e["outputs"][0]["data"] for e in events] == [[0], [1], [2], [3], [4]]
+    assert {e["model_name"] for e in events} == {"counter"}
+    assert {e["model_version"] for e in events} == {"1"}
+
+
+def test_sse_errors_before_and_after_the_first_chunk(server: ServerProcess) -> None:
+    status, _, [error] = _events(server, "/v2/models/missing/infer_stream", _count_request(1))
+    assert status == 404 and "missing" in error["error"]
+    path = "/v2/models/counter/versions/1/infer_stream"
+    status, _, events = _events(server, path, _count_request(1, "broken"))
+    assert status == 200
+    assert events[0]["outputs"][0]["data"] == [0]
+    assert events[1] == {
+        "error": "servable 'counter' version 1 raised RuntimeError: lost the thread"
+    }
+
+
+def test_a_unary_v2_request_to_a_streaming_model_is_refused(server: ServerProcess) -> None:
+    status, body = _json(server.post("/v2/models/counter/infer", _count_request(2)))
+    assert status == 400
+    assert "is streaming; use ModelStreamInfer or /infer_stream" in body["error"]
+
+
+def test_model_stream_infer_delivers_chunks_and_errors_in_the_stream(server: ServerProcess) -> None:
+    received: queue.Queue[tuple[Any, Any]] = queue.Queue()
+    client = triton.InferenceServerClient(server.grpc_target)
+    client.start_stream(callback=lambda result, error: received.put((result, error)))
+
+    def send(n: int, request_id: str, signature: str = "serving_default") -> None:
+        tensor = triton.InferInput("n", [1], "INT64")
+        tensor.set_data_from_numpy(np.array([n], np.int64))
+        client.async_stream_infer(
+            "counter", [tensor], request_id=request_id, parameters={"signature_name": signature}
+        )
+
+    send(4, "first")
+    send(1, "second", "nope")
+    send(2, "third")
+    answers = [received.get(timeout=30) for _ in range(7)]
+    client.stop_stream()
+    client.close()
+    chunks = [(r.get_response().id, int(r.as_numpy("i")[0])) for r, e in answers if e is None]
+    assert chunks == [
+        ("first", 0),
+        ("first", 1),
+        ("first", 2),
+        ("first", 3),
+        ("third", 0),
+        ("third", 1),
+    ]
+    [error] = [e for _, e in answers if e is not None]
+    assert "signature 'nope' not found in model 'counter'" in error.message()

@@ -6,6 +6,7 @@ per request (7,000 req/s for a fixed response) where this protocol spends ~30 µ
 model's whole request costs less than uvicorn's share, so the front end must be
 lean. This keeps only what TensorFlow Serving's REST API needs: keep-alive,
 pipelining (answered in order), Content-Length and chunked request bodies,
+streamed (chunked) responses for server-sent events,
 ``Expect: 100-continue``, a body size cap answered before the body is read,
 idle and read timeouts, and a graceful drain.
 
@@ -20,6 +21,7 @@ import asyncio
 import collections
 import http
 import logging
+from collections.abc import Callable
 from typing import Any, cast
 
 import httptools
@@ -180,7 +182,7 @@ class HttpConnection(asyncio.Protocol):
         self._task = self._loop.create_task(self._handle(scope, body, keep_alive))
 
     async def _handle(self, scope: dict[str, Any], body: bytes, keep_alive: bool) -> None:
-        response = _Response(scope["method"] == "HEAD")
+        response = _Response(scope["method"] == "HEAD", self._write_streamed)
         delivered = False
 
         async def receive() -> Message:
@@ -196,10 +198,13 @@ class HttpConnection(asyncio.Protocol):
         except Exception:
             _LOG.exception("REST request %s %s failed", scope["method"], scope["path"])
         keep_alive = keep_alive and not self._draining
-        if not response.complete:
+        if response.streaming:  # already written, chunk by chunk
+            keep_alive = keep_alive and response.complete
+        elif not response.complete:
             response = _Response(False)
             response.set(500, {"error": "Internal error: the request handler did not answer"})
-        self._write(response.encode(keep_alive))
+        if not response.streaming:
+            self._write(response.encode(keep_alive))
         self._task = None
         if self._refusal is not None:
             self._write(self._refusal)
@@ -216,6 +221,13 @@ class HttpConnection(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)
+
+    def _write_streamed(self, data: bytes) -> None:
+        """Write part of a streamed response; raises ConnectionResetError once the
+        client is gone, so the app stops producing."""
+        if self._transport is None or self._transport.is_closing():
+            raise ConnectionResetError("the client closed the connection")
+        self._transport.write(data)
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer with a JSON error at once and close: the rest of the input is unreadable."""
@@ -275,25 +287,60 @@ class HttpConnection(asyncio.Protocol):
 
 
 class _Response:
-    """Collects one ASGI response and renders it as a single write."""
+    """Collects one ASGI response and renders it as a single write.
 
-    __slots__ = ("body", "complete", "head_only", "headers", "status")
+    A response without Content-Length whose first body message says
+    ``more_body`` is streamed instead (server-sent events): its head and each
+    body message are written as they come, with chunked transfer encoding.
+    """
 
-    def __init__(self, head_only: bool) -> None:
+    __slots__ = ("_write", "body", "complete", "head_only", "headers", "status", "streaming")
+
+    def __init__(self, head_only: bool, write: Callable[[bytes], None] | None = None) -> None:
         self.head_only = head_only
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.complete = False
+        self.streaming = False
+        self._write = write
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = int(message["status"])
             self.headers = list(message.get("headers", ()))
         elif message["type"] == "http.response.body":
+            more = bool(message.get("more_body", False))
+            if self.streaming or (more and self._can_stream()):
+                self._stream(message.get("body", b""), more)
+                return
             self.body.append(message.get("body", b""))
-            if not message.get("more_body", False):
+            if not more:
                 self.complete = True
+
+    def _can_stream(self) -> bool:
+        return (
+            self._write is not None
+            and not self.head_only
+            and not self.body
+            and all(name.lower() != b"content-length" for name, _ in self.headers)
+        )
+
+    def _stream(self, chunk: bytes, more: bool) -> None:
+        assert self._write is not None
+        data = []
+        if not self.streaming:
+            self.streaming = True
+            head = [b"HTTP/1.1 %d %s\r\n" % (self.status, _REASONS.get(self.status, b""))]
+            head += [b"%s: %s\r\n" % header for header in self.headers]
+            head.append(b"transfer-encoding: chunked\r\n\r\n")
+            data.append(b"".join(head))
+        if chunk:
+            data.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        if not more:
+            data.append(b"0\r\n\r\n")
+            self.complete = True
+        self._write(b"".join(data))
 
     def set(self, status: int, error: dict[str, str]) -> None:
         self.status = status

@@ -192,14 +192,20 @@ class PythonModel:
                         await produced.aclose()
             else:
                 done = object()
+                step: asyncio.Future[Any] | None = None
                 try:
                     while True:
                         with self._user_code(signature_name, deadline):
-                            chunk = await run_blocking(steps.run, next, produced, done)
+                            step = asyncio.ensure_future(
+                                run_blocking(steps.run, next, produced, done)
+                            )
+                            chunk = await asyncio.shield(step)
                         if chunk is done:
                             return
                         yield tensor_checks.check_outputs(self._owner, signature, chunk)
                 finally:
+                    if step is not None and not step.done():
+                        await asyncio.wait([step])  # its thread finishes next() first
                     with self._user_code(signature_name, deadline, quiet=True):
                         await run_blocking(steps.run, produced.close)
 
