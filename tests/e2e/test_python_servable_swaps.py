@@ -4,14 +4,18 @@ modules stay apart; a pipeline over a SavedModel being swapped loses nothing."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import threading
 from collections.abc import Callable, Container, Iterator
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from tests.support.paths import tfserving_model
 from tests.support.python_servables import write_version
@@ -60,6 +64,32 @@ class Pipeline(tensorserve.Servable):
     def predict(self, inputs, context):
         out = context.models.predict("half_plus_two", {"x": inputs["x"]})
         return {"y": out["y"] * 10}
+"""
+
+ENDLESS = """
+import time
+import numpy as np
+import tensorserve
+
+class Endless(tensorserve.Servable):
+    signatures = {"serving_default": tensorserve.Signature(
+        inputs={"n": tensorserve.TensorSpec("int64", [1])},
+        outputs={"i": tensorserve.TensorSpec("int64", [1])},
+        streaming=True,
+    )}
+
+    def load(self, context):
+        self.marker = context.path.parent / f"closed-{context.version}"
+
+    def predict(self, inputs, context):
+        i = 0
+        try:
+            while True:
+                yield {"i": np.array([i])}
+                i += 1
+                time.sleep(0.02)
+        finally:
+            self.marker.write_text("closed")
 """
 
 Outcome = tuple[int, bytes]
@@ -139,6 +169,8 @@ def server(repository: Path) -> Iterator[ServerProcess]:
     publish(versioned(1.0), repository / "helpers", 1)
     publish(versioned(2.0), repository / "helpers", 2)
     publish({"servable.py": PIPELINE}, repository / "pipeline", 1)
+    publish({"servable.py": ENDLESS}, repository / "endless_sse", 1)
+    publish({"servable.py": ENDLESS}, repository / "endless_grpc", 1)
     config = repository / "models.config"
     config.write_text(
         "model_config_list {\n"
@@ -146,6 +178,10 @@ def server(repository: Path) -> Iterator[ServerProcess]:
         f'config {{ name: "helpers" base_path: "{repository / "helpers"}" '
         'model_platform: "python" model_version_policy { all {} } }\n'
         f'config {{ name: "pipeline" base_path: "{repository / "pipeline"}" '
+        'model_platform: "python" }\n'
+        f'config {{ name: "endless_sse" base_path: "{repository / "endless_sse"}" '
+        'model_platform: "python" }\n'
+        f'config {{ name: "endless_grpc" base_path: "{repository / "endless_grpc"}" '
         'model_platform: "python" }\n'
         f'config {{ name: "half_plus_two" base_path: "{repository / "half_plus_two"}" '
         'model_platform: "tensorflow" }\n'
@@ -217,3 +253,59 @@ def test_a_pipeline_over_a_saved_model_being_swapped_loses_nothing(
         before = load.sent
         wait_until(lambda: load.sent > before + 50, timeout=60, what="traffic after the swap")
     assert load.failures == []
+
+
+def _swap_then_release(server: ServerProcess, repository: Path, model: str, close: Any) -> None:
+    """Publish version 2 while a stream holds version 1: 1 must wait for the stream,
+    then unload promptly once ``close()`` ends it, its generator closed."""
+    publish({"servable.py": ENDLESS}, repository / model, 2)
+    wait_until(lambda: server.model_states(model).get(2) == "AVAILABLE", timeout=60)
+    assert server.model_states(model).get(1) != "END"  # held by the open stream
+    assert not (repository / model / "closed-1").exists()
+    close()
+    wait_until(lambda: server.model_states(model).get(1) == "END", timeout=10, what="v1 unloaded")
+    assert (repository / model / "closed-1").read_text() == "closed"
+
+
+def test_an_sse_client_disconnecting_releases_the_version(
+    server: ServerProcess, repository: Path
+) -> None:
+    body = {"inputs": [{"name": "n", "datatype": "INT64", "shape": [1], "data": [0]}]}
+    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+    connection.request("POST", "/v2/models/endless_sse/infer_stream", json.dumps(body))
+    response = connection.getresponse()
+    assert response.status == 200
+    lines = [response.fp.readline() for _ in range(6)]
+    assert sum(line.startswith(b"data: ") for line in lines) >= 2
+
+    def close() -> None:
+        response.close()
+        connection.close()
+
+    _swap_then_release(server, repository, "endless_sse", close)
+
+
+def test_a_model_stream_infer_client_cancelling_releases_the_version(
+    server: ServerProcess, repository: Path
+) -> None:
+    request = service_pb2.ModelInferRequest(model_name="endless_grpc", id="forever")
+    tensor = request.inputs.add(name="n", datatype="INT64", shape=[1])
+    tensor.contents.int64_contents.append(0)
+    stop = threading.Event()
+
+    def requests() -> Iterator[Any]:
+        yield request
+        stop.wait(60)  # keep the request side open until the test is done
+
+    channel = grpc.insecure_channel(server.grpc_target)
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+    call = stub.ModelStreamInfer(requests())
+    first, second = next(call), next(call)
+    assert (first.infer_response.id, second.infer_response.id) == ("forever", "forever")
+
+    def close() -> None:
+        call.cancel()
+        stop.set()
+        channel.close()
+
+    _swap_then_release(server, repository, "endless_grpc", close)
