@@ -88,3 +88,36 @@ async def _accepts(port: int) -> bool:
         return False
     writer.close()
     return True
+
+
+def test_a_response_sent_in_parts_is_streamed_chunked_and_keeps_the_connection() -> None:
+    release = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/plain":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        await release.wait()  # the first part must reach the client before this ends
+        await send({"type": "http.response.body", "body": b"data: 2\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def scenario() -> None:
+        server = RestServer(app, "127.0.0.1", 0)
+        await server.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+                async with client.stream("GET", "/events") as response:
+                    assert response.headers["transfer-encoding"] == "chunked"
+                    parts = response.aiter_bytes()
+                    assert await anext(parts) == b"data: 1\n\n"
+                    release.set()
+                    assert b"".join([part async for part in parts]) == b"data: 2\n\n"
+                plain = await client.get("/plain")  # the same connection goes on
+                assert plain.content == b"ok"
+        finally:
+            await server.stop(grace_s=1)
+
+    _run(scenario())

@@ -214,3 +214,37 @@ def test_max_concurrency_waits_within_the_deadline(kinds: LoadedServable) -> Non
 def test_the_issue_example_through_testing(tmp_path: Path) -> None:
     with load_servable(write_version(tmp_path, 1, {"servable.py": doubler(3.0)})) as tripler:
         assert tripler.predict({"x": [1.0]})["y"].tolist() == [3.0]
+
+
+EXAMPLES = """
+import numpy as np
+import tensorserve
+
+class Examples(tensorserve.Servable):
+    signatures = {"serving_default": tensorserve.Signature(
+        inputs={"x": tensorserve.TensorSpec("float32", [-1])},
+        outputs={"y": tensorserve.TensorSpec("float32", [-1])})}
+
+    def predict(self, inputs, context):
+        return {"y": inputs["x"]}
+
+    def classify(self, examples, context):
+        return {"classes": [["a", "b"]] * len(examples), "scores": [[0.9, 0.1]] * len(examples)}
+
+    def regress(self, examples, context):
+        return [float(len(e)) for e in examples]
+"""
+
+
+def test_classify_and_regress_call_the_servables_methods(tmp_path: Path) -> None:
+    with load_servable(write_version(tmp_path, 1, {"servable.py": EXAMPLES})) as served:
+        classes = served.model.classify("serving_default", [b"e1", b"e22"])
+        assert classes.classes is not None and classes.classes.tolist() == [[b"a", b"b"]] * 2
+        assert classes.scores is not None and classes.scores.dtype == np.float32
+        assert served.model.regress("serving_default", [b"e1", b"e22"]).tolist() == [2.0, 3.0]
+    with load_servable(write_version(tmp_path, 2, {"servable.py": KINDS})) as kinds:
+        error = _error(kinds.model.classify, "serving_default", [b"e"])
+        assert (error.code, error.message) == (
+            Code.UNIMPLEMENTED,
+            "servable 'servable' version 1 does not define classify",
+        )

@@ -33,6 +33,7 @@ from tensorserve.core.errors import (
     InvalidArgument,
     ResourceExhausted,
     ServingError,
+    Unimplemented,
 )
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import Signature
@@ -237,8 +238,6 @@ class PythonModel:
         examples: Sequence[bytes],
         timeout_s: float | None = None,
     ) -> list[Classifications | np.ndarray]:
-        from tensorserve.core.errors import Unimplemented
-
         raise Unimplemented(f"{self._owner} does not support MultiInference")
 
     def close(self) -> None:
@@ -289,9 +288,11 @@ class PythonModel:
         examples: Sequence[bytes],
         timeout_s: float | None,
     ) -> Any:
-        method = getattr(self.servable, method_name, None)
-        if method is None or signature_name not in self._signatures:
+        if signature_name not in self._signatures:
             raise InvalidArgument(f"No signature was found with the name: {signature_name}")
+        method = getattr(self.servable, method_name, None)
+        if method is None:
+            raise Unimplemented(f"{self._owner} does not define {method_name}")
         deadline = _deadline(timeout_s)
         context = self._context(signature_name, deadline)
         with self._slot(deadline), self._user_code(signature_name, deadline):
