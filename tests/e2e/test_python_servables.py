@@ -16,7 +16,7 @@ import tritonclient.grpc as triton
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-from tests.support.paths import TFSERVING_TESTDATA
+from tests.support.paths import REPO_ROOT, TFSERVING_TESTDATA
 from tests.support.python_servables import doubler, write_version
 from tests.support.server_process import ServerProcess, running_server
 
@@ -94,6 +94,13 @@ class Counter(tensorserve.Servable):
 )
 
 
+def _readme_servable() -> str:
+    """The README's Python servable, so the tour below runs what it shows."""
+    text = (REPO_ROOT / "README.md").read_text()
+    block = text[text.index("# models/doubler/1/servable.py") :]
+    return block[: block.index("```")]
+
+
 def _calls(target: str) -> str:
     return CALLS.replace("TARGET", repr(target))
 
@@ -101,7 +108,7 @@ def _calls(target: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("python-servables")
-    write_version(root / "doubler", 1, {"servable.py": doubler()})
+    write_version(root / "doubler", 1, {"servable.py": _readme_servable()})
     write_version(root / "fails", 1, {"servable.py": FAILS})
     write_version(root / "bad_import", 1, {"servable.py": "import no_such_module_here\n"})
     bad_load = doubler().replace("self.factor = 2.0", "raise RuntimeError('weights missing')")
@@ -135,6 +142,7 @@ def _json(answer: tuple[int, bytes]) -> tuple[int, dict]:  # type: ignore[type-a
 
 
 def test_tf_serving_rest_predict_and_metadata(server: ServerProcess) -> None:
+    """The README's curl example, then the metadata TF Serving clients read."""
     answer = _json(server.post("/v1/models/doubler:predict", {"instances": [1.0, 2.5]}))
     assert answer == (200, {"predictions": [2.0, 5.0]})
     status, metadata = _json(server.get("/v1/models/doubler/metadata"))
