@@ -90,11 +90,17 @@ class Models:
         """
         check_cycle(name)
         left = time_left(timeout_s)
-        request = self._resolve(ModelSpec(name, version, label, signature_name))
-        with self._manager.get_servable_handle(request) as handle:
+        if version is None and label is None:
+            request = ServableRequest.latest(name)
+        else:
+            request = self._resolve(ModelSpec(name, version, label, signature_name))
+        handle = self._manager.get_servable_handle(request)
+        try:
             model = handle.servable
             _check_signature(model.signatures, signature_name)
             return model.predict(signature_name, dict(inputs), (), left)  # type: ignore[no-any-return]
+        finally:
+            handle.close()
 
     async def apredict(
         self,

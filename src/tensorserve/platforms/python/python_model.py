@@ -48,6 +48,15 @@ PLATFORM = "python"
 SLOT_WAIT_S = 60.0
 """How long a call without a deadline waits for a ``max_concurrency`` slot."""
 
+_PASSED_THROUGH = (
+    ServingError,
+    GeneratorExit,
+    asyncio.CancelledError,
+    StopIteration,
+    StopAsyncIteration,
+)
+"""What user code may raise as it is: the API's own errors and control flow."""
+
 logger = logging.getLogger(__name__)
 
 
@@ -73,6 +82,9 @@ class PythonModel:
         self._methods: dict[str, Callable[..., Any]] = {
             sig_name: getattr(servable, spec.method) for sig_name, spec in declared.items()
         }
+        self._coroutines = frozenset(
+            name for name, method in self._methods.items() if inspect.iscoroutinefunction(method)
+        )
         cap = type(servable).max_concurrency
         self._slots = threading.BoundedSemaphore(cap) if cap else None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -95,8 +107,7 @@ class PythonModel:
 
     def runs_on_loop(self, signature_name: str) -> bool:
         """Whether a unary call of this signature is an ``async def`` to await on the loop."""
-        method = self._methods.get(signature_name)
-        return method is not None and inspect.iscoroutinefunction(method)
+        return signature_name in self._coroutines
 
     def predict(
         self,
@@ -105,16 +116,34 @@ class PythonModel:
         output_filter: Sequence[str] = (),
         timeout_s: float | None = None,
     ) -> dict[str, np.ndarray]:
-        """Run a unary signature from a worker thread (an async one on the loop)."""
-        signature, arrays, deadline = self._prepare(signature_name, inputs, output_filter, False)
-        deadline = _deadline(timeout_s)
-        method = self._methods[signature_name]
-        context = self._context(signature_name, deadline)
-        with self._slot(deadline), self._user_code(signature_name, deadline):
-            if inspect.iscoroutinefunction(method):
-                result = self._run_coroutine(method(arrays, context), deadline)
+        """Run a unary signature from a worker thread (an async one on the loop).
+
+        The hot path of every call, composition hops included: written out rather
+        than built from the context managers the other paths use.
+        """
+        signature, arrays, _ = self._prepare(signature_name, inputs, output_filter, False)
+        deadline = None if timeout_s is None else time.monotonic() + max(timeout_s, 0.0)
+        context = RequestContext(
+            self.name, self.version, signature_name, self._models, self.logger, deadline
+        )
+        slots = self._slots
+        if slots is not None:
+            self._acquire(slots, deadline)
+        chain = CALL_CHAIN.set((*CALL_CHAIN.get(), self.name))
+        deadline_token = DEADLINE.set(deadline)
+        try:
+            if signature_name in self._coroutines:
+                coroutine = self._methods[signature_name](arrays, context)
+                result = self._run_coroutine(coroutine, deadline)
             else:
-                result = method(arrays, context)
+                result = self._methods[signature_name](arrays, context)
+        except BaseException as exc:
+            raise self._mapped(exc, signature_name) from None
+        finally:
+            DEADLINE.reset(deadline_token)
+            CALL_CHAIN.reset(chain)
+            if slots is not None:
+                slots.release()
         return tensor_checks.check_outputs(self._owner, signature, result, output_filter)
 
     async def predict_async(
@@ -310,21 +339,37 @@ class PythonModel:
         deadline_token = DEADLINE.set(deadline)
         try:
             yield
-        except InvalidInput as exc:
-            if not quiet:
-                raise InvalidArgument(str(exc)) from None
-        except ServingError:
-            if not quiet:
-                raise
         except (GeneratorExit, asyncio.CancelledError, StopIteration, StopAsyncIteration):
             raise
         except BaseException as exc:
-            logger.exception("%s raised in signature '%s'", self._owner, signature_name)
+            mapped = self._mapped(exc, signature_name)
             if not quiet:
-                raise Internal(f"{self._owner} raised {type(exc).__name__}: {exc}") from None
+                raise mapped from None
         finally:
             DEADLINE.reset(deadline_token)
             CALL_CHAIN.reset(token)
+
+    def _mapped(self, exc: BaseException, signature_name: str) -> BaseException:
+        """The API's error for what user code raised (logged with its traceback when
+        it is a bug); control-flow exceptions come back as they are."""
+        if isinstance(exc, InvalidInput):
+            return InvalidArgument(str(exc))
+        if isinstance(
+            exc,
+            ServingError
+            | GeneratorExit
+            | asyncio.CancelledError
+            | StopIteration
+            | StopAsyncIteration,
+        ):
+            return exc
+        logger.error("%s raised in signature '%s'", self._owner, signature_name, exc_info=exc)
+        return Internal(f"{self._owner} raised {type(exc).__name__}: {exc}")
+
+    def _acquire(self, slots: threading.BoundedSemaphore, deadline: float | None) -> None:
+        wait = SLOT_WAIT_S if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if not slots.acquire(timeout=wait):
+            raise self._no_slot(deadline)
 
     @contextlib.contextmanager
     def _slot(self, deadline: float | None) -> Iterator[None]:
@@ -332,9 +377,7 @@ class PythonModel:
         if slots is None:
             yield
             return
-        wait = SLOT_WAIT_S if deadline is None else max(deadline - time.monotonic(), 0.0)
-        if not slots.acquire(timeout=wait):
-            raise self._no_slot(deadline)
+        self._acquire(slots, deadline)
         try:
             yield
         finally:
