@@ -8,7 +8,7 @@ one response carrying ``error_message`` and the stream goes on with the next,
 so ``tritonclient.grpc.start_stream`` callbacks see per-request errors. A
 request that sets ``triton_enable_empty_final_response`` also gets an empty
 response with ``triton_final_response=true`` after its last chunk. Requests
-on one stream run in order. When the client cancels or goes away, the
+on one stream run concurrently. When the client cancels or goes away, the
 running generator is closed and its version released.
 
 Call from the event loop.
@@ -16,6 +16,7 @@ Call from the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -33,6 +34,10 @@ from tensorserve.v2.model_errors import missing_signature, unknown_model
 EMPTY_FINAL_PARAMETER = "triton_enable_empty_final_response"
 FINAL_PARAMETER = "triton_final_response"
 
+RESPONSES_QUEUED = 16
+"""Responses waiting for the client before the models producing them pause."""
+_END = object()
+
 MakeCall = Callable[[DataPlane, Any, grpc.aio.ServicerContext], Inference]
 
 logger = logging.getLogger(__name__)
@@ -44,17 +49,49 @@ async def model_stream_infer(
     requests: AsyncIterator[bytes],
     context: grpc.aio.ServicerContext,
 ) -> AsyncIterator[Any]:
-    """The RPC handler: serialized requests in, ``ModelStreamInferResponse`` out."""
-    async for data in requests:
-        try:
-            request = service_pb2.ModelInferRequest.FromString(data)
-        except DecodeError as exc:
-            yield _error(
-                None, InvalidArgument(f"the request is not a valid ModelInferRequest: {exc}")
-            )
-            continue
+    """The RPC handler: serialized requests in, ``ModelStreamInferResponse`` out.
+
+    Each request is answered by a task of its own, so requests on one stream run
+    concurrently and their responses interleave (matched by ``id``, in order within a
+    request); a bounded queue makes a model wait while the client reads slowly.
+    """
+    responses: asyncio.Queue[Any] = asyncio.Queue(maxsize=RESPONSES_QUEUED)
+    answering: set[asyncio.Task[None]] = set()
+
+    async def answer(request: Any) -> None:
         async for response in _answer(dataplane, make_call, request, context):
+            await responses.put(response)
+
+    async def read() -> None:
+        try:
+            async for data in requests:
+                try:
+                    request = service_pb2.ModelInferRequest.FromString(data)
+                except DecodeError as exc:
+                    invalid = InvalidArgument(
+                        f"the request is not a valid ModelInferRequest: {exc}"
+                    )
+                    await responses.put(_error(None, invalid))
+                    continue
+                task = asyncio.create_task(answer(request))
+                answering.add(task)
+                task.add_done_callback(answering.discard)
+            while answering:
+                await asyncio.wait(set(answering))
+        finally:
+            await responses.put(_END)
+
+    reader = asyncio.create_task(read())
+    try:
+        while (response := await responses.get()) is not _END:
             yield response
+    finally:
+        # The client is gone or cancelled: close every running stream (their
+        # generators' finally blocks run and their versions are released).
+        pending = [reader, *answering]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def _answer(
