@@ -58,6 +58,8 @@ from tensorserve.malloc_tuning import tune_malloc
 from tensorserve.model_config_poller import ModelConfigPoller
 from tensorserve.monitoring.load_recorder import LoadRecorder
 from tensorserve.monitoring.metrics import Metrics
+from tensorserve.platforms.python.model_caller import Models
+from tensorserve.platforms.python.servable_loader import PythonServableLoader, is_python_servable
 from tensorserve.server_core import LoaderFactory, ServerCore
 from tensorserve.sources.remote_version_loader import RemoteVersionLoader
 from tensorserve.sources.storage import storage_for
@@ -106,6 +108,7 @@ class ModelServer:
             {
                 "tensorflow": self._tensorflow_loader_factory(),
                 "onnx": self._onnx_loader_factory(),
+                "python": self._python_loader_factory(),
             },
             options.file_system_poll_wait_seconds,
             allow_version_labels_for_unavailable_models=(
@@ -182,6 +185,8 @@ class ModelServer:
                 )
 
             loader: Loader
+            if "://" not in path and is_python_servable(path):
+                return self._python_loader_factory()(servable_id, path)
             if "://" in path:  # object storage: copied locally when the load starts
                 loader = RemoteVersionLoader(storage_for(path), path, saved_model)
             else:
@@ -190,6 +195,16 @@ class ModelServer:
             if self.batching is not None:
                 loader = self.batching.wrap(loader)
             return loader
+
+        return make_loader
+
+    def _python_loader_factory(self) -> LoaderFactory:
+        """Python servables (``servable.py``), whose ``context.models`` call this server."""
+        models = Models(self.manager, self.dataplane.servable_request)
+
+        def make_loader(servable_id: ServableId, path: str) -> Loader:
+            self.loads.note_path(servable_id, path)
+            return PythonServableLoader(servable_id, path, models)
 
         return make_loader
 

@@ -115,9 +115,10 @@ def test_demo_serves_prints_a_working_curl_line_and_stops_on_ctrl_c(
     assert f"localhost:{grpc_port}" in banner
     assert web_page[0] == 200
     assert web_models[0] == 200
-    (model,) = json.loads(web_models[1])["models"]
-    assert model["name"] == "mnist"
-    assert [v["state"] for v in model["versions"]] == ["AVAILABLE"]
+    models = {m["name"]: m for m in json.loads(web_models[1])["models"]}
+    assert sorted(models) == ["digits", "mnist"]  # the CNN and the Python servable on it
+    for model in models.values():
+        assert [v["state"] for v in model["versions"]] == ["AVAILABLE"]
     assert "predict_images/samples/7.png" in curl_line
     assert classified.returncode == 0, classified.stderr
     (result,) = json.loads(classified.stdout)["results"]

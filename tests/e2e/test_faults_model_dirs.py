@@ -1,7 +1,7 @@
 """Faults in the model directories of a running server: a version deleted while it
-serves, a corrupt ``variables`` file, a model on a platform the server does not know.
-Each ends in a clear state and error, and the model ``good`` answers every request
-throughout.
+serves, a corrupt ``variables`` file. Each ends in a clear state and error, and the
+model ``good`` answers every request throughout. A model on a platform the server does
+not know is a config error, as in TensorFlow Serving: the start is refused with its text.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,12 @@ import pytest
 
 from tests.support import saved_models
 from tests.support.faults import predicts_half_plus_two, version_statuses, write_model_config
-from tests.support.server_process import ServerProcess, running_server
+from tests.support.server_process import (
+    ServerProcess,
+    free_port,
+    running_server,
+    server_command,
+)
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +36,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     saved_models.write_half_plus_two(root / "deleted" / "1")
     saved_models.write_half_plus_two(root / "deleted" / "2", a=0.5, b=3.0)
     saved_models.write_half_plus_two(root / "corrupt" / "1")
-    saved_models.write_half_plus_two(root / "odd" / "1")
     return root
 
 
@@ -42,7 +47,6 @@ def server(models: Path) -> Iterator[ServerProcess]:
             "good": models / "good",
             "deleted": models / "deleted",
             "corrupt": models / "corrupt",
-            "odd:onnx": models / "odd",
         },
     )
     with running_server(
@@ -143,8 +147,19 @@ def test_a_version_with_a_corrupt_variables_file_ends_with_the_reason(
     assert predicts_half_plus_two(server, "corrupt")  # version 1 keeps serving
 
 
-def test_a_model_on_an_unknown_platform_ends_with_the_error(server: ServerProcess) -> None:
-    [(version, status)] = version_statuses(server, "odd").items()
-    assert (version, status.state, status.error_code) == (1, "END", "INVALID_ARGUMENT")
-    assert status.error_message == "Model odd requests unsupported platform onnx"
-    assert predicts_half_plus_two(server, "good")
+def test_a_model_on_an_unknown_platform_refuses_the_start(tmp_path: Path) -> None:
+    saved_models.write_half_plus_two(tmp_path / "good" / "1")
+    saved_models.write_half_plus_two(tmp_path / "odd" / "1")
+    config = write_model_config(
+        tmp_path / "models.config",
+        {"good": tmp_path / "good", "odd:caffe": tmp_path / "odd"},
+    )
+    command = server_command(
+        [f"--port={free_port()}", f"--rest_api_port={free_port()}", f"--model_config_file={config}"]
+    )
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert (
+        "Failed to start server. Error: INVALID_ARGUMENT: "
+        "Model odd requests unsupported platform caffe"
+    ) in done.stdout + done.stderr

@@ -171,3 +171,70 @@ def _read_until_closed(client: socket.socket) -> bytes:
         while chunk := client.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def test_a_response_sent_in_parts_is_streamed_chunked_and_keeps_the_connection() -> None:
+    release = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/plain":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        await release.wait()  # the first part must reach the client before this ends
+        await send({"type": "http.response.body", "body": b"data: 2\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def scenario() -> None:
+        server = RestServer(app, "127.0.0.1", 0)
+        await server.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+                async with client.stream("GET", "/events") as response:
+                    assert response.headers["transfer-encoding"] == "chunked"
+                    parts = response.aiter_bytes()
+                    assert await anext(parts) == b"data: 1\n\n"
+                    release.set()
+                    assert b"".join([part async for part in parts]) == b"data: 2\n\n"
+                plain = await client.get("/plain")  # the same connection goes on
+                assert plain.content == b"ok"
+        finally:
+            await server.stop(grace_s=1)
+
+    _run(scenario())
+
+
+class _FakeConnection:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def drain(self) -> None:
+        pass
+
+
+def test_wait_drained_waits_for_a_connection_that_registers_while_it_waits(
+    harness: Any,
+) -> None:
+    """A socket the loop accepted just before the listener closed registers a few turns
+    later; the drain must wait for its answer, or close() would abort it unanswered."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        server = RestServer(harness.app, "127.0.0.1", 0)
+        early, late = _FakeConnection(loop), _FakeConnection(loop)
+        server._connections.add(early)  # type: ignore[arg-type]
+        waiting = asyncio.create_task(server.wait_drained(10))
+        await asyncio.sleep(0)
+        server._connections.add(late)  # type: ignore[arg-type]
+        early.closed.set_result(None)
+        server._connections.discard(early)  # type: ignore[arg-type]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        late.closed.set_result(None)
+        server._connections.discard(late)  # type: ignore[arg-type]
+        assert await asyncio.wait_for(waiting, 5) is True
+
+    _run(scenario())

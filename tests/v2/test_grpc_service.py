@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import grpc
@@ -418,15 +418,6 @@ def test_unimplemented_rpcs_say_so(harness: Harness, rpc: str) -> None:
     )
 
 
-def test_streaming_infer_is_unimplemented(
-    stub: service_pb2_grpc.GRPCInferenceServiceStub,
-) -> None:
-    requests: Sequence[Any] = [service_pb2.ModelInferRequest(model_name=MODEL)]
-    with pytest.raises(grpc.RpcError) as info:
-        list(stub.ModelStreamInfer(iter(requests), timeout=10))
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 def test_a_listed_model_whose_load_fails_keeps_the_loads_error(
     client: triton.InferenceServerClient, dataplane: FakeDataPlane
 ) -> None:
@@ -434,3 +425,18 @@ def test_a_listed_model_whose_load_fails_keeps_the_loads_error(
     error = error_of(client.load_model, "broken")
     assert error.status() == "StatusCode.NOT_FOUND"
     assert error.message() == "Could not find base path /models/broken for servable broken"
+
+
+def test_stream_infer_answers_an_unreadable_request_inside_the_stream(harness: Harness) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{harness.port}") as channel:
+        call = channel.stream_stream(
+            "/inference.GRPCInferenceService/ModelStreamInfer",
+            request_serializer=lambda data: data,
+            response_deserializer=service_pb2.ModelStreamInferResponse.FromString,
+        )
+        responses = list(call(iter([b"\xff\xff", b"\x0a"]), timeout=10))
+    assert len(responses) == 2
+    assert all(
+        r.error_message.startswith("the request is not a valid ModelInferRequest")
+        for r in responses
+    )

@@ -32,7 +32,9 @@ from tensorserve.sources.servable_version_policy import (
 TENSORFLOW_PLATFORM = "tensorflow"
 ONNX_PLATFORM = "onnx"
 _URI_SCHEME = re.compile(r"[a-zA-Z][0-9a-zA-Z.]*://")
-SUPPORTED_PLATFORMS = frozenset({TENSORFLOW_PLATFORM, ONNX_PLATFORM})
+PYTHON_PLATFORM = "python"
+"""Python servables (``servable.py``); see ``platforms/python``."""
+SUPPORTED_PLATFORMS = frozenset({TENSORFLOW_PLATFORM, ONNX_PLATFORM, PYTHON_PLATFORM})
 
 _VersionPolicyProto = file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig
 _TENSORFLOW_MODEL_TYPE = model_server_config_pb2.TENSORFLOW

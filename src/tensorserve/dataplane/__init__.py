@@ -17,6 +17,7 @@ from tensorserve.dataplane.model_ref import ModelRef
 from tensorserve.dataplane.model_spec import ModelSpec
 from tensorserve.dataplane.observer import NullObserver, RequestObserver
 from tensorserve.dataplane.repository import ModelRepository, RepositoryEntry, StaticRepository
+from tensorserve.dataplane.streaming import stream_inference
 from tensorserve.dataplane.version_labels import VersionLabels
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "VersionLabels",
     "example_signature_not_found",
     "signature_not_found",
+    "stream_inference",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -89,6 +89,10 @@ class ModelRef:
         output_filter: Sequence[str] = (),
         timeout_s: float | None = None,
     ) -> dict[str, np.ndarray]:
+        on_loop = getattr(self.model, "runs_on_loop", None)
+        if on_loop is not None and on_loop(signature_name):  # an async def Python servable
+            run = self.model.predict_async(signature_name, inputs, output_filter, timeout_s)  # type: ignore[attr-defined]
+            return await self._awaited("predict", run)
         submit = getattr(self.model, "submit_predict", None)
         if submit is not None:  # a batching servable: queue without a blocked thread
             return await self._queued(submit, signature_name, inputs, output_filter, timeout_s)
@@ -168,6 +172,13 @@ class ModelRef:
             return await waiter
         finally:
             timer.cancel()
+
+    async def _awaited(self, api: str, run: Awaitable[T]) -> T:
+        start = time.perf_counter()
+        self._job = job = asyncio.ensure_future(run)  # held like a worker call
+        result: T = await self._outcome(job)
+        self._observer.runtime(self.id.name, api, time.perf_counter() - start)
+        return result
 
     def close(self) -> None:
         """Release the version, at once or when a still-running model call ends."""

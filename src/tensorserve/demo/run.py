@@ -96,10 +96,24 @@ def _server_command(paths: DemoPaths, ports: DemoPorts) -> list[str]:
         "serve",
         f"--port={ports.grpc}",
         f"--rest_api_port={ports.rest}",
-        f"--model_name={paths.model_name}",
-        f"--model_base_path={(paths.serving_base / paths.model_name).resolve()}",
+        f"--model_config_file={_write_model_config(paths)}",
         f"--monitoring_config_file={monitoring}",
     ]
+
+
+def _write_model_config(paths: DemoPaths) -> Path:
+    """Serve ``mnist`` and, when present, the ``digits`` Python servable that calls it."""
+    models = [(paths.model_name, "tensorflow")]
+    if (paths.digits_dir / "servable.py").exists():
+        models.append((paths.digits_dir.parent.name, "python"))
+    entries = "".join(
+        f'  config {{ name: "{name}" '
+        f'base_path: "{(paths.serving_base / name).resolve()}" model_platform: "{platform}" }}\n'
+        for name, platform in models
+    )
+    path = paths.serving_base / "models.config"
+    path.write_text(f"model_config_list {{\n{entries}}}\n", encoding="utf-8")
+    return path
 
 
 def _web_command(paths: DemoPaths, ports: DemoPorts) -> list[str]:

@@ -5,6 +5,7 @@ Layout under ``root`` (see ``DemoPaths``)::
     model_dir/mnist.keras            trained here if absent (about 40 s on 2 cores)
     model_dir/labels.txt             "0".."9", one per line
     serving_model/mnist/1/           export with the image signature, labels and warmup
+    serving_model/digits/1/          the ``digits`` Python servable (any image -> mnist)
     predict_images/samples/<d>.png   one held-out digit per class, for curl and tests
 
 Each step is skipped when its output exists, so a second call costs only the checks.
@@ -23,6 +24,7 @@ from tensorserve.demo.training import LABELS, MnistSplit, load_mnist_split, save
 
 MODEL_NAME = "mnist"
 MODEL_VERSION = 1
+DIGITS_NAME = "digits"
 WARMUP_SAMPLES = 5
 
 
@@ -37,6 +39,7 @@ class DemoPaths:
     serving_base: Path
     export_dir: Path
     samples_dir: Path
+    digits_dir: Path
     model_name: str = MODEL_NAME
 
     @classmethod
@@ -51,6 +54,7 @@ class DemoPaths:
             serving_base=serving_base,
             export_dir=serving_base / MODEL_NAME / str(MODEL_VERSION),
             samples_dir=root / "predict_images" / "samples",
+            digits_dir=serving_base / DIGITS_NAME / str(MODEL_VERSION),
         )
 
     def sample_images(self) -> list[Path]:
@@ -98,7 +102,20 @@ def prepare_demo(root: Path, progress: bool = True) -> DemoPaths:
         )
         export_model(options, progress=say)
         say(f"Exported {paths.export_dir}")
+    write_digits_servable(paths)
     return paths
+
+
+def write_digits_servable(paths: DemoPaths) -> Path:
+    """Copy the ``digits`` Python servable into its version directory (kept current)."""
+    from tensorserve.demo.digits import SERVABLE_SOURCE
+
+    target = paths.digits_dir / "servable.py"
+    source = SERVABLE_SOURCE.read_text(encoding="utf-8")
+    if not target.exists() or target.read_text(encoding="utf-8") != source:
+        paths.digits_dir.mkdir(parents=True, exist_ok=True)
+        target.write_text(source, encoding="utf-8")
+    return target
 
 
 def write_sample_images(samples_dir: Path, split: MnistSplit) -> list[Path]:

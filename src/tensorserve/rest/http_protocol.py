@@ -6,6 +6,7 @@ per request (7,000 req/s for a fixed response) where this protocol spends ~30 µ
 model's whole request costs less than uvicorn's share, so the front end must be
 lean. This keeps only what TensorFlow Serving's REST API needs: keep-alive,
 pipelining (answered in order), Content-Length and chunked request bodies,
+streamed (chunked) responses for server-sent events,
 ``Expect: 100-continue``, a body size cap answered before the body is read,
 idle and read timeouts, and a graceful drain.
 
@@ -224,7 +225,7 @@ class HttpConnection(asyncio.Protocol):
         self._task = self._loop.create_task(self._handle(request))
 
     async def _handle(self, request: _Request) -> None:
-        response = ResponseCollector(request.scope["method"] == "HEAD")
+        response = ResponseCollector(request.scope["method"] == "HEAD", self._write_streamed)
         body = request.body
         delivered = False
 
@@ -256,7 +257,10 @@ class HttpConnection(asyncio.Protocol):
         more = bool(self._queue) or self._refusal is not None or self.state is _READING
         keep_alive = request.keep_alive and not (self._draining and not more)
         keep_alive = keep_alive and not (self._peer_done and not more)
-        self._write(response.encode(keep_alive))
+        if response.streaming:  # already written, chunk by chunk; cut short means close
+            keep_alive = keep_alive and response.complete
+        else:
+            self._write(response.encode(keep_alive))
         if not keep_alive:
             self._close_gracefully()
         elif self._queue:
@@ -275,6 +279,13 @@ class HttpConnection(asyncio.Protocol):
 
     def _refuse_error(self, error: PayloadTooLarge) -> None:
         self._refuse(error_http_status(error), error.message)
+
+    def _write_streamed(self, data: bytes) -> None:
+        """Write part of a streamed response; raises ConnectionResetError once the
+        client is gone, so the app stops producing."""
+        if self._transport is None or self._transport.is_closing():
+            raise ConnectionResetError("the client closed the connection")
+        self._transport.write(data)
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``{"error": message}`` after the requests received before, then close."""

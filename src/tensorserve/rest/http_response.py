@@ -7,6 +7,7 @@ Call from the event loop.
 from __future__ import annotations
 
 import http
+from collections.abc import Callable
 
 import orjson
 
@@ -22,16 +23,24 @@ class ResponseCollector:
 
     ``head_only`` (a HEAD request) keeps the headers, the Content-Length of the
     body included, and drops the body.
+
+    Given ``write``, a response without Content-Length whose first body message
+    says ``more_body`` is streamed instead (server-sent events): its head and each
+    body message are written as they come, with chunked transfer encoding.
+    ``write`` raises ConnectionResetError once the client is gone, so the app
+    stops producing.
     """
 
-    __slots__ = ("body", "complete", "head_only", "headers", "status")
+    __slots__ = ("_write", "body", "complete", "head_only", "headers", "status", "streaming")
 
-    def __init__(self, head_only: bool) -> None:
+    def __init__(self, head_only: bool, write: Callable[[bytes], None] | None = None) -> None:
         self.head_only = head_only
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.complete = False
+        self.streaming = False
+        self._write = write
 
     @classmethod
     def error(cls, status: int, message: str) -> ResponseCollector:
@@ -49,9 +58,37 @@ class ResponseCollector:
             self.status = int(message["status"])
             self.headers = list(message.get("headers", ()))
         elif message["type"] == "http.response.body":
+            more = bool(message.get("more_body", False))
+            if self.streaming or (more and self._can_stream()):
+                self._stream(message.get("body", b""), more)
+                return
             self.body.append(message.get("body", b""))
-            if not message.get("more_body", False):
+            if not more:
                 self.complete = True
+
+    def _can_stream(self) -> bool:
+        return (
+            self._write is not None
+            and not self.head_only
+            and not self.body
+            and all(name.lower() != b"content-length" for name, _ in self.headers)
+        )
+
+    def _stream(self, chunk: bytes, more: bool) -> None:
+        assert self._write is not None
+        data = []
+        if not self.streaming:
+            self.streaming = True
+            head = [b"HTTP/1.1 %d %s\r\n" % (self.status, _REASONS.get(self.status, b""))]
+            head += [b"%s: %s\r\n" % header for header in self.headers]
+            head.append(b"transfer-encoding: chunked\r\n\r\n")
+            data.append(b"".join(head))
+        if chunk:
+            data.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        if not more:
+            data.append(b"0\r\n\r\n")
+            self.complete = True
+        self._write(b"".join(data))
 
     def encode(self, keep_alive: bool) -> bytes:
         """Status line, headers (Content-Length added if missing) and body, as one buffer."""

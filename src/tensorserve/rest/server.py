@@ -21,6 +21,9 @@ from tensorserve.rest.asgi import ASGIApp
 from tensorserve.rest.connection_set import ConnectionLimits, ConnectionSet
 from tensorserve.rest.http_protocol import HttpConnection
 
+#: Loop turns between asyncio accepting a socket and its connection registering.
+_ACCEPT_TURNS = 3
+
 
 class RestServer:
     """One HTTP(S) listener for an ASGI app. Call every method from the event loop.
@@ -130,11 +133,28 @@ class RestServer:
         return HttpConnection(self._app, self._limits, self._connections, scheme)
 
     async def wait_drained(self, timeout_s: float) -> bool:
-        """Wait until every connection has closed, for up to ``timeout_s``; True if they did."""
-        pending = {connection.closed for connection in self._connections}
-        if pending and timeout_s > 0:
-            _done, pending = await asyncio.wait(pending, timeout=timeout_s)
-        return not pending
+        """Wait until every connection has closed, for up to ``timeout_s``; True if they did.
+
+        The set is read again after each wait: a connection the event loop accepted
+        just before the listener closed registers a few loop turns later, and
+        :meth:`close` would abort it, request and all.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout_s, 0.0)
+        settled_turns = 0
+        while True:
+            pending = {c.closed for c in self._connections if not c.closed.done()}
+            if not pending:
+                if settled_turns >= _ACCEPT_TURNS:
+                    return True
+                settled_turns += 1
+                await asyncio.sleep(0)  # let accepts already under way register
+                continue
+            settled_turns = 0
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(pending, timeout=remaining)
 
     async def close(self) -> None:
         """Abort the connections still open and release the listening socket."""

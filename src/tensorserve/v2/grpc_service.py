@@ -2,11 +2,12 @@
 
 A codec over the data plane, beside TensorFlow Serving's services on the same
 port: each RPC reads its request, calls :class:`DataPlane`, and writes the
-answer, outputs always raw (OIP spec §5). Liveness and readiness answer with
+answer, outputs always raw (OIP spec §5); ``ModelStreamInfer`` streams
+(:mod:`tensorserve.v2.grpc_stream`). Liveness and readiness answer with
 their boolean and status OK, an unknown model included (Triton does, and
 ``tritonclient.grpc`` raises on any other status). Errors leave in V2's gRPC
 codes (:mod:`tensorserve.v2.grpc_status`). RPCs tensorserve does not implement
-(streaming, model config, statistics, shared memory, trace, log settings)
+(model config, statistics, shared memory, trace, log settings)
 answer UNIMPLEMENTED with a message naming them.
 
 Call from the event loop.
@@ -14,6 +15,7 @@ Call from the event loop.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -37,6 +39,7 @@ from tensorserve.dataplane import DataPlane, Inference, ModelSpec
 from tensorserve.servables.signature import DEFAULT_SIGNATURE
 from tensorserve.v2.grpc_protos import SERVICE, SERVICE_NAME, service_pb2
 from tensorserve.v2.grpc_status import abort_v2
+from tensorserve.v2.grpc_stream import model_stream_infer
 from tensorserve.v2.grpc_tensors import infer_response, input_bytes, inputs_decoder
 from tensorserve.v2.metadata import (
     render_model_metadata,
@@ -153,27 +156,9 @@ class InferenceService:
         return _from_json(document, service_pb2.ModelMetadataResponse())
 
     async def _infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        started = time.perf_counter()
         name = request.model_name
         requested = [output.name for output in request.outputs]
-        try:
-            call = Inference(
-                spec=ModelSpec(
-                    name,
-                    parse_version(request.model_version, name),
-                    signature_name=_string_parameter(request.parameters, SIGNATURE_PARAMETER),
-                ),
-                decode=inputs_decoder(request, name),
-                size_hint=input_bytes(request),
-                output_filter=_requested_outputs(request),
-                timeout_s=_timeout_s(context, request.parameters),
-                protocol=PROTOCOL,
-                api=API,
-                started=started,
-            )
-        except Exception as exc:  # refused before the data plane saw it: count it here
-            self._dataplane.observe(name, API, PROTOCOL, exc, started)
-            raise
+        call = inference_call(self._dataplane, request, context)
         try:
             result = await self._dataplane.predict(call, missing_signature=missing_signature(name))
         except ServableNotFound:
@@ -188,6 +173,32 @@ class InferenceService:
             result.outputs,
             requested,
         )
+
+
+def inference_call(
+    dataplane: DataPlane, request: Any, context: grpc.aio.ServicerContext
+) -> Inference:
+    """The data plane's call for a ``ModelInferRequest``; a refusal is counted and raised."""
+    started = time.perf_counter()
+    name = request.model_name
+    try:
+        return Inference(
+            spec=ModelSpec(
+                name,
+                parse_version(request.model_version, name),
+                signature_name=_string_parameter(request.parameters, SIGNATURE_PARAMETER),
+            ),
+            decode=inputs_decoder(request, name),
+            size_hint=input_bytes(request),
+            output_filter=_requested_outputs(request),
+            timeout_s=_timeout_s(context, request.parameters),
+            protocol=PROTOCOL,
+            api=API,
+            started=started,
+        )
+    except Exception as exc:  # refused before the data plane saw it: count it here
+        dataplane.observe(name, API, PROTOCOL, exc, started)
+        raise
 
 
 def add_inference_service(server: grpc.aio.Server, dataplane: DataPlane) -> str:
@@ -206,6 +217,12 @@ def add_inference_service(server: grpc.aio.Server, dataplane: DataPlane) -> str:
             request_class = getattr(service_pb2, method.input_type.name)
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 _parsing(request_class, getattr(service, method.name)),
+                response_serializer=response_class.SerializeToString,
+            )
+            continue
+        if method.name == "ModelStreamInfer":
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                functools.partial(model_stream_infer, dataplane, inference_call),
                 response_serializer=response_class.SerializeToString,
             )
             continue

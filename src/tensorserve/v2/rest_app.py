@@ -7,6 +7,7 @@ status from the one canonical-code table (``rest/http_status.py``). Inference
 answers with binary outputs are ``application/octet-stream`` with
 ``Inference-Header-Content-Length``. No Content-Type is required on requests;
 ``Content-Encoding: gzip`` and ``deflate`` bodies are inflated (capped).
+``infer_stream`` answers with server-sent events (``rest_stream``).
 
 Call from the event loop.
 """
@@ -59,6 +60,7 @@ class V2RestApp:
             V2Api.MODEL_METADATA: handlers.model_metadata,
             V2Api.MODEL_READY: handlers.model_ready,
             V2Api.INFER: handlers.infer,
+            V2Api.INFER_STREAM: handlers.infer_stream,
             V2Api.REPOSITORY_INDEX: handlers.repository_index,
             V2Api.REPOSITORY_LOAD: handlers.repository_load,
             V2Api.REPOSITORY_UNLOAD: handlers.repository_unload,
@@ -88,6 +90,9 @@ class V2RestApp:
             wrapped = as_serving_error(exc)
             status, payload = http_status(wrapped.code), _error_body(wrapped.message)
         else:
+            if response.events is not None:
+                await response.events.send(send, receive, self._cors)
+                return
             status, payload = response.status, response.body
             if response.header_length is not None:
                 headers[0] = _OCTET_STREAM

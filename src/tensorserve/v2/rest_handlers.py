@@ -26,13 +26,14 @@ import numpy as np
 import orjson
 
 from tensorserve.core.errors import InvalidArgument, NotFound, ServableNotFound
-from tensorserve.dataplane import DataPlane, Inference, ModelSpec
+from tensorserve.dataplane import DataPlane, Inference, ModelSpec, stream_inference
 from tensorserve.rest.asgi import Scope, header_value
 from tensorserve.rest.json_document import parse_json
 from tensorserve.rest.options import RestOptions
 from tensorserve.servables.signature import DEFAULT_SIGNATURE
 from tensorserve.v2.binary_extension import HEADER
 from tensorserve.v2.inference_request import (
+    InferenceRequest,
     decode_inputs,
     parse_inference_request,
     requested_names,
@@ -44,6 +45,7 @@ from tensorserve.v2.metadata import (
     render_server_metadata,
 )
 from tensorserve.v2.rest_routes import V2Route
+from tensorserve.v2.rest_stream import EventStream
 
 PROTOCOL = "V2_REST"
 _API = "predict"  # the request_count API label, shared with TF Serving's Predict
@@ -57,6 +59,8 @@ class V2Response:
     body: bytes
     header_length: int | None = None
     status: int = 200
+    events: EventStream | None = None
+    """Set for ``infer_stream``: the events to write instead of ``body``."""
 
 
 class V2RestHandlers:
@@ -102,6 +106,39 @@ class V2RestHandlers:
         )
 
     async def infer(self, route: V2Route, body: bytes, scope: Scope) -> V2Response:
+        name = route.model_name
+        request, call = await self._call(route, body, scope)
+        try:
+            result = await self._dataplane.predict(call, missing_signature=_missing_signature(name))
+        except ServableNotFound:
+            raise self._unknown_model(route) from None
+        output_bytes = sum(np.asarray(a).nbytes for a in result.outputs.values())
+        rendered: RenderedResponse = await self._dataplane.convert(
+            output_bytes,
+            render_inference_response,
+            request,
+            result.outputs,
+            name,
+            result.id.version,
+            result.signature,
+        )
+        return V2Response(rendered.body, rendered.header_length)
+
+    async def infer_stream(self, route: V2Route, body: bytes, scope: Scope) -> V2Response:
+        """Server-sent events, one V2 inference response per chunk (``rest_stream``)."""
+        request, call = await self._call(route, body, scope)
+        results = stream_inference(
+            self._dataplane, call, missing_signature=_missing_signature(route.model_name)
+        )
+        try:
+            events = await EventStream.open(request, route.model_name, results)
+        except ServableNotFound:
+            raise self._unknown_model(route) from None
+        return V2Response(b"", events=events)
+
+    async def _call(
+        self, route: V2Route, body: bytes, scope: Scope
+    ) -> tuple[InferenceRequest, Inference]:
         started = time.perf_counter()
         name = route.model_name
         try:
@@ -122,21 +159,7 @@ class V2RestHandlers:
             api=_API,
             started=started,
         )
-        try:
-            result = await self._dataplane.predict(call, missing_signature=_missing_signature(name))
-        except ServableNotFound:
-            raise self._unknown_model(route) from None
-        output_bytes = sum(np.asarray(a).nbytes for a in result.outputs.values())
-        rendered: RenderedResponse = await self._dataplane.convert(
-            output_bytes,
-            render_inference_response,
-            request,
-            result.outputs,
-            name,
-            result.id.version,
-            result.signature,
-        )
-        return V2Response(rendered.body, rendered.header_length)
+        return request, call
 
     async def repository_index(self, route: V2Route, body: bytes, scope: Scope) -> V2Response:
         """Every model of the config with its versions' states; ``{"ready": true}`` filters."""

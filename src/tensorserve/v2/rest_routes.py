@@ -28,6 +28,7 @@ class V2Api(enum.Enum):
     MODEL_METADATA = "ModelMetadata"
     MODEL_READY = "ModelReady"
     INFER = "ModelInfer"
+    INFER_STREAM = "ModelStreamInfer"
     REPOSITORY_INDEX = "RepositoryIndex"
     REPOSITORY_LOAD = "RepositoryModelLoad"
     REPOSITORY_UNLOAD = "RepositoryModelUnload"
@@ -58,11 +59,15 @@ _FIXED = {
     "/v2/health/ready": ("GET", V2Api.SERVER_READY),
     "/v2/repository/index": ("POST", V2Api.REPOSITORY_INDEX),
 }
-_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(?:/(infer|ready))?")
+_MODEL = re.compile(
+    r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(?:/(infer|ready|infer_stream|generate_stream))?"
+)
 _MODEL_APIS = {
     None: ("GET", V2Api.MODEL_METADATA),
     "ready": ("GET", V2Api.MODEL_READY),
     "infer": ("POST", V2Api.INFER),
+    "infer_stream": ("POST", V2Api.INFER_STREAM),
+    "generate_stream": ("POST", V2Api.INFER_STREAM),  # MLServer's and Triton's name
 }
 _REPOSITORY = re.compile(r"/v2/repository/models/([^/]+)/(load|unload)")
 _REPOSITORY_APIS = {"load": V2Api.REPOSITORY_LOAD, "unload": V2Api.REPOSITORY_UNLOAD}

@@ -21,6 +21,9 @@ from tensorserve.webapp.predictions import Prediction, top_predictions
 from tensorserve.webapp.preprocessing import build_model_input, validate_image
 
 MAX_RECORDED_FILENAME = 120
+PREFERRED_MODEL = "digits"
+"""The demo's Python servable: prepares any photo for the MNIST CNN, so it is the
+default model whenever the server serves it."""
 
 
 @dataclass(frozen=True)
@@ -146,9 +149,13 @@ class PredictionService:
         return details
 
     def _default_model(self) -> str:
-        for model in self._client.list_models():
-            if model.available_versions:
-                return model.name
+        """``digits`` (the demo's Python servable, which takes any image) when it is
+        served, else the first model with an available version."""
+        available = [m.name for m in self._client.list_models() if m.available_versions]
+        if PREFERRED_MODEL in available:
+            return PREFERRED_MODEL
+        if available:
+            return available[0]
         raise errors.ModelUnavailable("The model server reports no model ready to serve.")
 
     def _resolve_version(self, model: str, version: str | None) -> str:
