@@ -63,6 +63,7 @@ from tensorserve.platforms.python.servable_loader import PythonServableLoader, i
 from tensorserve.server_core import LoaderFactory, ServerCore
 from tensorserve.sources.remote_version_loader import RemoteVersionLoader
 from tensorserve.sources.storage import storage_for
+from tensorserve.tensorflow_environment import set_serving_defaults
 
 _LOG = logging.getLogger("tensorserve.server")
 
@@ -507,20 +508,11 @@ async def _serve(options: ServerOptions) -> int:
     return 0
 
 
-ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
-"""TensorFlow reads this once, at import; the server sets it to 0 unless it is set."""
-
-
 def run_server(options: ServerOptions) -> int:
     """Run the server in this process until SIGTERM/SIGINT; returns the exit code."""
     _configure_logging()
     tune_malloc()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    if not os.environ.get(ONEDNN_ENV):
-        # oneDNN's fused Conv2D/pool kernels abort the process (a CHECK failure) on an
-        # input of the wrong rank, where TensorFlow's own kernels return InvalidArgument.
-        # One bad request must not end the server, so they are opt-in (set it to 1).
-        os.environ[ONEDNN_ENV] = "0"
+    set_serving_defaults()  # too late if TensorFlow is imported already: cli.serve sets them first
     try:
         import uvloop
 
