@@ -124,10 +124,12 @@ class RestServer:
                         )
                     )
                 )
-            if adopting:  # a TLS handshake may take a moment; a stuck one is not waited for
-                await asyncio.wait(adopting, timeout=1.0)
         finally:
+            # Closed in the same loop turn as the last accept: a connection arriving
+            # in between is reset by the kernel, so the gap is kept to one syscall.
             listener.close()
+        if adopting:  # a TLS handshake may take a moment; a stuck one is not waited for
+            await asyncio.wait(adopting, timeout=1.0)
 
     def _connection(self, scheme: str) -> HttpConnection:
         return HttpConnection(self._app, self._limits, self._connections, scheme)
