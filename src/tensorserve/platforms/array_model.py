@@ -10,12 +10,13 @@ same errors whichever runtime serves the model. Imports no TensorFlow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
 
 from tensorserve.core import errors
+from tensorserve.servables.alias_names import join_sorted, resolve_output_aliases
 from tensorserve.servables.dtypes import DataType, from_numpy
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import DEFAULT_SIGNATURE, Signature
@@ -30,11 +31,6 @@ class SignatureRunner(Protocol):
     def __call__(
         self, inputs: Mapping[str, np.ndarray], output_aliases: Sequence[str]
     ) -> dict[str, np.ndarray]: ...
-
-
-def join_sorted(names: Iterable[str]) -> str:
-    """``absl::StrJoin`` of a ``std::set<string>``: sorted, comma-separated."""
-    return ",".join(sorted(names))
 
 
 def _dtype_of(array: np.ndarray) -> DataType | None:
@@ -86,7 +82,7 @@ class ArrayModel:
         if signature is None:
             raise errors.FailedPrecondition(f'Serving signature key "{name}" not found.')
         feeds = self._checked_inputs(signature, inputs)
-        aliases = self._output_aliases(signature, tuple(output_filter))
+        aliases = resolve_output_aliases(signature.outputs, tuple(output_filter))
         return self._runners[name](feeds, aliases)
 
     def classify(
@@ -147,19 +143,3 @@ class ArrayModel:
                 )
             feeds[alias] = value
         return feeds
-
-    @staticmethod
-    def _output_aliases(signature: Signature, output_filter: tuple[str, ...]) -> tuple[str, ...]:
-        if not output_filter:
-            return tuple(sorted(signature.outputs))
-        seen: set[str] = set()
-        for alias in output_filter:
-            if alias not in signature.outputs:
-                raise errors.InvalidArgument(
-                    f"output tensor alias not found in signature: {alias} Outputs expected "
-                    f"to be in the set {{{join_sorted(signature.outputs)}}}."
-                )
-            if alias in seen:
-                raise errors.InvalidArgument(f"duplicate output tensor alias: {alias}")
-            seen.add(alias)
-        return output_filter

@@ -37,4 +37,3 @@ def test_empty_name_resolves_to_serving_default() -> None:
 def test_shape_and_set_rendering_match_tensorflow() -> None:
     assert signatures.shape_debug_string((2, 1)) == "[2,1]"
     assert signatures.shape_debug_string(()) == "[]"
-    assert signatures.join_sorted({"b", "a"}) == "a,b"

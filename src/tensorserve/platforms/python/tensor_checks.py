@@ -8,18 +8,15 @@ model and output. Pure and thread-safe.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from tensorserve.core.errors import Internal, InvalidArgument
+from tensorserve.servables.alias_names import join_sorted
 from tensorserve.servables.dtypes import DataType, from_numpy
 from tensorserve.servables.signature import Signature, TensorInfo
-
-
-def _join_sorted(names: Iterable[str]) -> str:
-    return ",".join(sorted(names))
 
 
 def _dtype_of(array: np.ndarray) -> DataType | None:
@@ -86,9 +83,9 @@ def check_inputs(signature: Signature, inputs: Mapping[str, Any]) -> dict[str, n
     if requested != expected:
         raise InvalidArgument(
             f"input size does not match signature: {len(requested)}!={len(expected)} "
-            f"len({{{_join_sorted(requested)}}}) != len({{{_join_sorted(expected)}}}). "
-            f"Sent extra: {{{_join_sorted(requested - expected)}}}. "
-            f"Missing but required: {{{_join_sorted(expected - requested)}}}."
+            f"len({{{join_sorted(requested)}}}) != len({{{join_sorted(expected)}}}). "
+            f"Sent extra: {{{join_sorted(requested - expected)}}}. "
+            f"Missing but required: {{{join_sorted(expected - requested)}}}."
         )
     arrays: dict[str, np.ndarray] = {}
     for slot, (alias, info) in enumerate(signature.inputs.items()):
@@ -117,7 +114,7 @@ def check_output_filter(signature: Signature, output_filter: Sequence[str]) -> N
         if alias not in signature.outputs:
             raise InvalidArgument(
                 f"output tensor alias not found in signature: {alias} Outputs expected "
-                f"to be in the set {{{_join_sorted(signature.outputs)}}}."
+                f"to be in the set {{{join_sorted(signature.outputs)}}}."
             )
         if alias in seen:
             raise InvalidArgument(f"duplicate output tensor alias: {alias}")
@@ -142,11 +139,11 @@ def check_outputs(
         )
     extra = set(result) - set(signature.outputs)
     if extra:
-        raise Internal(f"{owner} returned undeclared outputs: {_join_sorted(map(str, extra))}")
+        raise Internal(f"{owner} returned undeclared outputs: {join_sorted(map(str, extra))}")
     wanted = list(output_filter) or list(signature.outputs)
     missing = [alias for alias in wanted if alias not in result]
     if missing:
-        raise Internal(f"{owner} did not return the outputs: {_join_sorted(missing)}")
+        raise Internal(f"{owner} did not return the outputs: {join_sorted(missing)}")
     return {
         alias: _output(owner, alias, signature.outputs[alias], result[alias]) for alias in wanted
     }

@@ -8,7 +8,7 @@ TensorFlow's C++ ``DebugString`` does for error texts. Pure functions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -70,8 +70,3 @@ def debug_string(proto: meta_graph_pb2.SignatureDef) -> str:
 def shape_debug_string(shape: tuple[int, ...]) -> str:
     """A runtime tensor shape as ``TensorShape::DebugString`` prints it: ``[2,1]``."""
     return "[" + ",".join(str(dim) for dim in shape) + "]"
-
-
-def join_sorted(names: Iterable[str]) -> str:
-    """``absl::StrJoin`` of a ``std::set<string>``: sorted, comma-separated."""
-    return ",".join(sorted(names))

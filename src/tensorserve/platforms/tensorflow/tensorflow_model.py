@@ -17,6 +17,7 @@ import numpy as np
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from tensorserve.core import errors
+from tensorserve.servables.alias_names import join_sorted, resolve_output_aliases
 from tensorserve.servables.dtypes import DataType, from_numpy
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import CLASSIFY_METHOD, REGRESS_METHOD, Signature
@@ -24,7 +25,7 @@ from tensorserve.servables.signature import CLASSIFY_METHOD, REGRESS_METHOD, Sig
 from . import example_inference, signatures
 from .options import TensorFlowOptions
 from .session_runner import SessionRunner, timeout_ms
-from .signatures import join_sorted, resolve_signature_name
+from .signatures import resolve_signature_name
 
 PLATFORM = "tensorflow"
 
@@ -272,7 +273,7 @@ class TensorFlowModel:
                 f"Inputs contains invalid name. Used request inputs: {join_sorted(used)}, "
                 f"request input: {join_sorted(requested)}"
             )
-        output_aliases = self._output_aliases(proto, output_filter)
+        output_aliases = resolve_output_aliases(proto.outputs, output_filter)
         fetch_names = tuple(dict.fromkeys(proto.outputs[a].name for a in output_aliases))
         aliases_in_order = sorted(signature_inputs)
         plan = _PredictPlan(
@@ -296,21 +297,3 @@ class TensorFlowModel:
             if len(self._plans) < MAX_CACHED_PLANS:
                 self._plans[key] = plan
         return plan
-
-    @staticmethod
-    def _output_aliases(
-        proto: meta_graph_pb2.SignatureDef, output_filter: tuple[str, ...]
-    ) -> tuple[str, ...]:
-        if not output_filter:
-            return tuple(sorted(proto.outputs))
-        seen: set[str] = set()
-        for alias in output_filter:
-            if alias not in proto.outputs:
-                raise errors.InvalidArgument(
-                    f"output tensor alias not found in signature: {alias} Outputs expected "
-                    f"to be in the set {{{join_sorted(proto.outputs)}}}."
-                )
-            if alias in seen:
-                raise errors.InvalidArgument(f"duplicate output tensor alias: {alias}")
-            seen.add(alias)
-        return output_filter
