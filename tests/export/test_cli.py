@@ -167,3 +167,26 @@ def test_inspect_of_missing_path_exits_1(
 ) -> None:
     assert run("inspect", str(tmp_path / "nothing")) == 1
     assert last_stderr_line(capsys) == f"The path {tmp_path / 'nothing'} does not exist."
+
+
+def test_no_serving_only_on_the_command_line_keeps_the_keras_file(
+    custom_model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = tmp_path / "serving_model"
+    code = run(
+        "export",
+        str(custom_model_file),
+        "--name",
+        "custom",
+        "--base-dir",
+        str(base),
+        "--custom-objects",
+        CUSTOM_OBJECT_SPEC,
+        "--no-onnx",
+        "--no-serving-only",
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    kept = base / "custom" / "1" / "training" / "custom.keras"
+    assert kept.read_bytes() == custom_model_file.read_bytes()
+    assert "Keeping the Keras model for training in training/custom.keras" in captured.err

@@ -243,3 +243,73 @@ def test_tf1_saved_model_source_is_refused_with_a_reason(base_dir: Path) -> None
     with pytest.raises(ExportError, match=r"TF1 SavedModel"):
         export_model(ExportOptions(model_path=source, name="hp2", base_dir=base_dir))
     assert not base_dir.exists()
+
+
+def _dropout_model() -> Any:
+    """Dense -> Dropout(0.5) -> BatchNormalization -> Dense: training mode differs."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((6,), name="x")
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    hidden = keras.layers.Dropout(0.5)(hidden)
+    hidden = keras.layers.BatchNormalization()(hidden)
+    outputs = keras.layers.Dense(2, name="y")(hidden)
+    return keras.Model(inputs, outputs)
+
+
+def test_the_export_runs_the_model_in_inference_mode(base_dir: Path) -> None:
+    model = _dropout_model()
+    features = np.random.default_rng(0).standard_normal((8, 6)).astype(np.float32)
+    training = np.asarray(model(features, training=True))  # moves BatchNorm's statistics
+    inference = np.asarray(model(features, training=False))
+    assert np.abs(training - inference).max() > 0.1  # the model really differs
+
+    result = export_keras_model(model, base_dir, "dropout", tolerance=TOLERANCE)
+
+    for _ in range(3):  # dropout would change the answer every call
+        served = call(result.path, "serving_default", x=features)["y"]
+        np.testing.assert_allclose(served, inference, atol=TOLERANCE)
+
+
+def test_serving_only_is_the_default_and_writes_no_training_files(base_dir: Path) -> None:
+    result = export_keras_model(_dropout_model(), base_dir, "plain", onnx_twins=False)
+    assert not (result.path / "training").exists()
+
+
+def test_no_serving_only_keeps_the_keras_file_with_its_optimizer_state(base_dir: Path) -> None:
+    import keras
+
+    model = _dropout_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    rng = np.random.default_rng(1)
+    model.fit(
+        rng.standard_normal((32, 6)).astype(np.float32),
+        rng.standard_normal((32, 2)).astype(np.float32),
+        batch_size=16,
+        epochs=1,
+        verbose=0,
+    )
+    result = export_keras_model(
+        model, base_dir, "resumable", serving_only=False, onnx_twins=False, tolerance=TOLERANCE
+    )
+
+    kept = result.path / "training" / "resumable.keras"
+    source = base_dir.parent / f"{base_dir.name}-sources" / "resumable.keras"
+    assert kept.read_bytes() == source.read_bytes()
+    resumed = keras.models.load_model(kept)
+    assert int(resumed.optimizer.iterations.numpy()) == 2  # two batches were trained
+    features = rng.standard_normal((4, 6)).astype(np.float32)
+    np.testing.assert_allclose(
+        call(result.path, "serving_default", x=features)["y"],
+        np.asarray(model(features, training=False)),
+        atol=TOLERANCE,
+    )
+
+
+def test_no_serving_only_refuses_a_saved_model_source(base_dir: Path) -> None:
+    source = tfserving_model("saved_model_half_plus_two_tf2_cpu") / "00000123"
+    options = ExportOptions(model_path=source, name="hp2", base_dir=base_dir, serving_only=False)
+    with pytest.raises(ExportError, match=r"--no-serving-only keeps a Keras model"):
+        export_model(options)
+    assert not base_dir.exists()

@@ -98,6 +98,13 @@ def _add_export_parser(subparsers: argparse._SubParsersAction) -> None:
         help="also write a verified ONNX twin of each predict signature that converts, "
         "for --prefer_onnx_model (default: on)",
     )
+    parser.add_argument(
+        "--serving-only",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write the inference graph alone (default); --no-serving-only also keeps the "
+        "Keras file, optimizer state included, in VERSION/training/ to resume training",
+    )
     parser.set_defaults(func=run_export)
 
 
@@ -160,6 +167,7 @@ def run_export(args: argparse.Namespace) -> int:
         warmup_samples=args.warmup_samples,
         tolerance=args.tolerance,
         onnx_twins=args.onnx,
+        serving_only=args.serving_only,
     )
     try:
         result = export_model(options, progress=_print_step)

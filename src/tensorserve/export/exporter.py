@@ -2,8 +2,9 @@
 
 Steps: load (compile=False) → write signatures to a staging directory → fix method names
 of classify signatures → write warmup requests → reload and verify against the source
-model → rename into place. Any failure removes the staging directory, so a polling
-server never sees a partial version. Progress lines go to the ``progress`` callback.
+model → (with ``serving_only=False``) keep the Keras file → rename into place. Any
+failure removes the staging directory, so a polling server never sees a partial version.
+Progress lines go to the ``progress`` callback.
 
 Blocking and CPU-heavy (seconds); not thread-safe for one (base_dir, name) pair.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from tensorserve.export.signatures import (
     image_layout,
 )
 from tensorserve.export.source_model import (
+    KERAS_SUFFIXES,
     SourceModel,
     load_source_model,
     parse_custom_objects,
@@ -37,6 +40,8 @@ from tensorserve.export.verification import verify_export
 from tensorserve.export.warmup import MAX_WARMUP_RECORDS, write_warmup_file
 
 VERIFICATION_SAMPLES = 4
+TRAINING_DIR = "training"
+"""With ``--no-serving-only``: the source Keras file, beside the SavedModel."""
 Progress = Callable[[str], None]
 
 
@@ -56,6 +61,7 @@ class ExportOptions:
     warmup_samples: int = 0
     tolerance: float = 1e-4
     onnx_twins: bool = True  # also write verified ONNX twins (assets.extra/onnx/)
+    serving_only: bool = True  # False: keep the Keras file, optimizer state and all
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +114,8 @@ def export_model(options: ExportOptions, progress: Progress | None = None) -> Ex
             )
         if options.onnx_twins:
             _write_onnx_twins(staging, options.tolerance, samples, report)
+        if not options.serving_only:
+            _keep_training_model(options.model_path, staging, report)
         report(f"[5/5] Publishing {target}")
         versions.publish(staging, target, options.overwrite)
     return ExportResult(target, version, verification.max_abs_difference, verification.signatures)
@@ -122,6 +130,21 @@ def _write_onnx_twins(
     report("Writing ONNX twins of the signatures (assets.extra/onnx/)")
     first = _first(samples, VERIFICATION_SAMPLES)
     write_twins(staging, tolerance, dict(first.tensors), report)
+
+
+def _keep_training_model(model_path: Path, staging: Path, report: Progress) -> None:
+    """The Keras file as given, byte for byte, under ``training/``: with its optimizer
+    state, so training can resume from the served version. Servers load only the
+    SavedModel beside it (``saved_model.pb``, ``variables/``, ``assets.extra/``)."""
+    target = staging / TRAINING_DIR / model_path.name
+    report(f"Keeping the Keras model for training in {TRAINING_DIR}/{model_path.name}")
+    try:
+        target.parent.mkdir()
+        shutil.copyfile(model_path, target)
+    except OSError as error:
+        raise ExportError(
+            f"Cannot copy the Keras model to {target}: {write_failure_reason(error)}."
+        ) from None
 
 
 def read_labels(path: Path) -> tuple[str, ...]:
@@ -149,6 +172,13 @@ def _validate(options: ExportOptions) -> None:
         )
     if not options.model_path.exists():
         raise ExportError(f"The model path {options.model_path} does not exist.")
+    if not options.serving_only and (
+        options.model_path.is_dir() or options.model_path.suffix.lower() not in KERAS_SUFFIXES
+    ):
+        raise ExportError(
+            f"--no-serving-only keeps a Keras model for training; {options.model_path} is "
+            "not a .keras or .h5 file."
+        )
 
 
 def _samples(source: SourceModel, options: SignatureOptions, count: int) -> SampleBatch:
