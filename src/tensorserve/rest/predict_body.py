@@ -1,0 +1,112 @@
+"""A predict body, parsed when it arrives and decoded once the signature's dtypes are known.
+
+Most predict bodies are one nested array of numbers: ``{"instances": [...]}`` or
+``{"inputs": [...]}``, perhaps with a plain ``"signature_name"``. Those are
+recognised on the bytes and their array parsed by
+:mod:`tensorserve.rest.json_number_array`, without building Python lists.
+Every other body, and any array that fast decoding declines for the signature
+(a dtype the numbers do not fit, several inputs), goes the general way
+(:func:`parse_request_object` then :func:`decode_predict_inputs`), which owns
+every error text; so the two ways differ only in speed.
+
+Pure; a ``PredictBody`` is immutable and thread-safe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from tensorserve.rest.json_document import parse_request_object
+from tensorserve.rest.json_number_array import parse_number_array
+from tensorserve.rest.json_tensor import tensor_from_inferred
+from tensorserve.rest.predict_request import RequestFormat, decode_predict_inputs
+from tensorserve.servables.dtypes import DataType
+
+# JSON whitespace only (not \f or \v), and a signature name with no escapes to undo.
+_NAME_MEMBER = rb'"signature_name"[ \t\n\r]*:[ \t\n\r]*"([^"\\\x00-\x1f]*)"'
+_HEAD = re.compile(
+    rb"[ \t\n\r]*\{[ \t\n\r]*(?:" + _NAME_MEMBER + rb"[ \t\n\r]*,[ \t\n\r]*)?"
+    rb'"(instances|inputs)"[ \t\n\r]*:[ \t\n\r]*(?=\[)'
+)
+_TAIL = re.compile(rb"[ \t\n\r]*(?:,[ \t\n\r]*" + _NAME_MEMBER + rb"[ \t\n\r]*)?\}[ \t\n\r]*\Z")
+_FORMATS = {b"instances": RequestFormat.ROW, b"inputs": RequestFormat.COLUMNAR}
+
+
+class PredictBody:
+    """One predict body: its signature name, its format, and how to decode its tensors."""
+
+    def __init__(
+        self,
+        body: bytes,
+        signature_name: str,
+        request_format: RequestFormat,
+        *,
+        document: Mapping[str, Any] | None = None,
+        values: np.ndarray | None = None,
+    ) -> None:
+        self._body = body
+        self._document = document
+        self._values = values
+        self.signature_name = signature_name
+        self.request_format = request_format
+        """``ROW`` for ``instances``; the response mirrors it."""
+
+    @property
+    def is_number_array(self) -> bool:
+        """Whether the body was recognised as one nested array of numbers (fast decoding)."""
+        return self._values is not None
+
+    def decode(self, input_dtypes: Mapping[str, DataType]) -> dict[str, np.ndarray]:
+        """Named input arrays for a signature whose inputs are ``input_dtypes`` (in name
+        order). Raises ``ServingError`` with TensorFlow Serving's message."""
+        if self._values is not None and len(input_dtypes) == 1:
+            ((name, dtype),) = input_dtypes.items()
+            tensor = tensor_from_inferred(self._values, dtype, may_hold_bools=False)
+            if tensor is not None:
+                return {name: tensor}
+        document = self._document
+        if document is None:
+            document, _ = parse_request_object(self._body)
+        # Without the tokens true/false anywhere in the body, numbers cannot hide booleans,
+        # which lets the vectorised decoding trust numpy's type inference.
+        may_hold_bools = b"true" in self._body or b"false" in self._body
+        inputs, _ = decode_predict_inputs(
+            document, self.signature_name, input_dtypes, may_hold_bools=may_hold_bools
+        )
+        return inputs
+
+
+def parse_predict_body(body: bytes) -> PredictBody:
+    """Parse ``body``; raises ``InvalidArgument`` with rapidjson's message if it is not a
+    JSON object with a string ``signature_name`` (when present)."""
+    fast = _number_array_body(body)
+    if fast is not None:
+        return fast
+    document, signature_name = parse_request_object(body)
+    request_format = RequestFormat.ROW if "instances" in document else RequestFormat.COLUMNAR
+    return PredictBody(body, signature_name, request_format, document=document)
+
+
+def _number_array_body(body: bytes) -> PredictBody | None:
+    """The body as one number array under ``instances`` or ``inputs``, or None."""
+    head = _HEAD.match(body)
+    if head is None:
+        return None
+    array = parse_number_array(body, head.end())
+    if array is None:
+        return None
+    tail = _TAIL.match(body, array.end)
+    if tail is None:
+        return None
+    names = [group for group in (head.group(1), tail.group(1)) if group is not None]
+    if len(names) > 1:
+        return None  # a repeated key: the general parser decides which one counts
+    try:
+        signature_name = names[0].decode("utf-8") if names else ""
+    except UnicodeDecodeError:
+        return None
+    return PredictBody(body, signature_name, _FORMATS[head.group(2)], values=array.values)
