@@ -96,10 +96,10 @@ def _number_array_body(body: bytes) -> PredictBody | None:
     head = _HEAD.match(body)
     if head is None:
         return None
-    array = parse_number_array(body, head.end())
-    if array is None:
-        return None
-    tail = _TAIL.match(body, array.end)
+    # The array ends at the body's last "]": a "]" inside a trailing signature name
+    # makes the tail fail to match, and the general path takes the body.
+    end = body.rfind(b"]") + 1
+    tail = _TAIL.match(body, end)
     if tail is None:
         return None
     names = [group for group in (head.group(1), tail.group(1)) if group is not None]
@@ -108,5 +108,8 @@ def _number_array_body(body: bytes) -> PredictBody | None:
     try:
         signature_name = names[0].decode("utf-8") if names else ""
     except UnicodeDecodeError:
+        return None
+    array = parse_number_array(body[head.end() : end])
+    if array is None:
         return None
     return PredictBody(body, signature_name, _FORMATS[head.group(2)], values=array.values)
