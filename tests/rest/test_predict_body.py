@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tensorserve.core.errors import ServingError
 from tensorserve.rest.json_document import parse_request_object
-from tensorserve.rest.predict_body import parse_predict_body
+from tensorserve.rest.predict_body import NUMBER_ARRAY_MIN_BYTES, parse_predict_body
 from tensorserve.rest.predict_request import RequestFormat, decode_predict_inputs
 from tensorserve.servables.dtypes import DataType as T
 
@@ -63,12 +63,18 @@ def _outcome(decode: Callable[[], tuple[str, RequestFormat, Any]]) -> tuple[Any,
     return ("ok", signature_name, request_format, tensors)
 
 
+def _padded(body: bytes) -> bytes:
+    """``body`` with trailing whitespace, so that small bodies reach the number-array path."""
+    return body + b" " * NUMBER_ARRAY_MIN_BYTES
+
+
 def _assert_same(body: bytes, dtypes: Mapping[str, T]) -> None:
+    body = _padded(body)
     expected = _outcome(lambda: _general(body, dtypes))
     assert _outcome(lambda: _fast(body, dtypes)) == expected, body[:300]
 
 
-def _image_body(key: str = "instances", batch: int = 2) -> bytes:
+def _image_body(key: str = "instances", batch: int = 32) -> bytes:
     pixels = np.round(np.random.default_rng(1).random((batch, 4, 4, 1)), 3)
     return json.dumps({key: pixels.tolist()}).encode()
 
@@ -79,8 +85,13 @@ def test_image_batch_takes_the_number_array_path(key: str) -> None:
     request = parse_predict_body(body)
     assert request.is_number_array
     inputs = request.decode(IMAGES)
-    assert inputs["images"].dtype == np.float32 and inputs["images"].shape == (2, 4, 4, 1)
+    assert inputs["images"].dtype == np.float32 and inputs["images"].shape == (32, 4, 4, 1)
     _assert_same(body, IMAGES)
+
+
+def test_small_bodies_go_the_general_way() -> None:
+    assert not parse_predict_body(b'{"instances": [1.0]}').is_number_array
+    assert parse_predict_body(_padded(b'{"instances": [1.0]}')).is_number_array
 
 
 def test_format_follows_the_key() -> None:
@@ -97,7 +108,7 @@ def test_format_follows_the_key() -> None:
     ],
 )
 def test_signature_name_and_whitespace_are_read(body: bytes) -> None:
-    assert parse_predict_body(body).is_number_array
+    assert parse_predict_body(_padded(body)).is_number_array
     _assert_same(body, IMAGES)
 
 
@@ -119,7 +130,7 @@ def test_signature_name_and_whitespace_are_read(body: bytes) -> None:
     ],
 )
 def test_other_bodies_go_the_general_way_with_its_answer(body: bytes) -> None:
-    assert not parse_predict_body(body).is_number_array
+    assert not parse_predict_body(_padded(body)).is_number_array
     for dtype in DTYPES:
         _assert_same(body, {"x": dtype})
 
@@ -128,6 +139,7 @@ def test_other_bodies_go_the_general_way_with_its_answer(body: bytes) -> None:
     "body", [b"", b"[1]", b'{"instances": [1,]}', b'{"signature_name": 1, "instances": [1]}']
 )
 def test_parse_errors_are_the_general_ones(body: bytes) -> None:
+    body = _padded(body)
     with pytest.raises(ServingError) as general:
         parse_request_object(body)
     with pytest.raises(ServingError) as fast:

@@ -34,6 +34,10 @@ _HEAD = re.compile(
 )
 _TAIL = re.compile(rb"[ \t\n\r]*(?:,[ \t\n\r]*" + _NAME_MEMBER + rb"[ \t\n\r]*)?\}[ \t\n\r]*\Z")
 _FORMATS = {b"instances": RequestFormat.ROW, b"inputs": RequestFormat.COLUMNAR}
+NUMBER_ARRAY_MIN_BYTES = 4096
+"""Smaller bodies go the general way: its fixed cost is lower (4 µs against 19 µs for
+``{"instances": [1.0]}``), and the number-array path only wins once there are lists to
+save (at about 2 KB of nested numbers: 48 µs against 44)."""
 
 
 class PredictBody:
@@ -93,6 +97,8 @@ def parse_predict_body(body: bytes) -> PredictBody:
 
 def _number_array_body(body: bytes) -> PredictBody | None:
     """The body as one number array under ``instances`` or ``inputs``, or None."""
+    if len(body) < NUMBER_ARRAY_MIN_BYTES:
+        return None
     head = _HEAD.match(body)
     if head is None:
         return None
