@@ -32,8 +32,6 @@ Pure and thread-safe.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import orjson
 
@@ -47,16 +45,10 @@ _MARK_NUMBERS = bytes.maketrans(_NUMBER_CHARS, b"n" * len(_NUMBER_CHARS))
 _BLANK_BRACKETS = bytes.maketrans(b"[]", b"  ")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class NumberArray:
-    """A parsed array: ``values`` as numpy inferred them (shaped)."""
-
-    values: np.ndarray
-
-
-def parse_number_array(text: bytes) -> NumberArray | None:
+def parse_number_array(text: bytes) -> np.ndarray | None:
     """The rectangular array of numbers that ``text`` (one JSON value, whitespace allowed
-    around and between tokens) spells, or None when it is anything else or unsure."""
+    around and between tokens) spells, as numpy infers it from the parsed numbers (float64,
+    int64, ...), or None when it is anything else or unsure."""
     compact = text.translate(None, _WHITESPACE)
     if not compact.startswith(b"[") or compact.translate(None, _ALLOWED):
         return None  # not an array, or a string, literal, object or other character
@@ -82,7 +74,7 @@ def parse_number_array(text: bytes) -> NumberArray | None:
             values = np.asarray(numbers)
         except (ValueError, TypeError, OverflowError):
             return None
-    return NumberArray(values.reshape(shape))
+    return values.reshape(shape)
 
 
 def _number_touches_bracket(marked: bytes) -> bool:

@@ -115,7 +115,7 @@ def _number_array_body(body: bytes) -> PredictBody | None:
         signature_name = names[0].decode("utf-8") if names else ""
     except UnicodeDecodeError:
         return None
-    array = parse_number_array(body[head.end() : end])
-    if array is None:
+    values = parse_number_array(body[head.end() : end])
+    if values is None:
         return None
-    return PredictBody(body, signature_name, _FORMATS[head.group(2)], values=array.values)
+    return PredictBody(body, signature_name, _FORMATS[head.group(2)], values=values)
