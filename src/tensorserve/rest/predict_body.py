@@ -1,11 +1,12 @@
 """A predict body, parsed when it arrives and decoded once the signature's dtypes are known.
 
-Most predict bodies are one nested array of numbers: ``{"instances": [...]}`` or
-``{"inputs": [...]}``, perhaps with a plain ``"signature_name"``. Those are
-recognised on the bytes and their array parsed by
-:mod:`tensorserve.rest.json_number_array`, without building Python lists.
-Every other body, and any array that fast decoding declines for the signature
-(a dtype the numbers do not fit, several inputs), goes the general way
+Most predict bodies are nested arrays of numbers: ``{"instances": [...]}``,
+``{"inputs": [...]}`` or ``{"inputs": {"name": [...], ...}}``, perhaps with a
+plain ``"signature_name"``. Those are recognised on the bytes and their arrays
+parsed by :mod:`tensorserve.rest.json_number_array`, without building Python
+lists. Every other body, and any array that fast decoding declines for the
+signature (a dtype the numbers do not fit, an input missing, several inputs
+for one array), goes the general way
 (:func:`parse_request_object` then :func:`decode_predict_inputs`), which owns
 every error text; so the two ways differ only in speed.
 
@@ -30,8 +31,12 @@ from tensorserve.servables.dtypes import DataType
 _NAME_MEMBER = rb'"signature_name"[ \t\n\r]*:[ \t\n\r]*"([^"\\\x00-\x1f]*)"'
 _HEAD = re.compile(
     rb"[ \t\n\r]*\{[ \t\n\r]*(?:" + _NAME_MEMBER + rb"[ \t\n\r]*,[ \t\n\r]*)?"
-    rb'"(instances|inputs)"[ \t\n\r]*:[ \t\n\r]*(?=\[)'
+    rb'"(instances|inputs)"[ \t\n\r]*:[ \t\n\r]*(?=[\[{])'
 )
+# One named array of an "inputs" object, and where an array ends: a "]" followed by the
+# next member or the object's end, which no "]" inside a number array is.
+_NAMED_ARRAY = re.compile(rb'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*(?=\[)')
+_ARRAY_END = re.compile(rb"\][ \t\n\r]*(?:(,)(?=[ \t\n\r]*\")|\})")
 _TAIL = re.compile(rb"[ \t\n\r]*(?:,[ \t\n\r]*" + _NAME_MEMBER + rb"[ \t\n\r]*)?\}[ \t\n\r]*\Z")
 _FORMATS = {b"instances": RequestFormat.ROW, b"inputs": RequestFormat.COLUMNAR}
 NUMBER_ARRAY_MIN_BYTES = 4096
@@ -50,7 +55,7 @@ class PredictBody:
         request_format: RequestFormat,
         *,
         document: Mapping[str, Any] | None = None,
-        values: np.ndarray | None = None,
+        values: np.ndarray | Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self._body = body
         self._document = document
@@ -67,11 +72,9 @@ class PredictBody:
     def decode(self, input_dtypes: Mapping[str, DataType]) -> dict[str, np.ndarray]:
         """Named input arrays for a signature whose inputs are ``input_dtypes`` (in name
         order). Raises ``ServingError`` with TensorFlow Serving's message."""
-        if self._values is not None and len(input_dtypes) == 1:
-            ((name, dtype),) = input_dtypes.items()
-            tensor = tensor_from_inferred(self._values, dtype, may_hold_bools=False)
-            if tensor is not None:
-                return {name: tensor}
+        fast = self._decode_number_arrays(input_dtypes)
+        if fast is not None:
+            return fast
         document = self._document
         if document is None:
             document, _ = parse_request_object(self._body)
@@ -82,6 +85,30 @@ class PredictBody:
             document, self.signature_name, input_dtypes, may_hold_bools=may_hold_bools
         )
         return inputs
+
+    def _decode_number_arrays(
+        self, input_dtypes: Mapping[str, DataType]
+    ) -> dict[str, np.ndarray] | None:
+        """The tensors from the parsed number arrays, or None to decode the general way."""
+        values = self._values
+        if values is None or not input_dtypes:
+            return None
+        if isinstance(values, np.ndarray):
+            if len(input_dtypes) != 1:
+                return None
+            values = dict.fromkeys(input_dtypes, values)
+        tensors = {}
+        for name, dtype in input_dtypes.items():
+            inferred = values.get(name)
+            tensor = (
+                None
+                if inferred is None
+                else tensor_from_inferred(inferred, dtype, may_hold_bools=False)
+            )
+            if tensor is None:
+                return None
+            tensors[name] = tensor
+        return tensors
 
 
 def parse_predict_body(body: bytes) -> PredictBody:
@@ -96,15 +123,23 @@ def parse_predict_body(body: bytes) -> PredictBody:
 
 
 def _number_array_body(body: bytes) -> PredictBody | None:
-    """The body as one number array under ``instances`` or ``inputs``, or None."""
+    """The body as number arrays under ``instances`` or ``inputs``, or None."""
     if len(body) < NUMBER_ARRAY_MIN_BYTES:
         return None
     head = _HEAD.match(body)
     if head is None:
         return None
-    # The array ends at the body's last "]": a "]" inside a trailing signature name
-    # makes the tail fail to match, and the general path takes the body.
-    end = body.rfind(b"]") + 1
+    named: dict[str, np.ndarray] | None = None
+    if body[head.end()] == ord("{"):
+        if head.group(2) != b"inputs":
+            return None
+        named, end = _named_arrays(body, head.end() + 1)
+        if named is None:
+            return None
+    else:
+        # The array ends at the body's last "]": a "]" inside a trailing signature name
+        # makes the tail fail to match, and the general path takes the body.
+        end = body.rfind(b"]") + 1
     tail = _TAIL.match(body, end)
     if tail is None:
         return None
@@ -115,7 +150,32 @@ def _number_array_body(body: bytes) -> PredictBody | None:
         signature_name = names[0].decode("utf-8") if names else ""
     except UnicodeDecodeError:
         return None
-    values = parse_number_array(body[head.end() : end])
+    values = named if named is not None else parse_number_array(body[head.end() : end])
     if values is None:
         return None
     return PredictBody(body, signature_name, _FORMATS[head.group(2)], values=values)
+
+
+def _named_arrays(body: bytes, start: int) -> tuple[dict[str, np.ndarray] | None, int]:
+    """The members of the object whose ``{`` is before ``start``, if every one is a
+    number array under a plain, unique name; and the index after its ``}``."""
+    arrays: dict[str, np.ndarray] = {}
+    position = start
+    while True:
+        member = _NAMED_ARRAY.match(body, position)
+        if member is None:
+            return None, position
+        end = _ARRAY_END.search(body, member.end())
+        if end is None:
+            return None, position
+        try:
+            name = member.group(1).decode("utf-8")
+        except UnicodeDecodeError:
+            return None, position
+        values = parse_number_array(body[member.end() : end.start() + 1])
+        if values is None or name in arrays:
+            return None, position
+        arrays[name] = values
+        position = end.end()
+        if end.group(1) is None:  # the object's "}"
+            return arrays, position
