@@ -33,8 +33,8 @@ _HEAD = re.compile(
     rb"[ \t\n\r]*\{[ \t\n\r]*(?:" + _NAME_MEMBER + rb"[ \t\n\r]*,[ \t\n\r]*)?"
     rb'"(instances|inputs)"[ \t\n\r]*:[ \t\n\r]*(?=[\[{])'
 )
-# One named array of an "inputs" object, and where an array ends: a "]" followed by the
-# next member or the object's end, which no "]" inside a number array is.
+# One named array of an "inputs" object, and the end of one: a "]" followed by the next
+# member or the object's end, which no "]" inside a number array is.
 _NAMED_ARRAY = re.compile(rb'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*(?=\[)')
 _ARRAY_END = re.compile(rb"\][ \t\n\r]*(?:(,)(?=[ \t\n\r]*\")|\})")
 _TAIL = re.compile(rb"[ \t\n\r]*(?:,[ \t\n\r]*" + _NAME_MEMBER + rb"[ \t\n\r]*)?\}[ \t\n\r]*\Z")
@@ -165,7 +165,11 @@ def _named_arrays(body: bytes, start: int) -> tuple[dict[str, np.ndarray] | None
         member = _NAMED_ARRAY.match(body, position)
         if member is None:
             return None, position
-        end = _ARRAY_END.search(body, member.end())
+        # The array ends at the last "]" before the next quote (the next name, or the
+        # signature name after the object): a find, not a scan of every "]".
+        quote = body.find(b'"', member.end())
+        close = body.rfind(b"]", member.end(), len(body) if quote < 0 else quote)
+        end = _ARRAY_END.match(body, close) if close >= 0 else None
         if end is None:
             return None, position
         try:
