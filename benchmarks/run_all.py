@@ -8,6 +8,7 @@ one answer from each, then times it at concurrency 1, 8 and 32::
     python benchmarks/run_all.py            # 3 interleaved rounds of 4 s cells, ~10 minutes
     python benchmarks/run_all.py --quick    # 1 round of 2 s cells, a fast check
     python benchmarks/run_all.py --markdown results.md
+    python benchmarks/run_all.py --quick --sweep   # every target at concurrency 1, 8, 32, 128
 
 The load generator and the server share this machine's cores, so read the
 numbers as ratios within one run, not as absolute capacity.
@@ -16,6 +17,7 @@ numbers as ratios within one run, not as absolute capacity.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -29,6 +31,8 @@ from harness.report import HALF_PLUS_TWO, Results
 from harness.suite import BenchmarkSuite, SuiteOptions
 
 TARGET_GROUPS = ("tensorserve", "batching", "flask", "mlserver", "cnn", "v2")
+SWEEP = (1, 8, 32, 128)
+"""``--sweep``: wide enough that latency turns from flat to queueing on any machine."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("TF_ENABLE_ONEDNN_OPTS"):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
     options = SuiteOptions(duration_s=args.duration, warmup_s=args.warmup, rounds=args.rounds)
+    if args.sweep:
+        options = dataclasses.replace(options, concurrencies=SWEEP)
     skip = set(args.skip)
     with tempfile.TemporaryDirectory(prefix="tensorserve-bench-") as tmp:
         work_dir = Path(tmp)
@@ -52,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         suite = BenchmarkSuite(options, work_dir, wrk_tool, h2load_tool)
         try:
-            origin = _register(suite, skip, mlserver_tool, work_dir)
+            origin = _register(suite, skip, mlserver_tool, work_dir, sweep=args.sweep)
             suite.run_rounds()
         finally:
             suite.close()
@@ -69,19 +75,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _register(
-    suite: BenchmarkSuite, skip: set[str], mlserver_tool: tools.Tool, work_dir: Path
+    suite: BenchmarkSuite,
+    skip: set[str],
+    mlserver_tool: tools.Tool,
+    work_dir: Path,
+    sweep: bool = False,
 ) -> str:
     """Start every target that is not skipped and register its cells with ``suite``;
-    returns where half_plus_two came from."""
+    returns where half_plus_two came from. With ``sweep``, the targets usually timed
+    at the highest concurrency only (batching, the CNN) get every concurrency too."""
     options = suite.options
     half_plus_two = models.half_plus_two(work_dir)
     small_cnn = None if "cnn" in skip else models.small_cnn(work_dir)
     every, high = options.concurrencies, (max(options.concurrencies),)
+    if sweep:
+        high = every
 
     suite.in_process(half_plus_two, every)
     suite.in_process_function(half_plus_two, every)
     if small_cnn is not None:
-        suite.in_process(small_cnn, high, batched=max(high))
+        suite.in_process(small_cnn, high, batched=report.V2_BATCH)
     v2 = "v2" not in skip
     if "tensorserve" not in skip:
         suite.tensorserve(half_plus_two, batching=False, concurrencies=every, v2=v2)
@@ -154,6 +167,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--skip", action="append", default=[], choices=TARGET_GROUPS, help="leave a target out"
     )
     parser.add_argument("--markdown", help="also write the report as Markdown to this file")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help=f"every target at concurrency {', '.join(map(str, SWEEP))} (batching and CNN too)",
+    )
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
     args.argv = raw

@@ -2,6 +2,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tensorserve.rest.float_text import float_json, float_json_rows
 
@@ -97,3 +99,41 @@ def test_nesting_follows_the_shape() -> None:
 def test_mostly_short_values_take_the_templated_path_with_the_same_text() -> None:
     values = np.array([1.5, 2.0, 3.25, np.nan, 1e-7, 3.14159265], np.float32)
     assert float_json(values) == "[1.5,2.0,3.25,NaN,1e-07,3.14159274]"
+
+
+def _nested_reference(array: np.ndarray) -> str:
+    if array.ndim == 0:
+        return _reference(float(array), array.dtype.type)
+    return "[" + ",".join(_nested_reference(row) for row in array) + "]"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dtype=st.sampled_from([np.float32, np.float64]),
+    shape=st.lists(st.integers(1, 6), min_size=1, max_size=4).filter(
+        lambda dims: 64 < math.prod(dims) <= 1_500
+    ),
+    seed=st.integers(0, 2**32 - 1),
+    mix=st.sampled_from(["bits", "decimals", "integers", "mixed"]),
+)
+def test_large_arrays_match_the_one_at_a_time_rule_in_any_shape_and_mix(
+    dtype: type, shape: list[int], seed: int, mix: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    size = math.prod(shape)
+    width = 32 if dtype is np.float32 else 64
+    bits = rng.integers(0, 2**width - 1, size=size, dtype=np.uint64)
+    kinds = {
+        "bits": (bits.astype(np.uint32) if width == 32 else bits).view(dtype),
+        "decimals": np.round(rng.random(size) * 100, 3).astype(dtype),
+        "integers": rng.integers(-(10**9), 10**9, size=size).astype(dtype),
+    }
+    if mix == "mixed":
+        choice = rng.integers(0, 3, size=size)
+        values = np.choose(choice, list(kinds.values()))
+        values[rng.random(size) < 0.05] = np.nan
+        values[rng.random(size) < 0.02] = -np.inf
+    else:
+        values = kinds[mix]
+    array = values.astype(dtype).reshape(shape)
+    assert float_json(array) == _nested_reference(array)

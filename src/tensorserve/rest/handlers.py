@@ -26,7 +26,7 @@ from tensorserve.rest.example_json import (
 )
 from tensorserve.rest.json_document import parse_request_object
 from tensorserve.rest.options import RestOptions
-from tensorserve.rest.predict_request import RequestFormat, decode_predict_inputs
+from tensorserve.rest.predict_body import parse_predict_body
 from tensorserve.rest.predict_response import render_predict_response
 from tensorserve.rest.routing import Api, Route
 from tensorserve.rest.status_json import render_model_metadata, render_model_status
@@ -51,27 +51,20 @@ class RestHandlers:
     async def predict(self, route: Route, body: bytes) -> bytes:
         started = time.perf_counter()
         try:
-            document, signature_name = await self._dataplane.convert(
-                len(body), parse_request_object, body
-            )
+            request = await self._dataplane.convert(len(body), parse_predict_body, body)
         except Exception as error:
             self._dataplane.observe(route.model_name, PREDICT, PROTOCOL, error, started)
             raise
-        # Without the tokens true/false anywhere in the body, numbers cannot hide booleans,
-        # which lets the vectorised decoding trust numpy's type inference.
-        may_hold_bools = b"true" in body or b"false" in body
 
         def decode(signature: Signature) -> Mapping[str, np.ndarray]:
             # In name order, so errors name the first bad input as they always have.
             inputs_info = signature.inputs
-            input_dtypes = {alias: inputs_info[alias].dtype for alias in sorted(inputs_info)}
-            inputs, _ = decode_predict_inputs(
-                document, signature_name, input_dtypes, may_hold_bools=may_hold_bools
+            return request.decode(
+                {alias: inputs_info[alias].dtype for alias in sorted(inputs_info)}
             )
-            return inputs
 
         call = Inference(
-            _spec(route, signature_name),
+            _spec(route, request.signature_name),
             decode,
             len(body),
             timeout_s=self._timeout_s,
@@ -80,10 +73,9 @@ class RestHandlers:
             started=started,
         )
         result = await self._dataplane.predict(call)
-        request_format = RequestFormat.ROW if "instances" in document else RequestFormat.COLUMNAR
         size = sum(np.asarray(a).nbytes for a in result.outputs.values())
         return await self._dataplane.convert(
-            size, render_predict_response, result.outputs, request_format
+            size, render_predict_response, result.outputs, request.request_format
         )
 
     async def classify(self, route: Route, body: bytes) -> bytes:

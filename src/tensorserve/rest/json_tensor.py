@@ -66,6 +66,19 @@ def fast_numeric_tensor(value: Any, dtype: DataType, *, may_hold_bools: bool) ->
         inferred = np.asarray(value)
     except (ValueError, TypeError, OverflowError):
         return None
+    return tensor_from_inferred(inferred, dtype, may_hold_bools=may_hold_bools)
+
+
+def tensor_from_inferred(
+    inferred: np.ndarray, dtype: DataType, *, may_hold_bools: bool
+) -> np.ndarray | None:
+    """The tensor of ``dtype`` from numpy's inference over the parsed JSON leaves, or None.
+
+    ``inferred`` is ``np.asarray`` of the parsed value (nested, or flat and reshaped:
+    numpy infers the same dtype either way). None means "decode exactly".
+    """
+    if dtype not in _SUPPORTED or dtype is DataType.DT_STRING:
+        return None
     kind = inferred.dtype.kind
     target = dtype.numpy
     if inferred.size == 0:
