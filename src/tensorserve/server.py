@@ -274,6 +274,8 @@ class ModelServer:
             # (TensorFlow Serving hides it behind --enable_grpc_healthcheck_service).
             enable_health_service=True,
             tensor_content_outputs=opts.enable_serialization_as_tensor_content,
+            server=opts.grpc_server,
+            max_threads=opts.grpc_max_threads,
         )
         self.grpc = GrpcServer(
             self.dataplane,
@@ -461,7 +463,6 @@ _INERT_FLAGS = (
     "xla_gpu_compilation_enabled",
     "mixed_precision",
     "thread_pool_factory_config_file",
-    "grpc_max_threads",  # grpc.aio has no handler threads; capping RPCs would refuse, not queue
 )
 
 
@@ -472,6 +473,8 @@ def _warn_inert_flags(options: ServerOptions) -> None:
             _LOG.warning(
                 "--%s is accepted for compatibility but has no effect in tensorserve", name
             )
+    if options.grpc_server == "asyncio" and options.grpc_max_threads != defaults.grpc_max_threads:
+        _LOG.warning("--grpc_max_threads has no effect with --grpc_server=asyncio")
 
 
 async def _serve(options: ServerOptions) -> int:

@@ -100,6 +100,21 @@ class ModelRef:
             "predict", self.model.predict, signature_name, inputs, output_filter, timeout_s
         )
 
+    def predict_here(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run predict on the calling thread, never the event loop's: a plain model
+        runs here, a batching servable blocks here until its batch ran, and an
+        ``async def`` Python servable is awaited on its own loop. Thread-safe."""
+        start = time.perf_counter()
+        outputs = self.model.predict(signature_name, inputs, output_filter, timeout_s)
+        self._observer.runtime(self.id.name, "predict", time.perf_counter() - start)
+        return outputs
+
     async def _queued(
         self,
         submit: Callable[..., None],
