@@ -5,11 +5,12 @@ REST). One tensorserve server per gRPC variant, all started first; every cell (a
 target at one concurrency) is then timed in turn, rounds interleaved, medians kept,
 so the ratios come from one run. Variants: ``threads`` (the default gRPC server),
 ``asyncio`` (grpc.aio), and with ``--all`` a few grpcio settings (two handler
-threads, ``GRPC_POLL_STRATEGY=poll``). REST is driven on the first server. The load
+threads, ``GRPC_POLL_STRATEGY=poll``); ``--v2`` adds V2 ``ModelInfer`` rows on
+each gRPC server. REST is driven on the first server. The load
 generator (h2load, wrk) is pinned to the last CPU and the servers to the others when
 ``taskset`` exists and there are at least two CPUs::
 
-    python benchmarks/grpc_speed.py [--duration 3] [--rounds 1] [--all] [--no-pin]
+    python benchmarks/grpc_speed.py [--duration 3] [--rounds 1] [--all] [--v2] [--no-pin]
     PYTHONPATH=<older checkout>/src python benchmarks/grpc_speed.py --baseline
 
 Goals (issue 13): gRPC req/s >= REST req/s at concurrency 8; gRPC p99 <= 3x p50 at 32.
@@ -29,7 +30,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness import h2load, models, tools, wrk
+from harness import h2load, models, tools, v2_requests, wrk
 from harness.cpu import process_tree_cpu_s
 from harness.measurement import Measurement
 from harness.targets import Endpoints, start_tensorserve
@@ -132,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="also the grpcio setting variants")
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument(
+        "--v2", action="store_true", help="also V2 ModelInfer rows for each gRPC server"
+    )
+    parser.add_argument(
         "--baseline",
         action="store_true",
         help="one gRPC server with no flags (for a tensorserve without --grpc_server)",
@@ -152,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         model = models.half_plus_two(work_dir)
         frame_path = work_dir / "predict.grpc"
         frame_path.write_bytes(predict_frame(model))
+        v2_frame = work_dir / "infer.grpc"
+        if args.v2:
+            message = v2_requests.infer_request(model)
+            v2_frame.write_bytes(struct.pack(">BI", 0, len(message)) + message)
         script = wrk.write_script(work_dir / "rest.lua", model.rest_body())
         expected = float(model.sample[0]) * 0.5 + 2.0
         print(f"load average at start: {os.getloadavg()}; {pinned}", flush=True)
@@ -196,27 +204,34 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
                 for variant, endpoints in servers:
-                    cells.append(
-                        (
-                            variant.label,
-                            concurrency,
-                            lambda c=concurrency, v=variant, e=endpoints: priced(
-                                e.pid,
-                                seconds,
-                                lambda: h2load.run(
-                                    h2load_tool.path,
-                                    e.grpc_target,
-                                    frame_path,
-                                    c,
-                                    seconds,
-                                    model.name,
-                                    v.label,
-                                    work_dir,
-                                    prefix=load_prefix,
+                    rows = [(variant.label, frame_path, h2load.PREDICT_METHOD)]
+                    if args.v2:
+                        rows.append((f"V2 {variant.label}", v2_frame, v2_requests.INFER_METHOD))
+                    for label, frame, method in rows:
+                        cells.append(
+                            (
+                                label,
+                                concurrency,
+                                lambda c=concurrency, la=label, e=endpoints, f=frame, m=method: (
+                                    priced(
+                                        e.pid,
+                                        seconds,
+                                        lambda: h2load.run(
+                                            h2load_tool.path,
+                                            e.grpc_target,
+                                            f,
+                                            c,
+                                            seconds,
+                                            model.name,
+                                            la,
+                                            work_dir,
+                                            m,
+                                            prefix=load_prefix,
+                                        ),
+                                    )
                                 ),
-                            ),
+                            )
                         )
-                    )
             for _label, concurrency, measure in cells:  # warm every path, untimed
                 if concurrency == CONCURRENCIES[0]:
                     measure()
@@ -227,7 +242,10 @@ def main(argv: list[str] | None = None) -> int:
                     taken.setdefault((label, concurrency), []).append(measure())
         print(f"load average at end: {os.getloadavg()}")
     results = {key: median_cell(values) for key, values in taken.items()}
-    print_table(results, [REST_LABEL, *(variant.label for variant in variants)])
+    labels = [REST_LABEL, *(variant.label for variant in variants)]
+    if args.v2:
+        labels += [f"V2 {variant.label}" for variant in variants]
+    print_table(results, labels)
     return 0
 
 

@@ -274,7 +274,7 @@ class ModelServer:
             # (TensorFlow Serving hides it behind --enable_grpc_healthcheck_service).
             enable_health_service=True,
             tensor_content_outputs=opts.enable_serialization_as_tensor_content,
-            server=opts.grpc_server,
+            server=grpc_server_kind(opts),
             max_threads=opts.grpc_max_threads,
         )
         self.grpc = GrpcServer(
@@ -466,6 +466,18 @@ _INERT_FLAGS = (
 )
 
 
+def grpc_server_kind(options: ServerOptions) -> str:
+    """``--grpc_server`` resolved: ``auto`` is asyncio with batching, threads otherwise.
+
+    The threaded server holds one handler thread per RPC in flight, so with
+    batching it would cap a batch at ``--grpc_max_threads`` requests; grpc.aio
+    holds none.
+    """
+    if options.grpc_server != "auto":
+        return options.grpc_server
+    return "asyncio" if options.enable_batching else "threads"
+
+
 def _warn_inert_flags(options: ServerOptions) -> None:
     defaults = ServerOptions()
     for name in _INERT_FLAGS:
@@ -473,7 +485,8 @@ def _warn_inert_flags(options: ServerOptions) -> None:
             _LOG.warning(
                 "--%s is accepted for compatibility but has no effect in tensorserve", name
             )
-    if options.grpc_server == "asyncio" and options.grpc_max_threads != defaults.grpc_max_threads:
+    asyncio_server = grpc_server_kind(options) == "asyncio"
+    if asyncio_server and options.grpc_max_threads != defaults.grpc_max_threads:
         _LOG.warning("--grpc_max_threads has no effect with --grpc_server=asyncio")
 
 

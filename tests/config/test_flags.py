@@ -251,9 +251,10 @@ def test_negative_shutdown_times_are_refused(flag: str) -> None:
         parse([*BASE, flag])
 
 
-def test_grpc_server_defaults_to_threads_and_takes_asyncio() -> None:
-    assert parse(BASE).grpc_server == "threads"
+def test_grpc_server_defaults_to_auto_and_takes_threads_or_asyncio() -> None:
+    assert parse(BASE).grpc_server == "auto"
     assert parse([*BASE, "--grpc_server=asyncio"]).grpc_server == "asyncio"
+    assert parse([*BASE, "--grpc_server=threads"]).grpc_server == "threads"
     assert error_of([*BASE, "--grpc_server=aio"]).message == (
-        "--grpc_server must be one of threads, asyncio, not 'aio'."
+        "--grpc_server must be one of auto, threads, asyncio, not 'aio'."
     )

@@ -16,8 +16,8 @@ from typing import Any
 
 from tensorserve.config.text_protos import default_num_batch_threads
 
-GRPC_SERVERS = ("threads", "asyncio")
-"""``--grpc_server`` values: grpcio's threaded server, or grpc.aio."""
+GRPC_SERVERS = ("auto", "threads", "asyncio")
+"""``--grpc_server`` values: grpcio's threaded server, grpc.aio, or chosen by batching."""
 
 
 def schedulable_cpus() -> int:
@@ -252,9 +252,11 @@ class ServerOptions:
         "balancers remove this server first."
     )  # fmt: skip
     grpc_server: str = _flag(
-        "threads", "tensorserve: how the gRPC server runs RPCs: 'threads' (grpc.server, "
-        "--grpc_max_threads handler threads; Predict runs on the thread that took it) or "
-        "'asyncio' (grpc.aio on the event loop). 'threads' costs about half the CPU per RPC."
+        "auto", "tensorserve: how the gRPC server runs RPCs: 'threads' (grpc.server with "
+        "--grpc_max_threads handler threads; Predict runs on the thread that took it, about "
+        "half the CPU per RPC of grpc.aio), 'asyncio' (grpc.aio on the event loop; no thread "
+        "per RPC in flight), or 'auto': asyncio with --enable_batching (so a batch can "
+        "gather more requests than there are threads), threads otherwise."
     )  # fmt: skip
     shutdown_timeout_seconds: float = _flag(
         30.0, "tensorserve: after the drain delay, how long in-flight requests may take to "
