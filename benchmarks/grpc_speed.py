@@ -6,11 +6,13 @@ target at one concurrency) is then timed in turn, rounds interleaved, medians ke
 so the ratios come from one run. Variants: ``threads`` (the default gRPC server),
 ``asyncio`` (grpc.aio), and with ``--all`` a few grpcio settings (two handler
 threads, ``GRPC_POLL_STRATEGY=poll``); ``--v2`` adds V2 ``ModelInfer`` rows on
-each gRPC server. REST is driven on the first server. The load
-generator (h2load, wrk) is pinned to the last CPU and the servers to the others when
-``taskset`` exists and there are at least two CPUs::
+each gRPC server; ``--floor`` adds bare grpcio servers (threaded and grpc.aio) whose
+Predict answers a constant: grpcio's own CPU per RPC, the floor under any handler.
+REST is driven on the first server. The load generator (h2load, wrk) is pinned to
+the last CPU and the servers to the others when ``taskset`` exists and there are at
+least two CPUs::
 
-    python benchmarks/grpc_speed.py [--duration 3] [--rounds 1] [--all] [--v2] [--no-pin]
+    python benchmarks/grpc_speed.py [--duration 3] [--rounds 1] [--all] [--v2] [--floor]
     PYTHONPATH=<older checkout>/src python benchmarks/grpc_speed.py --baseline
 
 Goals (issue 13): gRPC req/s >= REST req/s at concurrency 8; gRPC p99 <= 3x p50 at 32.
@@ -27,10 +29,10 @@ import statistics
 import struct
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from harness import h2load, models, tools, v2_requests, wrk
+from harness import h2load, models, processes, tools, v2_requests, wrk
 from harness.cpu import process_tree_cpu_s
 from harness.measurement import Measurement
 from harness.targets import Endpoints, start_tensorserve
@@ -58,6 +60,33 @@ MORE_VARIANTS = (
     Variant("gRPC threads, poll", ("--grpc_server=threads",), {"GRPC_POLL_STRATEGY": "poll"}),
     Variant("gRPC asyncio, poll", ("--grpc_server=asyncio",), {"GRPC_POLL_STRATEGY": "poll"}),
 )
+
+
+FLOOR_KINDS = ("threads", "asyncio")
+FLOOR_LABEL = "grpcio floor"
+
+
+def floor_label(kind: str) -> str:
+    return f"{FLOOR_LABEL}, {kind}"
+
+
+def floor_server(
+    kind: str, work_dir: Path, prefix: Sequence[str]
+) -> contextlib.AbstractContextManager[Endpoints]:
+    """``harness/grpc_floor_server.py``: a bare grpcio server of ``kind`` whose Predict
+    answers a constant, so its CPU per request is grpcio's own."""
+    port = processes.free_port()
+    script = Path(__file__).resolve().parent / "harness" / "grpc_floor_server.py"
+    log = work_dir / f"floor-{kind}.log"
+
+    @contextlib.contextmanager
+    def serving() -> Iterator[Endpoints]:
+        command = [*prefix, sys.executable, str(script), kind, str(port)]
+        ready = lambda: log.exists() and "ready" in log.read_text()  # noqa: E731
+        with processes.running(f"grpcio floor {kind}", command, ready, log) as process:
+            yield Endpoints("", f"127.0.0.1:{port}", pid=process.pid)
+
+    return serving()
 
 
 def predict_frame(model: models.BenchModel) -> bytes:
@@ -136,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         "--v2", action="store_true", help="also V2 ModelInfer rows for each gRPC server"
     )
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also bare grpcio servers answering a constant (grpcio's own cost per RPC)",
+    )
+    parser.add_argument(
         "--baseline",
         action="store_true",
         help="one gRPC server with no flags (for a tensorserve without --grpc_server)",
@@ -180,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 check_grpc(endpoints, frame_path.read_bytes(), expected)
                 servers.append((variant, endpoints))
+            floors = [
+                running.enter_context(floor_server(kind, work_dir, server_prefix))
+                for kind in (FLOOR_KINDS if args.floor else ())
+            ]
+            for endpoints in floors:
+                check_grpc(endpoints, frame_path.read_bytes(), expected)
             rest = servers[0][1]
             seconds = args.duration
             for concurrency in CONCURRENCIES:
@@ -203,10 +243,14 @@ def main(argv: list[str] | None = None) -> int:
                         ),
                     )
                 )
-                for variant, endpoints in servers:
-                    rows = [(variant.label, frame_path, h2load.PREDICT_METHOD)]
-                    if args.v2:
-                        rows.append((f"V2 {variant.label}", v2_frame, v2_requests.INFER_METHOD))
+                targets = [(variant.label, endpoints) for variant, endpoints in servers]
+                targets += [
+                    (floor_label(kind), e) for kind, e in zip(FLOOR_KINDS, floors, strict=False)
+                ]
+                for target, endpoints in targets:
+                    rows = [(target, frame_path, h2load.PREDICT_METHOD)]
+                    if args.v2 and not target.startswith(FLOOR_LABEL):
+                        rows.append((f"V2 {target}", v2_frame, v2_requests.INFER_METHOD))
                     for label, frame, method in rows:
                         cells.append(
                             (
@@ -245,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = [REST_LABEL, *(variant.label for variant in variants)]
     if args.v2:
         labels += [f"V2 {variant.label}" for variant in variants]
+    if args.floor:
+        labels += [floor_label(kind) for kind in FLOOR_KINDS]
     print_table(results, labels)
     return 0
 
