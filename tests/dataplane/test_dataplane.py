@@ -27,6 +27,7 @@ from tensorserve.dataplane import (
     ExampleInference,
     Inference,
     ModelSpec,
+    RunsOnLoop,
     VersionLabels,
 )
 from tensorserve.servables.dtypes import DataType
@@ -437,4 +438,15 @@ def test_predict_blocking_past_its_deadline_and_grace_is_deadline_exceeded() -> 
         harness.executor.shutdown()
     assert harness.model.timeouts == [0.01]
     assert harness.observer.finished == [("m", "predict", "REST", Code.DEADLINE_EXCEEDED)]
+    harness.assert_released()
+
+
+def test_predict_blocking_leaves_a_signature_awaited_on_the_loop_uncounted(
+    harness: Harness,
+) -> None:
+    harness.model.runs_on_loop = lambda name: True  # type: ignore[attr-defined]
+    with pytest.raises(RunsOnLoop):
+        harness.dataplane.predict_blocking(harness.call())
+    assert harness.model.timeouts == []  # the model was not called here
+    assert harness.observer.finished == []  # predict, awaited instead, will count it
     harness.assert_released()

@@ -79,6 +79,11 @@ class ServerHarness:
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
 
+    @property
+    def loop_thread_id(self) -> int | None:
+        """The thread the server's event loop runs on."""
+        return self._thread.ident
+
     def channel(self) -> grpc.Channel:
         return grpc.insecure_channel(f"127.0.0.1:{self.port}")
 

@@ -107,7 +107,8 @@ def test_a_coroutine_handler_runs_on_the_loop_and_answers(served: Served) -> Non
     assert served.method("unary_unary", "Echo")(b"hi", timeout=10) == b"echo:hi"
     assert served.handlers.loop_thread == served.thread.ident
     remaining = served.handlers.remaining[-1]
-    assert remaining is not None and 0 < remaining <= 10
+    # gRPC rounds the deadline it sends up a little, so allow a margin.
+    assert remaining is not None and 0 < remaining <= 11
     served.method("unary_unary", "Echo")(b"no deadline")
     assert served.handlers.remaining[-1] is None
 

@@ -66,6 +66,11 @@ DEADLINE_GRACE_S = 1.0
 DEADLINE_EXCEEDED anyway (the model normally enforces the deadline itself)."""
 
 
+class RunsOnLoop(Exception):
+    """:meth:`DataPlane.predict_blocking` cannot answer: the signature is awaited on
+    the event loop; await :meth:`DataPlane.predict` there instead."""
+
+
 def signature_not_found(name: str) -> ServingError:
     """TensorFlow Serving REST's error for an unknown predict signature (the default)."""
     return InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
@@ -152,13 +157,18 @@ class DataPlane:
         Decoding and the model call run here whatever their size (this thread is
         already off the loop). A run that ends more than the grace period after the
         client's deadline is answered DEADLINE_EXCEEDED, as :meth:`predict` answers
-        it; the version is held until the model call returns. Thread-safe.
+        it; the version is held until the model call returns. Raises
+        :class:`RunsOnLoop`, having counted nothing, when the signature must be awaited
+        on the event loop (an ``async def`` Python servable). Thread-safe.
         """
         started = time.perf_counter() if call.started is None else call.started
-        code = Code.UNKNOWN
+        code: Code | None = Code.UNKNOWN
         try:
             with self.acquire(call.spec) as ref:
                 name = call.spec.signature
+                if ref.runs_on_loop(name):
+                    code = None  # not answered here: the caller awaits predict instead
+                    raise RunsOnLoop(name)
                 signature = ref.signatures.get(name)
                 if signature is None:
                     raise (missing_signature or signature_not_found)(name)
@@ -169,13 +179,16 @@ class DataPlane:
                 raise DeadlineExceeded(DEADLINE_MESSAGE)
             code = Code.OK
             return InferenceResult(outputs, ref.id, name, signature)
+        except RunsOnLoop:
+            raise
         except Exception as exc:
             code = as_serving_error(exc).code
             raise
         finally:
-            self.observer.request_finished(
-                call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
-            )
+            if code is not None:
+                self.observer.request_finished(
+                    call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
+                )
 
     async def classify(
         self, call: ExampleInference, *, missing_signature: MissingSignature | None = None

@@ -164,6 +164,16 @@ class _BridgedGenericHandler(grpc.GenericRpcHandler):
         return bridged
 
 
+def run_on_loop(
+    coroutine: Coroutine[Any, Any, T],
+    loop: asyncio.AbstractEventLoop,
+    context: grpc.ServicerContext,
+) -> T:
+    """Run ``coroutine`` on ``loop`` and wait for it on this (pool) thread; the RPC
+    ending first cancels it."""
+    return _wait(asyncio.run_coroutine_threadsafe(coroutine, loop), context)
+
+
 def _unary_on_loop(
     behavior: Callable[..., Coroutine[Any, Any, Any]],
     loop: asyncio.AbstractEventLoop,
@@ -176,7 +186,7 @@ def _unary_on_loop(
             coroutine = behavior(
                 argument if pump is None else pump.messages(), LoopContext(context)
             )
-            return _wait(asyncio.run_coroutine_threadsafe(coroutine, loop), context)
+            return run_on_loop(coroutine, loop, context)
         finally:
             if pump is not None:
                 pump.stop()

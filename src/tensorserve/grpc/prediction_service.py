@@ -14,6 +14,7 @@ the other RPCs on the loop through :mod:`tensorserve.grpc.loop_bridge`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Mapping
@@ -38,8 +39,9 @@ from tensorserve.dataplane import (
     Inference,
     InferenceResult,
     ModelSpec,
+    RunsOnLoop,
 )
-from tensorserve.grpc.loop_bridge import time_remaining_s
+from tensorserve.grpc.loop_bridge import LoopContext, run_on_loop, time_remaining_s
 from tensorserve.grpc.multi_inference import InferenceTask, plan_tasks
 from tensorserve.grpc.proto_conversion import (
     fill_classification_result,
@@ -256,11 +258,32 @@ class ThreadedPredictionService(PredictionService):
 
     Predict is a plain method: the pool thread that took the RPC parses, runs the
     model and renders the answer, with no hop to the event loop or the worker
-    pool. The other RPCs stay ``async def`` and run on the loop (rare, or costly
-    enough that a hop does not matter). Thread-safe.
+    pool; only a signature awaited on the loop (an ``async def`` Python servable)
+    goes through grpc.aio's Predict on ``loop``. The other RPCs stay ``async def``
+    and run on the loop (rare, or costly enough that a hop does not matter).
+    Thread-safe.
     """
 
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        tensor_content_outputs: bool = False,
+    ) -> None:
+        super().__init__(dataplane, tensor_content_outputs=tensor_content_outputs)
+        self._loop = loop
+
     def Predict(  # type: ignore[override]
+        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> predict_pb2.PredictResponse:
+        try:
+            return self._predict_here(request, context)
+        except RunsOnLoop:
+            on_loop = super().Predict(request, LoopContext(context))  # type: ignore[arg-type]
+            return run_on_loop(on_loop, self._loop, context)
+
+    def _predict_here(
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> predict_pb2.PredictResponse:
         started = time.perf_counter()
@@ -280,6 +303,8 @@ class ThreadedPredictionService(PredictionService):
                 call, missing_signature=predict_signature_not_found
             )
             return self._predict_response(spec, result)
+        except RunsOnLoop:
+            raise
         except Exception as exc:
             error = as_serving_error(exc)
             if error is not exc:

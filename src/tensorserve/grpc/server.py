@@ -147,9 +147,10 @@ def create_grpc_server(
             options=channel_options(options),
             maximum_concurrent_rpcs=options.max_concurrent_rpcs,
         )
-        server = LoopBridge(threaded, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        server = LoopBridge(threaded, loop)
         prediction = ThreadedPredictionService(
-            dataplane, tensor_content_outputs=options.tensor_content_outputs
+            dataplane, loop, tensor_content_outputs=options.tensor_content_outputs
         )
     else:
         server = grpc.aio.server(
