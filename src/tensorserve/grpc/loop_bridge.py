@@ -88,11 +88,19 @@ class LoopContext:
 class LoopBridge:
     """What registration code sees as the server: adapts handlers for ``server``.
 
-    Other attributes (ports, ``start``, ``stop``) are the threaded server's own.
+    Other attributes (ports, ``start``, ``stop``) are the threaded server's own;
+    ``pool`` is its handler pool, to shut down once it has stopped (None: the
+    caller owns it).
     """
 
-    def __init__(self, server: grpc.Server, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        server: grpc.Server,
+        loop: asyncio.AbstractEventLoop,
+        pool: concurrent.futures.Executor | None = None,
+    ) -> None:
         self.server = server
+        self.pool = pool
         self._loop = loop
 
     def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:

@@ -30,7 +30,6 @@ import dataclasses
 import importlib.util
 import inspect
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias
 
 import grpc
@@ -47,6 +46,7 @@ from tensorserve.config import SslConfig
 from tensorserve.config.text_protos import check_ssl_pem
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.dataplane import DataPlane
+from tensorserve.grpc.handler_pool import HandlerPool
 from tensorserve.grpc.loop_bridge import LoopBridge
 from tensorserve.grpc.model_service import MetricValue, ModelService, ReloadConfig
 from tensorserve.grpc.prediction_service import PredictionService, ThreadedPredictionService
@@ -139,16 +139,14 @@ def create_grpc_server(
     server: AnyServer
     prediction: PredictionService
     if options.server == THREADS:
-        pool = ThreadPoolExecutor(
-            max(1, options.max_threads), thread_name_prefix="tensorserve-grpc"
-        )
+        pool = HandlerPool(max(1, options.max_threads))
         threaded = grpc.server(
             pool,
             options=channel_options(options),
             maximum_concurrent_rpcs=options.max_concurrent_rpcs,
         )
         loop = asyncio.get_running_loop()
-        server = LoopBridge(threaded, loop)
+        server = LoopBridge(threaded, loop, pool)
         prediction = ThreadedPredictionService(
             dataplane, loop, tensor_content_outputs=options.tensor_content_outputs
         )
@@ -303,6 +301,8 @@ class GrpcServer:
         if isinstance(self._server, LoopBridge):
             stopped = self._server.server.stop(grace_s)  # a threading.Event, set when done
             await asyncio.get_running_loop().run_in_executor(None, stopped.wait)
+            if self._server.pool is not None:
+                self._server.pool.shutdown(wait=False)
         elif self._server is not None:
             await self._server.stop(grace_s)
 
