@@ -4,13 +4,16 @@ each (``-m 1``), POSTing a prebuilt gRPC frame.
 h2load prints no percentiles, so per-request times come from its ``--log-file``
 (tab-separated: start time µs, HTTP status, µs to the end of the response).
 h2load sees only the HTTP status (always 200 for gRPC), so the caller checks
-one answer's grpc-status with a real client first.
+one answer's grpc-status with a real client first. h2load *appends* to its log
+file, so each run removes the file first: a cell timed again in a later round
+would otherwise count the earlier rounds' requests too (round 3 read as 3x).
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from .grpc_requests import PREDICT_METHOD
@@ -30,12 +33,16 @@ def run(
     target: str,
     log_dir: Path,
     method: str = PREDICT_METHOD,
+    prefix: Sequence[str] = (),
 ) -> Measurement:
     """Drive ``host_port``'s ``method`` (TF Serving's Predict unless given) for
-    ``duration_s`` with ``concurrency`` clients.
+    ``duration_s`` with ``concurrency`` clients; ``prefix`` goes before the command
+    (``taskset -c 1`` pins the load generator).
     Blocks; returns successful requests per second and p50/p99."""
     log_file = log_dir / f"h2load-{model}-{target.replace(' ', '_')}-c{concurrency}.tsv"
+    log_file.unlink(missing_ok=True)  # h2load appends: keep only this run's rows
     command = [
+        *prefix,
         h2load,
         f"--duration={max(1, round(duration_s))}",
         f"--clients={concurrency}",

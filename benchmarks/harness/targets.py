@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -51,12 +51,24 @@ class Endpoints:
 
 
 def start_tensorserve(
-    model: BenchModel, work_dir: Path, batching: bool
+    model: BenchModel,
+    work_dir: Path,
+    batching: bool,
+    *,
+    extra_flags: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
+    label_suffix: str = "",
 ) -> contextlib.AbstractContextManager[Endpoints]:
-    """``tensorserve serve`` for ``model`` (REST and gRPC), optionally with batching."""
+    """``tensorserve serve`` for ``model`` (REST and gRPC), optionally with batching.
+
+    ``extra_flags`` are appended to the command line, ``env`` added to the
+    environment, and ``prefix`` put before the command (``taskset -c 0``);
+    ``label_suffix`` keeps the log files of several such servers apart."""
     grpc_port, rest_port = processes.free_port(), processes.free_port()
     executable = Path(sys.executable).with_name("tensorserve")
     command = [str(executable)] if executable.exists() else [sys.executable, "-m", "tensorserve"]
+    command = [*prefix, *command]
     command += [
         "serve",
         f"--port={grpc_port}",
@@ -68,9 +80,10 @@ def start_tensorserve(
         parameters = work_dir / "batching_parameters.txt"
         parameters.write_text(BATCHING_PARAMETERS)
         command += ["--enable_batching", f"--batching_parameters_file={parameters}"]
+    command += list(extra_flags)
     rest = f"http://127.0.0.1:{rest_port}"
     health, status = processes.http_ready(f"{rest}/healthz"), _model_available(rest, model)
-    label = f"tensorserve-{model.name}{'-batching' if batching else ''}"
+    label = f"tensorserve-{model.name}{'-batching' if batching else ''}{label_suffix}"
     return _serving(
         label,
         command,
@@ -81,6 +94,7 @@ def start_tensorserve(
             f"127.0.0.1:{grpc_port}",
             v2_infer_url=f"{rest}/v2/models/{model.name}/infer",
         ),
+        env,
     )
 
 

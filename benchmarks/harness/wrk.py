@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from .measurement import Measurement
@@ -69,10 +70,13 @@ def run(
     duration_s: float,
     model: str,
     target: str,
+    prefix: Sequence[str] = (),
 ) -> Measurement:
-    """Drive ``url`` for ``duration_s`` with ``concurrency`` connections (2 threads at most).
+    """Drive ``url`` for ``duration_s`` with ``concurrency`` connections (2 threads at most);
+    ``prefix`` goes before the command (``taskset -c 1`` pins the load generator).
     Blocks; returns the successful requests per second and p50/p99."""
     command = [
+        *prefix,
         wrk,
         f"-t{min(2, concurrency)}",
         f"-c{concurrency}",

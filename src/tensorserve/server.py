@@ -275,6 +275,8 @@ class ModelServer:
             # (TensorFlow Serving hides it behind --enable_grpc_healthcheck_service).
             enable_health_service=True,
             tensor_content_outputs=opts.enable_serialization_as_tensor_content,
+            server=grpc_server_kind(opts),
+            max_threads=opts.grpc_max_threads,
         )
         self.grpc = GrpcServer(
             self.dataplane,
@@ -462,8 +464,19 @@ _INERT_FLAGS = (
     "xla_gpu_compilation_enabled",
     "mixed_precision",
     "thread_pool_factory_config_file",
-    "grpc_max_threads",  # grpc.aio has no handler threads; capping RPCs would refuse, not queue
 )
+
+
+def grpc_server_kind(options: ServerOptions) -> str:
+    """``--grpc_server`` resolved: ``auto`` is asyncio with batching, threads otherwise.
+
+    The threaded server holds one handler thread per RPC in flight, so with
+    batching it would cap a batch at ``--grpc_max_threads`` requests; grpc.aio
+    holds none.
+    """
+    if options.grpc_server != "auto":
+        return options.grpc_server
+    return "asyncio" if options.enable_batching else "threads"
 
 
 def _warn_inert_flags(options: ServerOptions) -> None:
@@ -473,6 +486,9 @@ def _warn_inert_flags(options: ServerOptions) -> None:
             _LOG.warning(
                 "--%s is accepted for compatibility but has no effect in tensorserve", name
             )
+    asyncio_server = grpc_server_kind(options) == "asyncio"
+    if asyncio_server and options.grpc_max_threads != defaults.grpc_max_threads:
+        _LOG.warning("--grpc_max_threads has no effect with --grpc_server=asyncio")
 
 
 async def _serve(options: ServerOptions) -> int:

@@ -249,3 +249,12 @@ def test_shutdown_flags_default_to_no_drain_delay_and_a_30_second_budget() -> No
 def test_negative_shutdown_times_are_refused(flag: str) -> None:
     with pytest.raises(ServingError, match="must not be negative"):
         parse([*BASE, flag])
+
+
+def test_grpc_server_defaults_to_auto_and_takes_threads_or_asyncio() -> None:
+    assert parse(BASE).grpc_server == "auto"
+    assert parse([*BASE, "--grpc_server=asyncio"]).grpc_server == "asyncio"
+    assert parse([*BASE, "--grpc_server=threads"]).grpc_server == "threads"
+    assert error_of([*BASE, "--grpc_server=aio"]).message == (
+        "--grpc_server must be one of auto, threads, asyncio, not 'aio'."
+    )

@@ -27,6 +27,7 @@ from tensorserve.dataplane import (
     ExampleInference,
     Inference,
     ModelSpec,
+    RunsOnLoop,
     VersionLabels,
 )
 from tensorserve.servables.dtypes import DataType
@@ -370,3 +371,82 @@ def test_observe_counts_requests_refused_before_a_call(harness: Harness) -> None
         ("m", "predict", "REST", Code.INVALID_ARGUMENT),
         ("m", "GetModelStatus", "REST", Code.OK),
     ]
+
+
+# -- predict_blocking: the same lifecycle on the calling thread ---------------------
+
+
+def test_predict_blocking_runs_decode_and_model_on_the_calling_thread(
+    harness: Harness,
+) -> None:
+    result = harness.dataplane.predict_blocking(harness.call(size_hint=10**9, protocol="GRPC"))
+    np.testing.assert_array_equal(result.outputs["y"], [2.0, 4.0])
+    assert (result.id, result.signature_name) == (ServableId("m", 2), "serving_default")
+    # Not offloaded whatever its size: this thread is already off the event loop.
+    assert harness.decode_threads == [threading.get_ident()]
+    assert harness.observer.finished == [("m", "predict", "GRPC", Code.OK)]
+    assert harness.model.timeouts == [None]
+    harness.assert_released()
+
+
+@pytest.mark.parametrize("failure", ["unknown model", "signature", "decode", "model", "bug"])
+def test_predict_blocking_counts_every_error_and_releases_the_version(
+    harness: Harness, failure: str
+) -> None:
+    spec = ModelSpec(
+        "nope" if failure == "unknown model" else "m",
+        signature_name="other" if failure == "signature" else "",
+    )
+
+    def bad_decode(signature: Signature) -> Mapping[str, np.ndarray]:
+        raise InvalidArgument("bad input")
+
+    def grpc_error(name: str) -> FailedPrecondition:
+        return FailedPrecondition(f'Serving signature key "{name}" not found.')
+
+    if failure == "model":
+        harness.model.error = FailedPrecondition("model says no")
+    if failure == "bug":
+        harness.model.error = RuntimeError("boom")
+    decode = bad_decode if failure == "decode" else harness.decode
+    with pytest.raises(Exception) as caught:
+        harness.dataplane.predict_blocking(
+            Inference(spec, decode, 10), missing_signature=grpc_error
+        )
+    expected = {
+        "unknown model": (ServableNotFound, Code.NOT_FOUND),
+        "signature": (FailedPrecondition, Code.FAILED_PRECONDITION),
+        "decode": (InvalidArgument, Code.INVALID_ARGUMENT),
+        "model": (FailedPrecondition, Code.FAILED_PRECONDITION),
+        "bug": (RuntimeError, Code.UNKNOWN),
+    }[failure]
+    assert isinstance(caught.value, expected[0])
+    assert harness.observer.finished == [(spec.name, "predict", "REST", expected[1])]
+    harness.assert_released()
+
+
+def test_predict_blocking_past_its_deadline_and_grace_is_deadline_exceeded() -> None:
+    harness = Harness(deadline_grace_s=0.02)
+    harness.model.gate.clear()
+    opener = threading.Timer(0.1, harness.model.gate.set)
+    opener.start()
+    try:
+        with pytest.raises(DeadlineExceeded, match="Timed out waiting for notification"):
+            harness.dataplane.predict_blocking(harness.call(timeout_s=0.01))
+    finally:
+        opener.join()
+        harness.executor.shutdown()
+    assert harness.model.timeouts == [0.01]
+    assert harness.observer.finished == [("m", "predict", "REST", Code.DEADLINE_EXCEEDED)]
+    harness.assert_released()
+
+
+def test_predict_blocking_leaves_a_signature_awaited_on_the_loop_uncounted(
+    harness: Harness,
+) -> None:
+    harness.model.runs_on_loop = lambda name: True  # type: ignore[attr-defined]
+    with pytest.raises(RunsOnLoop):
+        harness.dataplane.predict_blocking(harness.call())
+    assert harness.model.timeouts == []  # the model was not called here
+    assert harness.observer.finished == []  # predict, awaited instead, will count it
+    harness.assert_released()

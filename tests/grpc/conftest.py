@@ -1,12 +1,14 @@
-"""Fixtures of the gRPC tests: a real grpc.aio server on port 0 over a fake manager.
+"""Fixtures of the gRPC tests: a real gRPC server on port 0 over a fake manager.
 
 The server runs on its own event loop in a thread; tests call it through the
-official ``tensorflow_serving.apis`` stubs on a plain synchronous channel.
+official ``tensorflow_serving.apis`` stubs on a plain synchronous channel. Every
+test that uses a server runs once per kind (``--grpc_server``: threads, asyncio).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +23,7 @@ from tensorserve.core.errors import FailedPrecondition, NotFound
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
 from tensorserve.dataplane import DataPlane, VersionLabels
-from tensorserve.grpc.server import GrpcOptions, GrpcServer
+from tensorserve.grpc.server import ASYNCIO, THREADS, GrpcOptions, GrpcServer
 from tests.grpc.fakes import HalfPlusTwo, RecordingObserver
 from tests.support.fake_manager import FakeManager
 
@@ -77,6 +79,11 @@ class ServerHarness:
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
 
+    @property
+    def loop_thread_id(self) -> int | None:
+        """The thread the server's event loop runs on."""
+        return self._thread.ident
+
     def channel(self) -> grpc.Channel:
         return grpc.insecure_channel(f"127.0.0.1:{self.port}")
 
@@ -91,21 +98,31 @@ class ServerHarness:
         self._executor.shutdown()
 
 
+@pytest.fixture(scope="module", params=[THREADS, ASYNCIO])
+def server_kind(request: pytest.FixtureRequest) -> str:
+    """Which gRPC server the module's tests run against."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def harness() -> Iterator[ServerHarness]:
-    server = ServerHarness(GrpcOptions(port=0, host="127.0.0.1", enable_health_service=True))
+def harness(server_kind: str) -> Iterator[ServerHarness]:
+    server = ServerHarness(
+        GrpcOptions(port=0, host="127.0.0.1", enable_health_service=True, server=server_kind)
+    )
     yield server
     server.close()
 
 
 @pytest.fixture
-def make_harness() -> Iterator[Callable[..., ServerHarness]]:
-    """Starts servers with custom options; stops them after the test."""
+def make_harness(server_kind: str) -> Iterator[Callable[..., ServerHarness]]:
+    """Starts servers with custom options (on this module's kind of server); stops
+    them after the test."""
     started: list[ServerHarness] = []
 
     def make(
         options: GrpcOptions, before_start: Callable[[GrpcServer], None] | None = None
     ) -> ServerHarness:
+        options = dataclasses.replace(options, server=server_kind)
         started.append(ServerHarness(options, before_start))
         return started[-1]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
 import grpc
@@ -20,6 +22,7 @@ from tensorserve.core.errors import Code
 from tensorserve.grpc.server import GrpcOptions
 from tensorserve.grpc.status import grpc_status_code
 from tests.grpc.conftest import MODEL, ServerHarness
+from tests.grpc.fakes import HalfPlusTwo
 
 Stub: TypeAlias = prediction_service_pb2_grpc.PredictionServiceStub
 
@@ -339,3 +342,38 @@ def test_a_request_without_a_model_spec_is_missing_its_model_spec(
         grpc.StatusCode.INVALID_ARGUMENT,
         "Missing ModelSpec",
     )
+
+
+class AwaitedOnLoop(HalfPlusTwo):
+    """An ``async def`` servable: predict is awaited on the server's loop, never called
+    from a thread."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.threads: list[int] = []
+
+    def runs_on_loop(self, signature_name: str) -> bool:
+        return True
+
+    async def predict_async(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        self.threads.append(threading.get_ident())
+        return super().predict(signature_name, inputs, output_filter, timeout_s)
+
+    def predict(self, *args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+        raise AssertionError("an async def servable is awaited on the loop")
+
+
+def test_an_async_servable_is_awaited_on_the_loop(prediction: Stub, harness: ServerHarness) -> None:
+    model = AwaitedOnLoop()
+    harness.manager.add("awaited", 1, model)
+    response = prediction.Predict(predict_request(name="awaited"), timeout=10)
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[2.5], [3.0]])
+    assert model.threads == [harness.loop_thread_id]
+    missing = rpc_error(prediction.Predict, predict_request(name="awaited", signature="nope"))
+    assert missing.code() is grpc.StatusCode.FAILED_PRECONDITION

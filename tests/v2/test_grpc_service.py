@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -30,6 +31,8 @@ from tensorserve.dataplane import (
     ModelSpec,
     RepositoryEntry,
 )
+from tensorserve.grpc.loop_bridge import LoopBridge
+from tensorserve.grpc.server import ASYNCIO, THREADS
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import PREDICT_METHOD, Signature, TensorInfo
 from tensorserve.v2.grpc_service import add_inference_service
@@ -135,35 +138,46 @@ class FakeDataPlane:
 
 
 class Harness:
-    """A grpc.aio server with only the V2 service, on its own loop thread."""
+    """A server with only the V2 service, on its own loop thread: grpc.aio's, or the
+    threaded one (``kind``) that runs the same handlers on the loop through a bridge."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str) -> None:
         self.dataplane = FakeDataPlane()
+        self.kind = kind
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.server, self.port = self.call(self._start())
 
-    async def _start(self) -> tuple[grpc.aio.Server, int]:
-        server = grpc.aio.server()
-        add_inference_service(server, self.dataplane)  # type: ignore[arg-type]
+    async def _start(self) -> tuple[Any, int]:
+        if self.kind == THREADS:
+            server: Any = LoopBridge(grpc.server(ThreadPoolExecutor(4)), self.loop)
+        else:
+            server = grpc.aio.server()
+        add_inference_service(server, self.dataplane)
         port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
+        if self.kind == THREADS:
+            server.start()
+        else:
+            await server.start()
         return server, port
 
     def call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
 
     def close(self) -> None:
-        self.call(self.server.stop(0))
+        if self.kind == THREADS:
+            self.server.stop(0).wait(30)
+        else:
+            self.call(self.server.stop(0))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=30)
         self.loop.close()
 
 
-@pytest.fixture(scope="module")
-def harness() -> Iterator[Harness]:
-    opened = Harness()
+@pytest.fixture(scope="module", params=[THREADS, ASYNCIO])
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    opened = Harness(request.param)
     yield opened
     opened.close()
 

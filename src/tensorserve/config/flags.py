@@ -23,7 +23,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from tensorserve.config.options import ServerOptions, flag_fields
+from tensorserve.config.options import GRPC_SERVERS, ServerOptions, flag_fields
 from tensorserve.core.errors import InvalidArgument
 
 PROGRAM = "tensorflow_model_server"
@@ -206,6 +206,10 @@ def validate_server_options(options: ServerOptions) -> None:
         raise InvalidArgument(
             "server_options.batching_parameters_file is set without setting "
             "server_options.enable_batching to true."
+        )
+    if options.grpc_server not in GRPC_SERVERS:
+        raise InvalidArgument(
+            f"--grpc_server must be one of {', '.join(GRPC_SERVERS)}, not {options.grpc_server!r}."
         )
     if options.drain_delay_seconds < 0 or options.shutdown_timeout_seconds < 0:
         raise InvalidArgument(

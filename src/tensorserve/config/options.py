@@ -6,7 +6,7 @@ Each field is one flag of the same name (``--port`` -> ``port``); its
 TensorFlow Serving's (``model_servers/main.cc``); these flags are ours:
 ``--total_model_memory_limit_bytes``, ``--rest_ssl_config_file``,
 ``--load_timeout_seconds``, ``--prefer_onnx_model``, ``--listen_address``,
-``--drain_delay_seconds`` and ``--shutdown_timeout_seconds``.
+``--drain_delay_seconds``, ``--shutdown_timeout_seconds`` and ``--grpc_server``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import dataclasses
 from typing import Any
 
 from tensorserve.config.text_protos import default_num_batch_threads
+
+GRPC_SERVERS = ("auto", "threads", "asyncio")
+"""``--grpc_server`` values: grpcio's threaded server, grpc.aio, or chosen by batching."""
 
 
 def schedulable_cpus() -> int:
@@ -247,6 +250,13 @@ class ServerOptions:
         0.0, "tensorserve: on SIGTERM, report not ready (/readyz, gRPC health) at once but "
         "keep serving both protocols this many seconds before closing the ports, so load "
         "balancers remove this server first."
+    )  # fmt: skip
+    grpc_server: str = _flag(
+        "auto", "tensorserve: how the gRPC server runs RPCs: 'threads' (grpc.server with "
+        "--grpc_max_threads handler threads; Predict runs on the thread that took it, about "
+        "half the CPU per RPC of grpc.aio), 'asyncio' (grpc.aio on the event loop; no thread "
+        "per RPC in flight), or 'auto': asyncio with --enable_batching (so a batch can "
+        "gather more requests than there are threads), threads otherwise."
     )  # fmt: skip
     shutdown_timeout_seconds: float = _flag(
         30.0, "tensorserve: after the drain delay, how long in-flight requests may take to "

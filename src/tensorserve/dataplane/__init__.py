@@ -3,6 +3,7 @@
 from tensorserve.dataplane.dataplane import (
     DataPlane,
     MissingSignature,
+    RunsOnLoop,
     example_signature_not_found,
     signature_not_found,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "NullObserver",
     "RepositoryEntry",
     "RequestObserver",
+    "RunsOnLoop",
     "StaticRepository",
     "VersionLabels",
     "example_signature_not_found",

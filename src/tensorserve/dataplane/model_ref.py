@@ -82,6 +82,12 @@ class ModelRef:
     def signatures(self) -> Mapping[str, Signature]:
         return self.model.signatures
 
+    def runs_on_loop(self, signature_name: str) -> bool:
+        """Whether this signature is awaited on the event loop (an ``async def``
+        Python servable), so :meth:`predict_here` cannot run it."""
+        on_loop = getattr(self.model, "runs_on_loop", None)
+        return on_loop is not None and bool(on_loop(signature_name))
+
     async def predict(
         self,
         signature_name: str,
@@ -89,8 +95,7 @@ class ModelRef:
         output_filter: Sequence[str] = (),
         timeout_s: float | None = None,
     ) -> dict[str, np.ndarray]:
-        on_loop = getattr(self.model, "runs_on_loop", None)
-        if on_loop is not None and on_loop(signature_name):  # an async def Python servable
+        if self.runs_on_loop(signature_name):  # an async def Python servable
             run = self.model.predict_async(signature_name, inputs, output_filter, timeout_s)  # type: ignore[attr-defined]
             return await self._awaited("predict", run)
         submit = getattr(self.model, "submit_predict", None)
@@ -99,6 +104,21 @@ class ModelRef:
         return await self._run(
             "predict", self.model.predict, signature_name, inputs, output_filter, timeout_s
         )
+
+    def predict_here(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run predict on the calling thread, never the event loop's: a plain model
+        runs here, a batching servable blocks here until its batch ran. Not for a
+        signature that :meth:`runs_on_loop`. Thread-safe."""
+        start = time.perf_counter()
+        outputs = self.model.predict(signature_name, inputs, output_filter, timeout_s)
+        self._observer.runtime(self.id.name, "predict", time.perf_counter() - start)
+        return outputs
 
     async def _queued(
         self,

@@ -6,10 +6,15 @@ under the client's deadline and counts the request), and writes the answer
 back as TF Serving does (``model_spec`` echoes the name, the version actually
 used and the resolved signature). Errors leave as their canonical code with the
 message cut at 1024 characters. Call from the event loop.
+
+:class:`ThreadedPredictionService` is the same service for the threaded server:
+Predict runs whole on the server's pool thread (``DataPlane.predict_blocking``),
+the other RPCs on the loop through :mod:`tensorserve.grpc.loop_bridge`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Mapping
@@ -28,7 +33,15 @@ from tensorflow_serving.apis import (
 )
 
 from tensorserve.core.errors import FailedPrecondition, InvalidArgument, as_serving_error
-from tensorserve.dataplane import DataPlane, ExampleInference, Inference
+from tensorserve.dataplane import (
+    DataPlane,
+    ExampleInference,
+    Inference,
+    InferenceResult,
+    ModelSpec,
+    RunsOnLoop,
+)
+from tensorserve.grpc.loop_bridge import LoopContext, run_on_loop, time_remaining_s
 from tensorserve.grpc.multi_inference import InferenceTask, plan_tasks
 from tensorserve.grpc.proto_conversion import (
     fill_classification_result,
@@ -38,7 +51,11 @@ from tensorserve.grpc.proto_conversion import (
     model_spec_from_proto,
     request_model_spec,
 )
-from tensorserve.grpc.status import abort_with_error
+from tensorserve.grpc.status import (
+    abort_with_error,
+    grpc_status_code,
+    truncate_message,
+)
 from tensorserve.grpc.tensor_proto import ndarray_to_tensor_proto
 from tensorserve.servables.example_input import serialized_examples
 from tensorserve.servables.model import Classifications
@@ -111,10 +128,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             started=started,
         )
         result = await self._dataplane.predict(call, missing_signature=predict_signature_not_found)
+        size = sum(array.nbytes for array in result.outputs.values())
+        return await self._dataplane.convert(size, self._predict_response, spec, result)
+
+    def _predict_response(
+        self, spec: ModelSpec, result: InferenceResult
+    ) -> predict_pb2.PredictResponse:
         response = predict_pb2.PredictResponse()
         fill_model_spec(response.model_spec, spec.name, result.id.version, spec.signature)
-        size = sum(array.nbytes for array in result.outputs.values())
-        await self._dataplane.convert(size, self._fill_outputs, response, result.outputs)
+        self._fill_outputs(response, result.outputs)
         return response
 
     async def _classify(
@@ -229,3 +251,63 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             if error is not exc:
                 logger.exception("gRPC %s failed unexpectedly", api or "call")
             await abort_with_error(context, error)
+
+
+class ThreadedPredictionService(PredictionService):
+    """:class:`PredictionService` for the threaded server (``grpc.server``).
+
+    Predict is a plain method: the pool thread that took the RPC parses, runs the
+    model and renders the answer, with no hop to the event loop or the worker
+    pool; only a signature awaited on the loop (an ``async def`` Python servable)
+    goes through grpc.aio's Predict on ``loop``. The other RPCs stay ``async def``
+    and run on the loop (rare, or costly enough that a hop does not matter).
+    Thread-safe.
+    """
+
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        tensor_content_outputs: bool = False,
+    ) -> None:
+        super().__init__(dataplane, tensor_content_outputs=tensor_content_outputs)
+        self._loop = loop
+
+    def Predict(  # type: ignore[override]
+        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> predict_pb2.PredictResponse:
+        try:
+            return self._predict_here(request, context)
+        except RunsOnLoop:
+            on_loop = super().Predict(request, LoopContext(context))  # type: ignore[arg-type]
+            return run_on_loop(on_loop, self._loop, context)
+
+    def _predict_here(
+        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> predict_pb2.PredictResponse:
+        started = time.perf_counter()
+        try:
+            spec = request_model_spec(request)
+            call = Inference(
+                spec,
+                lambda _signature: inputs_from_proto(request.inputs),
+                request.ByteSize(),
+                output_filter=list(request.output_filter),
+                timeout_s=time_remaining_s(context),
+                protocol=PROTOCOL,
+                api="Predict",
+                started=started,
+            )
+            result = self._dataplane.predict_blocking(
+                call, missing_signature=predict_signature_not_found
+            )
+            return self._predict_response(spec, result)
+        except RunsOnLoop:
+            raise
+        except Exception as exc:
+            error = as_serving_error(exc)
+            if error is not exc:
+                logger.exception("gRPC Predict failed unexpectedly")
+            context.abort(grpc_status_code(error.code), truncate_message(error.message))
+            raise  # pragma: no cover - abort raises

@@ -13,17 +13,23 @@ PredictRequest': Wire format was corrupt``). The servicer never sees it.
 Works with any generated code (it only intercepts the two registration calls
 grpcio's generated functions make) and every handler kind; a streaming method
 that reads with ``context.read()`` instead of its request iterator still gets
-the marker and must check for it itself. For grpc.aio servicers. Stateless.
+the marker and must check for it itself. For grpc.aio servicers, and for the
+threaded ``grpc.server``, where a plain-function behaviour keeps running on the
+pool thread (its undecodable requests refused with the threaded context's
+``abort``) and an ``async def`` one is left for
+:class:`~tensorserve.grpc.loop_bridge.LoopBridge` to run on the loop. Stateless.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
+
+from tensorserve.grpc.loop_bridge import LoopBridge
 
 S = TypeVar("S")
 AddServicer = Callable[[S, Any], None]
@@ -37,14 +43,19 @@ class UndecodableRequest:
     message: str
 
 
-def add_servicer(server: grpc.aio.Server, add_to_server: AddServicer[S], servicer: S) -> None:
+def add_servicer(
+    server: grpc.aio.Server | LoopBridge, add_to_server: AddServicer[S], servicer: S
+) -> None:
     """``add_to_server(servicer, server)``, with undecodable requests answered
     INVALID_ARGUMENT on every method it registers."""
     add_to_server(servicer, _CheckingRegistrar(server))
 
 
-def checked_method_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """``handler`` whose undecodable requests end INVALID_ARGUMENT before its behaviour runs."""
+def checked_method_handler(
+    handler: grpc.RpcMethodHandler, *, threaded: bool = False
+) -> grpc.RpcMethodHandler:
+    """``handler`` whose undecodable requests end INVALID_ARGUMENT before its behaviour
+    runs. ``threaded``: registered on a threaded server (plain functions stay plain)."""
     deserializer = handler.request_deserializer
     if deserializer is None:
         return handler
@@ -52,19 +63,19 @@ def checked_method_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHand
     serializer = handler.response_serializer
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
-            _checked_unary(handler.unary_unary), decode, serializer
+            _checked_unary(handler.unary_unary, threaded), decode, serializer
         )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
-            _checked_unary(handler.unary_stream), decode, serializer
+            _checked_unary(handler.unary_stream, threaded), decode, serializer
         )
     if handler.stream_unary is not None:
         return grpc.stream_unary_rpc_method_handler(
-            _checked_stream(handler.stream_unary), decode, serializer
+            _checked_stream(handler.stream_unary, threaded), decode, serializer
         )
     if handler.stream_stream is not None:
         return grpc.stream_stream_rpc_method_handler(
-            _checked_stream(handler.stream_stream), decode, serializer
+            _checked_stream(handler.stream_stream, threaded), decode, serializer
         )
     return handler
 
@@ -72,24 +83,30 @@ def checked_method_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHand
 class _CheckingRegistrar:
     """What generated registration code sees as the server: wraps, then passes on."""
 
-    def __init__(self, server: grpc.aio.Server) -> None:
+    def __init__(self, server: grpc.aio.Server | LoopBridge) -> None:
         self._server = server
+        self._threaded = isinstance(server, LoopBridge)
 
     def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(tuple(_CheckingGenericHandler(h) for h in handlers))
+        self._server.add_generic_rpc_handlers(
+            tuple(_CheckingGenericHandler(h, self._threaded) for h in handlers)
+        )
 
     def add_registered_method_handlers(
         self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]
     ) -> None:
-        checked = {name: checked_method_handler(h) for name, h in handlers.items()}
+        checked = {
+            name: checked_method_handler(h, threaded=self._threaded) for name, h in handlers.items()
+        }
         self._server.add_registered_method_handlers(service, checked)
 
 
 class _CheckingGenericHandler(grpc.GenericRpcHandler):
     """A generic handler's methods, wrapped once each (a service has a fixed few)."""
 
-    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+    def __init__(self, inner: grpc.GenericRpcHandler, threaded: bool) -> None:
         self._inner = inner
+        self._threaded = threaded
         self._checked: dict[str, grpc.RpcMethodHandler] = {}
 
     def service(
@@ -101,7 +118,9 @@ class _CheckingGenericHandler(grpc.GenericRpcHandler):
             handler = self._inner.service(handler_call_details)
             if handler is None:  # not ours: nothing cached, so unknown names cost no memory
                 return None
-            checked = self._checked[method] = checked_method_handler(handler)
+            checked = self._checked[method] = checked_method_handler(
+                handler, threaded=self._threaded
+            )
         return checked
 
 
@@ -119,7 +138,15 @@ async def _abort(context: grpc.aio.ServicerContext, request: UndecodableRequest)
     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
 
 
-def _checked_unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
+def _checked_unary(behavior: Callable[..., Any], threaded: bool) -> Callable[..., Any]:
+    if threaded and _is_plain(behavior):
+
+        def checked_here(request: Any, context: grpc.ServicerContext) -> Any:
+            if isinstance(request, UndecodableRequest):
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+            return behavior(request, context)
+
+        return checked_here
     if inspect.isasyncgenfunction(behavior):
 
         async def checked_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -139,7 +166,13 @@ def _checked_unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
     return checked
 
 
-def _checked_stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
+def _checked_stream(behavior: Callable[..., Any], threaded: bool) -> Callable[..., Any]:
+    if threaded and _is_plain(behavior):
+
+        def checked_here(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+            return behavior(_checked_requests_here(requests, context), context)
+
+        return checked_here
     if inspect.isasyncgenfunction(behavior):
 
         async def checked_stream(requests: AsyncIterator[Any], context: Any) -> Any:
@@ -153,6 +186,17 @@ def _checked_stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
         return await result if inspect.isawaitable(result) else result
 
     return checked
+
+
+def _is_plain(behavior: Callable[..., Any]) -> bool:
+    return not (inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior))
+
+
+def _checked_requests_here(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+    for request in requests:
+        if isinstance(request, UndecodableRequest):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+        yield request
 
 
 async def _checked_requests(

@@ -1,14 +1,25 @@
-"""The gRPC front end: PredictionService, ModelService, health and reflection on grpc.aio.
+"""The gRPC front end: PredictionService, ModelService, health and reflection.
 
 Mirrors TF Serving's ``model_servers/server.cc``: listens on ``0.0.0.0:<port>``
 and optionally ``unix:<path>``, message size fixed at INT32_MAX both ways,
 channel arguments from ``--grpc_channel_arguments``, TLS from ``SSLConfig``.
 
+Two servers carry the same servicers (``GrpcOptions.server``):
+
+* ``threads`` (the default): grpcio's threaded ``grpc.server`` with
+  ``--grpc_max_threads`` handler threads, as TF Serving sizes its own. Predict runs
+  whole on the thread that took it (``DataPlane.predict_blocking``); the other
+  RPCs, written for grpc.aio, run on the event loop through
+  :mod:`~tensorserve.grpc.loop_bridge`. An RPC costs about half the server CPU
+  of grpc.aio's (``benchmarks/grpc_speed.py``). More RPCs than threads queue; an
+  open stream (health Watch, ModelStreamInfer) holds a thread while it lasts.
+* ``asyncio``: ``grpc.aio`` on the event loop; ``--grpc_max_threads`` has no
+  effect there (no handler threads).
+
 ``GrpcOptions.max_concurrent_rpcs`` maps to ``maximum_concurrent_rpcs``: past
 that many concurrent RPCs the server answers RESOURCE_EXHAUSTED. The server
-leaves it None: ``--grpc_max_threads`` is accepted and ignored, since a grpc.aio
-server has no handler threads to cap and a cap would refuse requests where a
-thread pool queues them (a cap of 4 x CPUs would starve request batching).
+leaves it None, so a burst queues rather than failing (a cap of 4 x CPUs would
+starve request batching).
 """
 
 from __future__ import annotations
@@ -17,7 +28,9 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib.util
+import inspect
 import logging
+from typing import Any, TypeAlias
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,8 +46,10 @@ from tensorserve.config import SslConfig
 from tensorserve.config.text_protos import check_ssl_pem
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.dataplane import DataPlane
+from tensorserve.grpc.handler_pool import HandlerPool
+from tensorserve.grpc.loop_bridge import LoopBridge
 from tensorserve.grpc.model_service import MetricValue, ModelService, ReloadConfig
-from tensorserve.grpc.prediction_service import PredictionService
+from tensorserve.grpc.prediction_service import PredictionService, ThreadedPredictionService
 from tensorserve.grpc.request_decoding import add_servicer
 
 logger = logging.getLogger(__name__)
@@ -49,6 +64,10 @@ V2_INFERENCE_SERVICE = "inference.GRPCInferenceService"
 """The Open Inference Protocol's service (``tensorserve.v2``), imported only when enabled."""
 
 ChannelArgument = tuple[str, "int | str"]
+THREADS = "threads"
+ASYNCIO = "asyncio"
+AnyServer: TypeAlias = "grpc.aio.Server | LoopBridge"
+"""A server being built: grpc.aio's, or the threaded one behind its bridge."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,6 +93,10 @@ class GrpcOptions:
     """``--enable_serialization_as_tensor_content``."""
     enable_v2: bool = True
     """Serve the Open Inference Protocol (``inference.GRPCInferenceService``) too."""
+    server: str = THREADS
+    """``--grpc_server``: ``threads`` or ``asyncio`` (see the module docstring)."""
+    max_threads: int = 8
+    """``--grpc_max_threads``: handler threads of the threaded server."""
 
 
 def parse_channel_arguments(text: str) -> list[ChannelArgument]:
@@ -107,18 +130,36 @@ def create_grpc_server(
     options: GrpcOptions,
     *,
     metric_value: MetricValue | None = None,
-    health_servicer: health.aio.HealthServicer | None = None,
-) -> grpc.aio.Server:
-    """A grpc.aio server with every service registered and no port bound yet
-    (see :func:`bind_ports`). Call from the event loop."""
-    server = grpc.aio.server(
-        options=channel_options(options), maximum_concurrent_rpcs=options.max_concurrent_rpcs
-    )
+    health_servicer: Any = None,
+) -> AnyServer:
+    """A server of ``options.server``'s kind with every service registered and no
+    port bound yet (see :func:`bind_ports`). Call from the event loop, which runs
+    the servicers' coroutines. ``health_servicer`` must suit the kind
+    (``health.HealthServicer`` for threads, ``health.aio.HealthServicer`` for asyncio)."""
+    server: AnyServer
+    prediction: PredictionService
+    if options.server == THREADS:
+        pool = HandlerPool(max(1, options.max_threads))
+        threaded = grpc.server(
+            pool,
+            options=channel_options(options),
+            maximum_concurrent_rpcs=options.max_concurrent_rpcs,
+        )
+        loop = asyncio.get_running_loop()
+        server = LoopBridge(threaded, loop, pool)
+        prediction = ThreadedPredictionService(
+            dataplane, loop, tensor_content_outputs=options.tensor_content_outputs
+        )
+    else:
+        server = grpc.aio.server(
+            options=channel_options(options), maximum_concurrent_rpcs=options.max_concurrent_rpcs
+        )
+        prediction = PredictionService(
+            dataplane, tensor_content_outputs=options.tensor_content_outputs
+        )
     # Each service through add_servicer: a request that does not parse is INVALID_ARGUMENT.
     add_servicer(
-        server,
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server,
-        PredictionService(dataplane, tensor_content_outputs=options.tensor_content_outputs),
+        server, prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server, prediction
     )
     add_servicer(
         server,
@@ -135,6 +176,7 @@ def create_grpc_server(
         add_servicer(server, health_pb2_grpc.add_HealthServicer_to_server, health_servicer)
         names.append(HEALTH_SERVICE)
     if options.enable_reflection:
+        # A grpc.aio server gets grpc.aio's servicer; the bridge gets the threaded one.
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
     return server
 
@@ -167,7 +209,7 @@ def ssl_server_credentials(config: SslConfig) -> grpc.ServerCredentials:
     )
 
 
-def bind_ports(server: grpc.aio.Server, options: GrpcOptions) -> int:
+def bind_ports(server: AnyServer, options: GrpcOptions) -> int:
     """Listen on the TCP port and the UNIX socket ``options`` name; returns the TCP port
     bound (0 when none). Raises OSError when an address cannot be bound."""
     credentials = ssl_server_credentials(options.ssl) if options.ssl else None
@@ -197,6 +239,7 @@ class GrpcServer:
 
     ``start``/``stop`` run on the event loop; ``set_model_health`` is thread-safe
     and may be called before ``start`` (entries are applied when it starts).
+    Either kind of server (``GrpcOptions.server``) behaves the same from outside.
     """
 
     def __init__(
@@ -211,8 +254,9 @@ class GrpcServer:
         self._reload_config = reload_config
         self._options = options
         self._metric_value = metric_value
-        self._server: grpc.aio.Server | None = None
-        self._health: health.aio.HealthServicer | None = None
+        self._server: AnyServer | None = None
+        self._health: Any = None
+        """``health.aio.HealthServicer`` (asyncio) or ``health.HealthServicer`` (threads)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._model_health: dict[str, bool] = {}
         self._health_update: asyncio.Future[None] | None = None
@@ -222,7 +266,8 @@ class GrpcServer:
         """Bind, start serving and mark services SERVING; returns the bound TCP port."""
         self._loop = asyncio.get_running_loop()
         if self._options.enable_health_service:
-            self._health = health.aio.HealthServicer()
+            threaded = self._options.server == THREADS
+            self._health = health.HealthServicer() if threaded else health.aio.HealthServicer()
         self._server = create_grpc_server(
             self._dataplane,
             self._reload_config,
@@ -231,33 +276,41 @@ class GrpcServer:
             health_servicer=self._health,
         )
         self.port = bind_ports(self._server, self._options)
-        await self._server.start()
+        await _done(self._server.start())
         if self._health is not None:
             services = [PREDICTION_SERVICE, MODEL_SERVICE]
             if serves_v2(self._options):
                 services.append(V2_INFERENCE_SERVICE)
             for service in services:
-                await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+                await _done(self._health.set(service, health_pb2.HealthCheckResponse.SERVING))
             for name, serving in list(self._model_health.items()):
-                await self._health.set(name, _serving_status(serving))
+                await _done(self._health.set(name, _serving_status(serving)))
         return self.port
 
     async def begin_drain(self) -> None:
         """Report NOT_SERVING on every health entry from now on; RPCs are still served,
         so clients that watch health (and load balancers) move away first."""
         if self._health is not None:
-            await self._health.enter_graceful_shutdown()
+            await _done(self._health.enter_graceful_shutdown())
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Report NOT_SERVING, stop accepting (clients get a GOAWAY), then let
         in-flight RPCs finish for up to ``grace_s``."""
         if self._health is not None:
-            await self._health.enter_graceful_shutdown()
-        if self._server is not None:
+            await _done(self._health.enter_graceful_shutdown())
+        if isinstance(self._server, LoopBridge):
+            stopped = self._server.server.stop(grace_s)  # a threading.Event, set when done
+            await asyncio.get_running_loop().run_in_executor(None, stopped.wait)
+            if self._server.pool is not None:
+                self._server.pool.shutdown(wait=False)
+        elif self._server is not None:
             await self._server.stop(grace_s)
 
     async def wait_for_termination(self) -> None:
-        if self._server is not None:
+        if isinstance(self._server, LoopBridge):
+            threaded = self._server.server
+            await asyncio.get_running_loop().run_in_executor(None, threaded.wait_for_termination)
+        elif self._server is not None:
             await self._server.wait_for_termination()
 
     def set_model_health(self, name: str, serving: bool) -> None:
@@ -279,7 +332,14 @@ class GrpcServer:
             with contextlib.suppress(Exception):
                 await previous
         assert self._health is not None
-        await self._health.set(name, _serving_status(serving))
+        await _done(self._health.set(name, _serving_status(serving)))
+
+
+async def _done(result: Any) -> None:
+    """Await ``result`` when it is awaitable: grpc.aio's methods are coroutines where
+    the threaded server's and health servicer's return at once."""
+    if inspect.isawaitable(result):
+        await result
 
 
 def _serving_status(serving: bool) -> int:

@@ -201,8 +201,10 @@ def inference_call(
         raise
 
 
-def add_inference_service(server: grpc.aio.Server, dataplane: DataPlane) -> str:
-    """Register ``inference.GRPCInferenceService`` on ``server``; returns its full name.
+def add_inference_service(server: Any, dataplane: DataPlane) -> str:
+    """Register ``inference.GRPCInferenceService`` on ``server`` (grpc.aio's, or the
+    threaded one's :class:`~tensorserve.grpc.loop_bridge.LoopBridge`, which runs
+    these ``async def`` handlers on the loop); returns its full name.
 
     Every RPC of the service is registered: the ones tensorserve lacks answer
     UNIMPLEMENTED naming the RPC, rather than gRPC's bare "Method not found!".
