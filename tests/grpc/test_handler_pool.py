@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from tensorserve.grpc.handler_pool import HandlerPool
+from tensorserve.grpc.handler_pool import HandlerPool, parked
 
 
 def test_calls_run_on_daemon_threads_and_answer_through_futures() -> None:
@@ -57,7 +57,7 @@ def test_a_stuck_call_does_not_keep_the_process_alive() -> None:
     script = textwrap.dedent(
         """
         import threading
-        from tensorserve.grpc.handler_pool import HandlerPool
+        from tensorserve.grpc.handler_pool import HandlerPool, parked
 
         pool = HandlerPool(1)
         started = threading.Event()
@@ -70,3 +70,56 @@ def test_a_stuck_call_does_not_keep_the_process_alive() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout.strip()) == (0, "exiting")
+
+
+def test_a_parked_thread_does_not_count_against_the_cap() -> None:
+    """A streaming handler waiting for its next message is parked: with every worker
+    slot held by streams, a new call still gets a thread."""
+    pool = HandlerPool(1)
+    streaming = threading.Event()
+    release = threading.Event()
+
+    def stream() -> bool:
+        with parked():
+            streaming.set()
+            return release.wait(10)
+
+    try:
+        first = pool.submit(stream)
+        assert streaming.wait(10)
+        assert pool.submit(pow, 3, 2).result(10) == 9  # not queued behind the stream
+        assert pool.threads == 2
+        release.set()
+        assert first.result(10)
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_parking_with_calls_queued_starts_a_thread_for_them() -> None:
+    pool = HandlerPool(1)
+    park = threading.Event()
+    release = threading.Event()
+
+    def busy_then_parked() -> bool:
+        park.wait(10)
+        with parked():
+            return release.wait(10)
+
+    try:
+        first = pool.submit(busy_then_parked)
+        queued = pool.submit(pow, 2, 5)  # waits: the only slot is busy
+        assert not queued.done()
+        park.set()
+        assert queued.result(10) == 32
+        release.set()
+        assert first.result(10)
+    finally:
+        park.set()
+        release.set()
+        pool.shutdown()
+
+
+def test_parked_outside_a_pool_thread_does_nothing() -> None:
+    with parked():
+        pass

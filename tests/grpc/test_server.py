@@ -289,3 +289,29 @@ def test_without_tritonclient_the_v2_service_is_left_out_with_a_warning(
     with caplog.at_level(logging.WARNING):
         assert not grpc_server.serves_v2(GrpcOptions(**LOCAL))  # type: ignore[arg-type]
     assert "inference.GRPCInferenceService is not served" in caplog.text
+
+
+def test_open_health_watches_leave_threads_for_predict(
+    make_harness: Callable[..., ServerHarness],
+) -> None:
+    """Clients that health-check hold a Watch stream each for their channel's life; more
+    of them than handler threads must not starve Predict (nor further Watches)."""
+    server = make_harness(
+        GrpcOptions(port=0, host="127.0.0.1", enable_health_service=True, max_threads=2)
+    )
+    channels = [server.channel() for _ in range(5)]
+    watches = []
+    try:
+        for channel in channels:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service=""), timeout=30
+            )
+            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+            watches.append(watch)
+        with server.channel() as channel:
+            assert list(predict(channel).outputs["y"].float_val) == [2.5]
+    finally:
+        for watch in watches:
+            watch.cancel()
+        for channel in channels:
+            channel.close()

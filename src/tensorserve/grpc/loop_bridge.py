@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 
 import grpc
 
+from tensorserve.grpc.handler_pool import parked
+
 T = TypeVar("T")
 
 _END = object()
@@ -212,12 +214,16 @@ def _stream_on_loop(
         pump = _Pump(argument, loop) if client_streaming else None
         responses = behavior(argument if pump is None else pump.messages(), LoopContext(context))
         try:
-            while True:
-                future = asyncio.run_coroutine_threadsafe(_next(responses), loop)
-                response = _wait(future, context)
-                if response is _END:
-                    return
-                yield response
+            # The stream's work runs on the loop; this thread only carries messages, for
+            # as long as the client keeps the stream (a health Watch: for ever). Parked,
+            # it does not count against --grpc_max_threads, so unary calls still run.
+            with parked():
+                while True:
+                    future = asyncio.run_coroutine_threadsafe(_next(responses), loop)
+                    response = _wait(future, context)
+                    if response is _END:
+                        return
+                    yield response
         finally:  # the client left or the stream ended: close the generator on its loop
             closing = asyncio.run_coroutine_threadsafe(_close(responses), loop)
             with contextlib.suppress(Exception):  # the RPC is over; nobody can be told

@@ -141,11 +141,12 @@ async def _abort(context: grpc.aio.ServicerContext, request: UndecodableRequest)
 def _checked_unary(behavior: Callable[..., Any], threaded: bool) -> Callable[..., Any]:
     if threaded and _is_plain(behavior):
 
-        def checked_here(request: Any, context: grpc.ServicerContext) -> Any:
+        def checked_here(request: Any, context: grpc.ServicerContext, *callback: Any) -> Any:
             if isinstance(request, UndecodableRequest):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
-            return behavior(request, context)
+            return behavior(request, context, *callback)
 
+        _keep_non_blocking(behavior, checked_here)
         return checked_here
     if inspect.isasyncgenfunction(behavior):
 
@@ -186,6 +187,16 @@ def _checked_stream(behavior: Callable[..., Any], threaded: bool) -> Callable[..
         return await result if inspect.isawaitable(result) else result
 
     return checked
+
+
+def _keep_non_blocking(behavior: Callable[..., Any], wrapper: Callable[..., Any]) -> None:
+    """Carry grpcio's non-blocking marks over to ``wrapper``. The health service's
+    ``Watch`` has them: the threaded server then hands it a ``send_response_callback``
+    and frees the thread, where a blocking ``Watch`` would hold one per client channel
+    and, past ``--grpc_max_threads`` watchers, starve every other RPC."""
+    for mark in ("experimental_non_blocking", "experimental_thread_pool"):
+        if hasattr(behavior, mark):
+            setattr(wrapper, mark, getattr(behavior, mark))
 
 
 def _is_plain(behavior: Callable[..., Any]) -> bool:

@@ -11,8 +11,9 @@ Two servers carry the same servicers (``GrpcOptions.server``):
   whole on the thread that took it (``DataPlane.predict_blocking``); the other
   RPCs, written for grpc.aio, run on the event loop through
   :mod:`~tensorserve.grpc.loop_bridge`. An RPC costs about half the server CPU
-  of grpc.aio's (``benchmarks/grpc_speed.py``). More RPCs than threads queue; an
-  open stream (health Watch, ModelStreamInfer) holds a thread while it lasts.
+  of grpc.aio's (``benchmarks/grpc_speed.py``). More RPCs than threads queue; open
+  streams do not count (the health Watch is non-blocking, a bridged stream parks
+  its thread: :func:`~tensorserve.grpc.handler_pool.parked`).
 * ``asyncio``: ``grpc.aio`` on the event loop; ``--grpc_max_threads`` has no
   effect there (no handler threads).
 
