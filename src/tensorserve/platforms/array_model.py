@@ -16,6 +16,8 @@ from typing import Protocol
 import numpy as np
 
 from tensorserve.core import errors
+from tensorserve.core.loader import Loader
+from tensorserve.core.servable_id import ServableId
 from tensorserve.servables.alias_names import join_sorted, resolve_output_aliases
 from tensorserve.servables.dtypes import DataType, from_numpy
 from tensorserve.servables.model import Classifications
@@ -143,3 +145,23 @@ class ArrayModel:
                 )
             feeds[alias] = value
         return feeds
+
+
+class ArrayModelLoader(Loader):
+    """A loader whose ``load`` sets ``self._model`` to an :class:`ArrayModel` (ONNX
+    Runtime, TFLite): unloading closes it, and ``servable`` is refused outside
+    load..unload. The manager serialises ``load``/``unload``."""
+
+    servable_id: ServableId
+    _model: ArrayModel | None = None
+
+    def unload(self) -> None:
+        model, self._model = self._model, None
+        if model is not None:
+            model.close()
+
+    def servable(self) -> ArrayModel:
+        """The loaded model; raises FailedPrecondition outside load..unload."""
+        if self._model is None:
+            raise errors.FailedPrecondition(f"Servable {self.servable_id} is not loaded")
+        return self._model

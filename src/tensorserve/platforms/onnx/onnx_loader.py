@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 from tensorserve.core import errors
-from tensorserve.core.loader import Loader, ResourceEstimate
+from tensorserve.core.loader import ResourceEstimate
 from tensorserve.core.servable_id import ServableId
-from tensorserve.platforms.array_model import ArrayModel
+from tensorserve.platforms.array_model import ArrayModel, ArrayModelLoader
 from tensorserve.servables.signature import DEFAULT_SIGNATURE
 
 from .onnx_session import SessionRunner, open_session, session_signature
@@ -23,7 +23,7 @@ RAM_ESTIMATE_MULTIPLIER = 1.2
 logger = logging.getLogger(__name__)
 
 
-class OnnxLoader(Loader):
+class OnnxLoader(ArrayModelLoader):
     """Loads ``<version>/model.onnx``. Construction is cheap; the manager serialises
     ``load``/``unload`` (not thread-safe itself)."""
 
@@ -63,14 +63,3 @@ class OnnxLoader(Loader):
             close=[session],
         )
         logger.info("Loaded ONNX servable version %s from %s", self.servable_id, self.path)
-
-    def unload(self) -> None:
-        model, self._model = self._model, None
-        if model is not None:
-            model.close()
-
-    def servable(self) -> ArrayModel:
-        """The loaded model; raises FailedPrecondition outside load..unload."""
-        if self._model is None:
-            raise errors.FailedPrecondition(f"Servable {self.servable_id} is not loaded")
-        return self._model

@@ -19,9 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 from tensorserve.core import errors
-from tensorserve.core.loader import Loader, ResourceEstimate
+from tensorserve.core.loader import ResourceEstimate
 from tensorserve.core.servable_id import ServableId
-from tensorserve.platforms.array_model import ArrayModel
+from tensorserve.platforms.array_model import ArrayModel, ArrayModelLoader
 
 from .tflite_signatures import TfLiteSignature, tflite_signatures
 
@@ -110,7 +110,7 @@ def _from_tflite(value: np.ndarray) -> np.ndarray:
     return value.astype(object) if value.dtype.kind == "S" else value
 
 
-class TfLiteLoader(Loader):
+class TfLiteLoader(ArrayModelLoader):
     """Loads ``<version>/model.tflite``. The manager serialises ``load``/``unload``."""
 
     def __init__(
@@ -156,16 +156,6 @@ class TfLiteLoader(Loader):
             close=[pool],
         )
         logger.info("Loaded TFLite servable version %s from %s", self.servable_id, self.path)
-
-    def unload(self) -> None:
-        model, self._model = self._model, None
-        if model is not None:
-            model.close()
-
-    def servable(self) -> ArrayModel:
-        if self._model is None:
-            raise errors.FailedPrecondition(f"Servable {self.servable_id} is not loaded")
-        return self._model
 
 
 def _runner(pool: InterpreterPool, signature: TfLiteSignature) -> Any:
