@@ -288,11 +288,11 @@ def main(argv: list[str]) -> int:
         side = args.mobilenet_size
         mobilenet = mobilenet_v2(work, side)
         print(f"mobilenet_v2: {mobilenet.origin}")
-        batches = [int(n) for n in args.mobilenet_batches.split(",")]
+        sizes = [int(n) for n in args.mobilenet_batches.split(",")]
         cases.append(
             (
                 mobilenet,
-                {n: rng.uniform(-1, 1, (n, side, side, 3)).astype(np.float32) for n in batches},
+                {n: rng.uniform(-1, 1, (n, side, side, 3)).astype(np.float32) for n in sizes},
             )
         )
     with contextlib.ExitStack() as stack:
