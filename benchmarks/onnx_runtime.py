@@ -1,150 +1,315 @@
-"""TensorFlow vs ONNX Runtime for the small MNIST CNN, in-process and served.
+"""TensorFlow vs ONNX Runtime for the small MNIST CNN and a MobileNetV2, in-process and served.
 
-Builds ``harness.models.small_cnn`` (seeded weights), adds its verified ONNX twin
-with ``tensorserve convert``'s code, then measures images/s at batch 1 and 32:
+Builds ``harness.models.small_cnn`` (seeded weights) with its verified ONNX twin
+(``tensorserve convert``'s code) and ``harness.models.mobilenet_v2`` (Keras'
+MobileNetV2, seeded, exported by ``tensorserve export``, twin written and verified),
+then measures images/s at each batch size:
 
 * in-process: ``SavedModelLoader`` + ``predict`` (the server's TensorFlow call) against
   the same loader wrapped by ``TwinLoader`` (the server's ONNX Runtime call);
-* served: one server without and one with ``--prefer_onnx_model``, each called over
-  TensorFlow Serving gRPC (a prebuilt ``PredictRequest``) and V2 REST with the binary
-  tensor extension (``tritonclient.http``), one client, closed loop.
+* served: per model one server without and one with ``--prefer_onnx_model``, each called
+  over TensorFlow Serving gRPC (a prebuilt ``PredictRequest``) and V2 REST with the
+  binary tensor extension (``tritonclient.http``), one client, closed loop.
 
-Every cell is timed ``--duration`` seconds, cells interleaved over ``--rounds`` rounds,
-median kept. A ratio from one run on one (shared) machine; nothing asserts a timing.
+Every cell is timed ``--duration`` seconds (two calls at least), cells interleaved over
+``--rounds`` rounds, median kept; served cells also give the server's CPU µs per request
+(``psutil``), in-process cells this process's. The issue's goal is judged per served
+cell: images/s with ``--prefer_onnx_model`` >= 3x without. A ratio from one run on one
+(shared) machine; nothing asserts a timing.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/onnx_runtime.py --duration 2 --rounds 2
+    PYTHONPATH=src .venv/bin/python benchmarks/onnx_runtime.py              # ~4 min
+    PYTHONPATH=src .venv/bin/python benchmarks/onnx_runtime.py --quick      # ~2 min
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from harness.models import small_cnn
-from harness.processes import free_port, http_ready, running
+from harness.cpu import process_tree_cpu_s
+from harness.models import BenchModel, mobilenet_v2, small_cnn
+from harness.processes import free_port, running
 
-BATCHES = (1, 32)
-MODEL = "small_cnn"
+GOAL = 3.0
+"""Served images/s with ``--prefer_onnx_model`` over without, per cell (issue 12)."""
+TENSORFLOW, ONNX = "TensorFlow", "ONNX Runtime"
+PLACES = ("in-process", "TF Serving gRPC", "V2 binary REST")
 
 
-def rate(call: Callable[[], Any], images: int, duration_s: float) -> float:
-    """Images per second of ``call`` repeated for ``duration_s`` (after one call)."""
-    call()
-    calls = 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < duration_s:
-        call()
-        calls += 1
-    return calls * images / (time.perf_counter() - started)
+@dataclasses.dataclass
+class Cell:
+    """One timed call: a model, where it runs, which runtime, one batch size."""
+
+    model: str
+    place: str
+    runtime: str
+    batch: int
+    call: Callable[[], Any]
+    server_pid: int | None
+    """The server whose CPU prices a request; None prices this process's CPU."""
+    rates: list[float] = dataclasses.field(default_factory=list)
+    cpu_us: list[float] = dataclasses.field(default_factory=list)
+
+    def time(self, duration_s: float) -> None:
+        """Append one images/s and CPU µs per call reading (after one untimed call)."""
+        self.call()
+        cpu_before = self._cpu_s()
+        calls = 0
+        started = time.perf_counter()
+        while calls < 2 or time.perf_counter() - started < duration_s:
+            self.call()
+            calls += 1
+        elapsed = time.perf_counter() - started
+        cpu_after = self._cpu_s()
+        self.rates.append(calls * self.batch / elapsed)
+        if cpu_before is not None and cpu_after is not None:
+            self.cpu_us.append((cpu_after - cpu_before) / calls * 1e6)
+
+    def _cpu_s(self) -> float | None:
+        if self.server_pid is None:
+            return time.process_time()
+        return process_tree_cpu_s(self.server_pid)
+
+
+def model_available(rest_target: str, model: str) -> Callable[[], bool]:
+    """A readiness probe: ``model``'s status says AVAILABLE (not just 200 while loading)."""
+    url = f"http://{rest_target}/v1/models/{model}"
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                states = json.loads(response.read())["model_version_status"]
+        except (OSError, ValueError, KeyError):
+            return False
+        return any(state["state"] == "AVAILABLE" for state in states)
+
+    return probe
 
 
 @contextlib.contextmanager
-def server(base: Path, work: Path, prefer_onnx: bool) -> Iterator[tuple[str, str]]:
+def server(
+    model: BenchModel, work: Path, prefer_onnx: bool, extra_flags: Sequence[str], onednn: bool
+) -> Iterator[tuple[int, str, str]]:
+    """A ``tensorserve serve`` of ``model``; yields its pid, gRPC and REST targets."""
     grpc_port, rest_port = free_port(), free_port()
     command = [
         sys.executable, "-m", "tensorserve", "serve", f"--port={grpc_port}",
-        f"--rest_api_port={rest_port}", f"--model_name={MODEL}", f"--model_base_path={base}",
+        f"--rest_api_port={rest_port}", f"--model_name={model.name}",
+        f"--model_base_path={model.base_path}", *extra_flags,
     ]  # fmt: skip
     if prefer_onnx:
         command.append("--prefer_onnx_model")
-    log = work / f"server-{'onnx' if prefer_onnx else 'tf'}.log"
-    url = f"http://127.0.0.1:{rest_port}/v1/models/{MODEL}"
-    with running(f"tensorserve {prefer_onnx=}", command, http_ready(url), log):
-        yield f"127.0.0.1:{grpc_port}", f"127.0.0.1:{rest_port}"
+    env = {"TF_ENABLE_ONEDNN_OPTS": "1"} if onednn else None
+    log = work / f"server-{model.name}-{'onnx' if prefer_onnx else 'tf'}.log"
+    rest = f"127.0.0.1:{rest_port}"
+    name = f"tensorserve {model.name} {prefer_onnx=}"
+    with running(name, command, model_available(rest, model.name), log, env=env) as process:
+        if prefer_onnx:
+            runtimes = [line for line in log.read_text().splitlines() if "Runtimes of" in line]
+            print(f"{model.name} with --prefer_onnx_model: {runtimes}", file=sys.stderr)
+        yield process.pid, f"127.0.0.1:{grpc_port}", rest
 
 
-def grpc_call(target: str, batch: np.ndarray) -> Callable[[], Any]:
+def grpc_call(target: str, model: BenchModel, batch: np.ndarray) -> Callable[[], Any]:
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     request = predict_pb2.PredictRequest()
-    request.model_spec.name = MODEL
-    request.inputs["images"].CopyFrom(tf.make_tensor_proto(batch))
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
-    return lambda: stub.Predict(request, timeout=30)
+    request.model_spec.name = model.name
+    request.inputs[model.input_name].CopyFrom(tf.make_tensor_proto(batch))
+    channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    return lambda: stub.Predict(request, timeout=60)
 
 
-def v2_binary_call(target: str, batch: np.ndarray) -> Callable[[], Any]:
+def v2_binary_call(target: str, model: BenchModel, batch: np.ndarray) -> Callable[[], Any]:
     import tritonclient.http as triton_http
 
-    client = triton_http.InferenceServerClient(target)
-    tensor = triton_http.InferInput("images", list(batch.shape), "FP32")
+    client = triton_http.InferenceServerClient(target, network_timeout=60.0)
+    tensor = triton_http.InferInput(model.input_name, list(batch.shape), "FP32")
     tensor.set_data_from_numpy(batch, binary_data=True)
-    output = triton_http.InferRequestedOutput("probabilities", binary_data=True)
-    return lambda: client.infer(MODEL, [tensor], outputs=[output])
+    output = triton_http.InferRequestedOutput(model.output_name, binary_data=True)
+    return lambda: client.infer(model.name, [tensor], outputs=[output])
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def predict_call(servable: Any, input_name: str, batch: np.ndarray) -> Callable[[], Any]:
+    return lambda: servable.predict("", {input_name: batch})
+
+
+def in_process_cells(
+    model: BenchModel, batches: dict[int, np.ndarray], stack: contextlib.ExitStack
+) -> list[Cell]:
+    """The server's TensorFlow call and its ``--prefer_onnx_model`` call, in this process."""
     from tensorserve.core.servable_id import ServableId
-    from tensorserve.export.onnx_twins import write_twins
     from tensorserve.platforms.onnx.twin_loader import TwinLoader
     from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
 
-    work = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
-    model = small_cnn(work)
-    records = write_twins(model.version_path, 1e-4)
-    print(f"twin: {records['serving_default']}", file=sys.stderr)
-    rng = np.random.default_rng(0)
-    batches = {n: rng.random((n, 28, 28, 1)).astype(np.float32) for n in BATCHES}
-
-    plain = SavedModelLoader(ServableId(MODEL, 1), model.version_path)
-    plain.load()
+    servable_id = ServableId(model.name, model.version)
+    plain = SavedModelLoader(servable_id, model.version_path)
     twin = TwinLoader(
-        SavedModelLoader(ServableId(MODEL, 1), model.version_path),
-        model.version_path,
-        require_faster=False,
+        SavedModelLoader(servable_id, model.version_path), model.version_path, require_faster=False
     )
-    twin.load()
-    cells: dict[str, Callable[[], Any]] = {}
+    for loader in (plain, twin):
+        loader.load()
+        stack.callback(loader.unload)
+    cells = []
     for n, batch in batches.items():
-        cells[f"in-process TensorFlow, batch {n}"] = lambda b=batch: plain.servable().predict(
-            "", {"images": b}
-        )
-        cells[f"in-process ONNX Runtime, batch {n}"] = lambda b=batch: twin.servable().predict(
-            "", {"images": b}
-        )
-    results: dict[str, list[float]] = {name: [] for name in cells}
-    with contextlib.ExitStack() as stack:
-        for prefer_onnx in (False, True):
-            grpc_target, rest_target = stack.enter_context(
-                server(model.base_path, work, prefer_onnx)
-            )
-            label = "--prefer_onnx_model" if prefer_onnx else "TensorFlow"
-            for n, batch in batches.items():
-                cells[f"served gRPC, {label}, batch {n}"] = grpc_call(grpc_target, batch)
-                cells[f"served V2 binary REST, {label}, batch {n}"] = v2_binary_call(
-                    rest_target, batch
+        for runtime, loader in ((TENSORFLOW, plain), (ONNX, twin)):
+            cells.append(
+                Cell(
+                    model.name,
+                    "in-process",
+                    runtime,
+                    n,
+                    predict_call(loader.servable(), model.input_name, batch),
+                    None,
                 )
-        results = {name: [] for name in cells}
-        for _ in range(args.rounds):
-            for name, call in cells.items():
-                n = 32 if name.endswith("batch 32") else 1
-                results[name].append(rate(call, n, args.duration))
-    twin.unload()
-    plain.unload()
-    medians = {name: statistics.median(values) for name, values in results.items()}
-    print("| cell | images/s | ONNX Runtime / TensorFlow |\n|---|---:|---:|")
-    for name, value in medians.items():
-        other = name.replace("ONNX Runtime", "TensorFlow").replace(
-            "--prefer_onnx_model", "TensorFlow"
+            )
+    return cells
+
+
+def served_cells(
+    model: BenchModel,
+    batches: dict[int, np.ndarray],
+    work: Path,
+    args: argparse.Namespace,
+    stack: contextlib.ExitStack,
+) -> list[Cell]:
+    cells = []
+    for runtime, prefer_onnx in ((TENSORFLOW, False), (ONNX, True)):
+        pid, grpc_target, rest_target = stack.enter_context(
+            server(model, work, prefer_onnx, args.server_flag, args.server_onednn)
         )
-        ratio = f"{value / medians[other]:.2f}x" if other != name else ""
-        print(f"| {name} | {value:,.0f} | {ratio} |")
+        for n, batch in batches.items():
+            cells.append(
+                Cell(model.name, PLACES[1], runtime, n, grpc_call(grpc_target, model, batch), pid)
+            )
+            cells.append(
+                Cell(
+                    model.name,
+                    PLACES[2],
+                    runtime,
+                    n,
+                    v2_binary_call(rest_target, model, batch),
+                    pid,
+                )
+            )
+    return cells
+
+
+def report(cells: list[Cell]) -> None:
+    """One markdown table: per model, place and batch, both runtimes side by side."""
+    by_key = {(c.model, c.place, c.batch, c.runtime): c for c in cells}
+
+    def median(values: list[float]) -> float | None:
+        return statistics.median(values) if values else None
+
+    def cpu(cell: Cell) -> str:
+        value = median(cell.cpu_us)
+        return "-" if value is None else f"{value:,.0f}"
+
+    print(
+        "| model | where | batch | TensorFlow images/s | ONNX Runtime images/s | ONNX / TF "
+        "| CPU µs/req TF | CPU µs/req ONNX | goal >= 3x |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---|"
+    )
+    for model, place, batch, runtime in by_key:
+        if runtime != TENSORFLOW:
+            continue
+        tf_cell, onnx_cell = (
+            by_key[model, place, batch, TENSORFLOW],
+            by_key[model, place, batch, ONNX],
+        )
+        tf_rate, onnx_rate = statistics.median(tf_cell.rates), statistics.median(onnx_cell.rates)
+        ratio = onnx_rate / tf_rate
+        goal = "" if place == "in-process" else ("PASS" if ratio >= GOAL else "MISS")
+        print(
+            f"| {model} | {place} | {batch} | {tf_rate:,.1f} | {onnx_rate:,.1f} | {ratio:.2f}x "
+            f"| {cpu(tf_cell)} | {cpu(onnx_cell)} | {goal} |"
+        )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="cnn,mobilenet", help="cnn, mobilenet or both")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per cell")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--mobilenet-size", type=int, default=224, help="image side in pixels")
+    parser.add_argument("--mobilenet-batches", default="1,32")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round of 1 s cells, MobileNetV2 at batch 1 and 8"
+    )
+    parser.add_argument(
+        "--server-onednn",
+        action="store_true",
+        help="serve with TF_ENABLE_ONEDNN_OPTS=1 (the server turns oneDNN off by default)",
+    )
+    parser.add_argument(
+        "--server-flag",
+        action="append",
+        default=[],
+        help="extra flag for both servers, e.g. --server-flag=--tensorflow_intra_op_parallelism=2",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.rounds, args.mobilenet_batches = 1.0, 1, "1,8"
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tensorserve.export.onnx_twins import write_twins
+
+    started = time.monotonic()
+    print(f"load average before: {os.getloadavg()}", file=sys.stderr)
+    work = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
+    rng = np.random.default_rng(0)
+    cases: list[tuple[BenchModel, dict[int, np.ndarray]]] = []
+    names = args.model.split(",")
+    if "cnn" in names:
+        cnn = small_cnn(work)
+        print(f"small_cnn twin: {write_twins(cnn.version_path, 1e-4)['serving_default']}")
+        cases.append((cnn, {n: rng.random((n, 28, 28, 1)).astype(np.float32) for n in (1, 32)}))
+    if "mobilenet" in names:
+        side = args.mobilenet_size
+        mobilenet = mobilenet_v2(work, side)
+        print(f"mobilenet_v2: {mobilenet.origin}")
+        sizes = [int(n) for n in args.mobilenet_batches.split(",")]
+        cases.append(
+            (
+                mobilenet,
+                {n: rng.uniform(-1, 1, (n, side, side, 3)).astype(np.float32) for n in sizes},
+            )
+        )
+    with contextlib.ExitStack() as stack:
+        cells: list[Cell] = []
+        for model, batches in cases:
+            cells += in_process_cells(model, batches, stack)
+            cells += served_cells(model, batches, work, args, stack)
+        for _ in range(args.rounds):
+            for cell in cells:
+                cell.time(args.duration)
+    report(cells)
+    print(
+        f"\nload average after: {os.getloadavg()}; {time.monotonic() - started:.0f} s in all; "
+        f"served with oneDNN {'on' if args.server_onednn else 'off (server default)'}, "
+        f"extra server flags {args.server_flag or 'none'}; in-process TensorFlow as this "
+        f"process imported it (TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')})"
+    )
     return 0
 
 

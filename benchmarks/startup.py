@@ -1,19 +1,25 @@
-"""Launch-to-AVAILABLE time and resident memory of a half_plus_two server.
+"""Launch-to-AVAILABLE time and resident memory of a server, per model and configuration.
 
-For each configuration - half_plus_two as a SavedModel, and as ``model.onnx`` - starts
+For each configuration - half_plus_two as a SavedModel and as ``model.onnx``; a
+MobileNetV2 (``harness.models.mobilenet_v2``: built, ``tensorserve export``, verified
+twin) as a SavedModel, as a SavedModel with ``--prefer_onnx_model`` (its twin checked
+and timed against TensorFlow at load) and as its twin alone in ``model.onnx`` - starts
 ``tensorserve serve`` ``--runs`` times, measures from ``Popen`` to the first status
 answer saying AVAILABLE, then reads the process's resident set (``VmRSS``) and which
 heavy packages it imported (from ``/proc/<pid>/maps``: their shared objects mapped, or
 none). Medians are printed. One machine, one run: a ratio, not a promise.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/startup.py --runs 3
+    PYTHONPATH=src .venv/bin/python benchmarks/startup.py --runs 3      # ~3 min
+    PYTHONPATH=src .venv/bin/python benchmarks/startup.py --model half_plus_two
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,10 +28,20 @@ import time
 import urllib.request
 from pathlib import Path
 
-from harness.models import half_plus_two
+from harness.models import half_plus_two, mobilenet_v2
 from harness.processes import free_port
 
 MODEL = "half_plus_two"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One way to serve a model: its name, the directory of versions and extra flags."""
+
+    model: str
+    name: str
+    base: Path
+    flags: tuple[str, ...] = ()
 
 
 def write_onnx_half_plus_two(version_dir: Path) -> Path:
@@ -51,8 +67,8 @@ def write_onnx_half_plus_two(version_dir: Path) -> Path:
     return version_dir.parent
 
 
-def available(rest_port: int) -> bool:
-    url = f"http://127.0.0.1:{rest_port}/v1/models/{MODEL}"
+def available(rest_port: int, model: str) -> bool:
+    url = f"http://127.0.0.1:{rest_port}/v1/models/{model}"
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
             states = json.loads(response.read())["model_version_status"]
@@ -84,11 +100,12 @@ def heavy_imports(pid: int) -> str:
     return ",".join(found) or "-"
 
 
-def one_start(base: Path) -> tuple[float, float, str]:
+def one_start(config: Config) -> tuple[float, float, str]:
     rest_port = free_port()
     command = [
         sys.executable, "-m", "tensorserve", "serve", f"--port={free_port()}",
-        f"--rest_api_port={rest_port}", f"--model_name={MODEL}", f"--model_base_path={base}",
+        f"--rest_api_port={rest_port}", f"--model_name={config.model}",
+        f"--model_base_path={config.base}", *config.flags,
     ]  # fmt: skip
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.perf_counter()
@@ -96,7 +113,7 @@ def one_start(base: Path) -> tuple[float, float, str]:
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
     try:
-        while not available(rest_port):
+        while not available(rest_port, config.model):
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with {process.returncode}")
             time.sleep(0.02)
@@ -107,21 +124,55 @@ def one_start(base: Path) -> tuple[float, float, str]:
         process.wait(timeout=60)
 
 
+def onnx_only(twin: Path, version_dir: Path) -> Path:
+    """A version directory holding only ``twin`` as ``model.onnx`` (the ONNX platform)."""
+    version_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(twin, version_dir / "model.onnx")
+    return version_dir.parent
+
+
+def configs(work: Path, models: list[str], mobilenet_size: int) -> list[Config]:
+    found = []
+    if MODEL in models:
+        found += [
+            Config(MODEL, "SavedModel", half_plus_two(work).base_path),
+            Config(MODEL, "ONNX", write_onnx_half_plus_two(work / "onnx" / "1")),
+        ]
+    if "mobilenet" in models:
+        mobilenet = mobilenet_v2(work, mobilenet_size)
+        twin = mobilenet.version_path / "assets.extra" / "onnx" / "serving_default.onnx"
+        found += [
+            Config(mobilenet.name, "SavedModel", mobilenet.base_path),
+            Config(
+                mobilenet.name,
+                "SavedModel + --prefer_onnx_model",
+                mobilenet.base_path,
+                ("--prefer_onnx_model",),
+            ),
+            Config(mobilenet.name, "ONNX only", onnx_only(twin, work / "mobilenet-onnx" / "1")),
+        ]
+    return found
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--model", default=f"{MODEL},mobilenet", help="half_plus_two, mobilenet")
+    parser.add_argument("--mobilenet-size", type=int, default=224, help="image side in pixels")
     args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
-    configs = {
-        "SavedModel": half_plus_two(work).base_path,
-        "ONNX": write_onnx_half_plus_two(work / "onnx" / "1"),
-    }
-    print("| half_plus_two | launch to AVAILABLE (s) | RSS (MB) | imported |\n|---|---:|---:|---|")
-    for name, base in configs.items():
-        runs = [one_start(base) for _ in range(args.runs)]
+    print(f"load average before: {os.getloadavg()}", file=sys.stderr)
+    print(
+        "| model | configuration | launch to AVAILABLE (s) | RSS (MB) | imported |\n"
+        "|---|---|---:|---:|---|"
+    )
+    for config in configs(work, args.model.split(","), args.mobilenet_size):
+        runs = [one_start(config) for _ in range(args.runs)]
         seconds = statistics.median(r[0] for r in runs)
         rss = statistics.median(r[1] for r in runs)
-        print(f"| {name} | {seconds:.2f} | {rss:.0f} | {runs[-1][2]} |")
+        print(f"| {config.model} | {config.name} | {seconds:.2f} | {rss:.0f} | {runs[-1][2]} |")
+    print(f"load average after: {os.getloadavg()}", file=sys.stderr)
     return 0
 
 

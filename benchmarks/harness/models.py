@@ -1,9 +1,11 @@
-"""The two models every target serves: half_plus_two and a small MNIST-shaped CNN.
+"""The models the benchmarks serve: half_plus_two, a small MNIST-shaped CNN and a
+MobileNetV2.
 
 half_plus_two comes from TensorFlow Serving's test data in ``../shared`` when it is
 there, else from ``tests/support/saved_models.py``'s builder, else from a
-``tf.Module`` written here. The CNN is always built here (fixed seed, no
-download). Building imports TensorFlow (~5 s).
+``tf.Module`` written here. The CNN and the MobileNetV2 are always built here (fixed
+seed, no download). Building imports TensorFlow (~5 s); the MobileNetV2 is also
+exported by ``tensorserve export`` (~20 s of CPU, with its verified ONNX twin).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import dataclasses
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +133,54 @@ def small_cnn(work_dir: Path, seed: int = 0) -> BenchModel:
         sample=pixels[np.newaxis].astype(np.float32),
         row_input=pixels.tolist(),
         origin="built here (tf.Module, Keras MNIST convnet shape)",
+    )
+
+
+def mobilenet_v2(work_dir: Path, size: int = 224, seed: int = 0) -> BenchModel:
+    """Keras' MobileNetV2 (3.5 M parameters, 1000 classes) for ``size`` x ``size`` RGB
+    images, seeded, exported by ``tensorserve export`` as ``work_dir/mobilenet_v2/1``
+    with its verified ONNX twin; input float [-1, size, size, 3] named ``input_layer``.
+
+    Freshly initialised batch norms (mean 0, variance 1) leave every activation near
+    zero, so the untrained network answers 0.001 for every class and the twin would be
+    "verified" on constants; the moving statistics are set from one seeded batch
+    first, so outputs differ by image and verification compares something.
+    """
+    _tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3))
+    rng = np.random.default_rng(seed)
+    calibration = rng.uniform(-1.0, 1.0, (8, size, size, 3)).astype(np.float32)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        layer.momentum = 0.0  # the next training call's batch statistics become the moving ones
+    model(calibration, training=True)
+    for layer in norms:
+        layer.momentum = 0.99
+    keras_file = work_dir / "mobilenet_v2.keras"
+    model.save(keras_file)
+    export = [
+        sys.executable, "-m", "tensorserve", "export", os.fspath(keras_file),
+        "--name=mobilenet_v2", f"--base-dir={work_dir}", "--version=1",
+    ]  # fmt: skip
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(export, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"tensorserve export failed:\n{done.stderr[-2000:]}")
+    twin_lines = [line for line in done.stderr.splitlines() if "ONNX twin" in line]
+    sample = rng.uniform(-1.0, 1.0, (1, size, size, 3)).astype(np.float32)
+    return BenchModel(
+        name="mobilenet_v2",
+        base_path=work_dir / "mobilenet_v2",
+        version_dir="1",
+        input_name="input_layer",
+        output_name="predictions",
+        sample=sample,
+        row_input=sample[0].tolist(),
+        origin=f"keras.applications.MobileNetV2({size}x{size}, seed {seed}), tensorserve "
+        f"export: {'; '.join(twin_lines) or 'no twin line'}",
     )
 
 
