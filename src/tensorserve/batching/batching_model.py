@@ -33,7 +33,7 @@ from tensorserve.core.errors import (
     Unavailable,
     as_serving_error,
 )
-from tensorserve.servables.model import Classifications, Model
+from tensorserve.servables.model import ExampleApisOfInner, Model
 from tensorserve.servables.signature import Signature
 
 TIMEOUT_IN_QUEUE_MESSAGE = "Run() timeout exceeded while waiting in batching queue"
@@ -49,7 +49,7 @@ def _dtype_key(array: np.ndarray) -> Any:
     return kind if kind in "SUO" else array.dtype
 
 
-class BatchingModel:
+class BatchingModel(ExampleApisOfInner):
     """Batches ``predict`` of ``inner`` through a shared scheduler.
 
     Thread-safe. Queues are made on first use of a key and closed by
@@ -146,24 +146,6 @@ class BatchingModel:
         queue.schedule(task, may_run_here=callback is None)
         self._metrics.task_enqueued(size)
         return task
-
-    def classify(
-        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
-    ) -> Classifications:
-        return self.inner.classify(signature_name, examples, timeout_s)
-
-    def regress(
-        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
-    ) -> np.ndarray:
-        return self.inner.regress(signature_name, examples, timeout_s)
-
-    def multi_inference(
-        self,
-        tasks: Sequence[tuple[str, str]],
-        examples: Sequence[bytes],
-        timeout_s: float | None = None,
-    ) -> list[Classifications | np.ndarray]:
-        return self.inner.multi_inference(tasks, examples, timeout_s)
 
     def close(self) -> None:
         """Close every queue: queued tasks still run; new predicts fail UNAVAILABLE."""

@@ -75,3 +75,28 @@ class Model(Protocol):
         """Run classify/regress tasks ``(signature_name, method_name)`` on the same
         examples in one call; results in task order."""
         ...
+
+
+class ExampleApisOfInner:
+    """For a model that wraps another (batching, ONNX twins) and adds nothing to the
+    ``tf.Example`` APIs: Classify, Regress and MultiInference are ``inner``'s."""
+
+    inner: Model
+
+    def classify(
+        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
+    ) -> Classifications:
+        return self.inner.classify(signature_name, examples, timeout_s)
+
+    def regress(
+        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
+    ) -> np.ndarray:
+        return self.inner.regress(signature_name, examples, timeout_s)
+
+    def multi_inference(
+        self,
+        tasks: Sequence[tuple[str, str]],
+        examples: Sequence[bytes],
+        timeout_s: float | None = None,
+    ) -> list[Classifications | np.ndarray]:
+        return self.inner.multi_inference(tasks, examples, timeout_s)

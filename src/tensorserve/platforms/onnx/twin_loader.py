@@ -24,7 +24,7 @@ import numpy as np
 from tensorserve.core import errors
 from tensorserve.core.loader import Loader, ResourceEstimate
 from tensorserve.platforms.array_model import ArrayModel
-from tensorserve.servables.model import Classifications, Model
+from tensorserve.servables.model import ExampleApisOfInner, Model
 from tensorserve.servables.signature import DEFAULT_SIGNATURE, PREDICT_METHOD, Signature
 
 from .agreement import max_difference
@@ -41,18 +41,18 @@ WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 logger = logging.getLogger(__name__)
 
 
-class TwinModel:
+class TwinModel(ExampleApisOfInner):
     """A TensorFlow model whose ``onnx`` signatures run in ONNX Runtime. Thread-safe."""
 
     def __init__(self, tensorflow: Model, onnx: ArrayModel, runtimes: Mapping[str, str]) -> None:
-        self._tensorflow = tensorflow
+        self.inner = tensorflow
         self._onnx = onnx
         self._runtimes = dict(runtimes)
         self._onnx_names = frozenset(onnx.signatures)
 
     @property
     def signatures(self) -> Mapping[str, Signature]:
-        return self._tensorflow.signatures
+        return self.inner.signatures
 
     @property
     def platform(self) -> str:
@@ -79,25 +79,7 @@ class TwinModel:
                 # refused request goes to TensorFlow, which answers it or refuses it in
                 # TensorFlow Serving's own words.
                 pass
-        return self._tensorflow.predict(signature_name, inputs, output_filter, timeout_s)
-
-    def classify(
-        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
-    ) -> Classifications:
-        return self._tensorflow.classify(signature_name, examples, timeout_s)
-
-    def regress(
-        self, signature_name: str, examples: Sequence[bytes], timeout_s: float | None = None
-    ) -> np.ndarray:
-        return self._tensorflow.regress(signature_name, examples, timeout_s)
-
-    def multi_inference(
-        self,
-        tasks: Sequence[tuple[str, str]],
-        examples: Sequence[bytes],
-        timeout_s: float | None = None,
-    ) -> list[Classifications | np.ndarray]:
-        return self._tensorflow.multi_inference(tasks, examples, timeout_s)
+        return self.inner.predict(signature_name, inputs, output_filter, timeout_s)
 
     def close(self) -> None:
         self._onnx.close()
