@@ -103,13 +103,14 @@ class ModelServer:
             self.executor,
             self.metrics.observer(),
         )
+        python_loader = self._python_loader_factory()
         self.core = ServerCore(
             self.manager,
             self.monitor,
             {
-                "tensorflow": self._tensorflow_loader_factory(),
+                "tensorflow": self._tensorflow_loader_factory(python_loader),
                 "onnx": self._onnx_loader_factory(),
-                "python": self._python_loader_factory(),
+                "python": python_loader,
             },
             options.file_system_poll_wait_seconds,
             allow_version_labels_for_unavailable_models=(
@@ -161,7 +162,9 @@ class ModelServer:
             return read_model_server_config_file(self.options.model_config_file)
         return single_model_config(self.options.model_name, self.options.model_base_path)
 
-    def _tensorflow_loader_factory(self) -> LoaderFactory:
+    def _tensorflow_loader_factory(self, python_loader: LoaderFactory) -> LoaderFactory:
+        """SavedModels; a version directory with ``servable.py`` and no SavedModel is a
+        Python servable (``python_loader``), as no TensorFlow Serving could serve it."""
         from tensorserve.platforms.tensorflow.options import TensorFlowOptions
 
         opts = self.options
@@ -187,7 +190,7 @@ class ModelServer:
 
             loader: Loader
             if "://" not in path and is_python_servable(path):
-                return self._python_loader_factory()(servable_id, path)
+                return python_loader(servable_id, path)
             if "://" in path:  # object storage: copied locally when the load starts
                 loader = RemoteVersionLoader(storage_for(path), path, saved_model)
             else:
