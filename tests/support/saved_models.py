@@ -24,7 +24,7 @@ Import cost: TensorFlow is imported on first use, not at import time.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -213,30 +213,47 @@ def write_conv_model(path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def write_dtypes_model(path: str | os.PathLike[str]) -> Path:
-    """Export ``serving_default`` over one input of each common dtype, all ``[None]``:
-    float32 ``f`` -> ``f_half`` (f / 2), int32 ``i32`` -> ``i32_plus_one``, int64 ``i64``
-    -> ``i64_doubled``, bool ``flag`` -> ``flag_not``, string ``text`` -> ``text_upper``."""
+def write_five_dtypes_model(
+    path: str | os.PathLike[str], outputs: Callable[[Any, dict[str, Any]], dict[str, Any]]
+) -> Path:
+    """Export ``serving_default`` over float32 ``f``, int32 ``i32``, int64 ``i64``, bool
+    ``flag`` and string ``text``, all ``[None]``; ``outputs(tf, inputs)`` names the
+    outputs computed from those placeholders."""
     tf = _tf()
     v1 = tf.compat.v1
     graph = tf.Graph()
     with graph.as_default():
-        f = v1.placeholder(tf.float32, shape=[None], name="f")
-        i32 = v1.placeholder(tf.int32, shape=[None], name="i32")
-        i64 = v1.placeholder(tf.int64, shape=[None], name="i64")
-        flag = v1.placeholder(tf.bool, shape=[None], name="flag")
-        text = v1.placeholder(tf.string, shape=[None], name="text")
+        inputs = {
+            name: v1.placeholder(dtype, shape=[None], name=name)
+            for name, dtype in [
+                ("f", tf.float32),
+                ("i32", tf.int32),
+                ("i64", tf.int64),
+                ("flag", tf.bool),
+                ("text", tf.string),
+            ]
+        }
         signature = v1.saved_model.signature_def_utils.predict_signature_def(
-            inputs={"f": f, "i32": i32, "i64": i64, "flag": flag, "text": text},
-            outputs={
-                "f_half": tf.multiply(f, 0.5, name="f_half"),
-                "i32_plus_one": tf.add(i32, 1, name="i32_plus_one"),
-                "i64_doubled": tf.multiply(i64, 2, name="i64_doubled"),
-                "flag_not": tf.logical_not(flag, name="flag_not"),
-                "text_upper": tf.strings.upper(text, name="text_upper"),
-            },
+            inputs=inputs, outputs=outputs(tf, inputs)
         )
     return _save(path, graph, {"serving_default": signature})
+
+
+def write_dtypes_model(path: str | os.PathLike[str]) -> Path:
+    """:func:`write_five_dtypes_model` with float32 ``f`` -> ``f_half`` (f / 2), int32
+    ``i32`` -> ``i32_plus_one``, int64 ``i64`` -> ``i64_doubled``, bool ``flag`` ->
+    ``flag_not``, string ``text`` -> ``text_upper``."""
+
+    def outputs(tf: Any, x: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "f_half": tf.multiply(x["f"], 0.5, name="f_half"),
+            "i32_plus_one": tf.add(x["i32"], 1, name="i32_plus_one"),
+            "i64_doubled": tf.multiply(x["i64"], 2, name="i64_doubled"),
+            "flag_not": tf.logical_not(x["flag"], name="flag_not"),
+            "text_upper": tf.strings.upper(x["text"], name="text_upper"),
+        }
+
+    return write_five_dtypes_model(path, outputs)
 
 
 def example(**features: float | int | bytes | Iterable[float]) -> bytes:

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from tests.support.saved_models import _save, _tf
+from tests.support.saved_models import write_five_dtypes_model
 
 TYPED_INPUTS = {
     "f": np.array([1.5, -2.0, 0.25], np.float32),
@@ -47,23 +48,14 @@ TYPED_OUTPUTS = {
 
 def write_typed_model(path: str | os.PathLike[str]) -> Path:
     """Export the typed model (see the module docstring) at ``path``."""
-    tf = _tf()
-    v1 = tf.compat.v1
-    graph = tf.Graph()
-    with graph.as_default():
-        f = v1.placeholder(tf.float32, shape=[None], name="f")
-        i32 = v1.placeholder(tf.int32, shape=[None], name="i32")
-        i64 = v1.placeholder(tf.int64, shape=[None], name="i64")
-        flag = v1.placeholder(tf.bool, shape=[None], name="flag")
-        text = v1.placeholder(tf.string, shape=[None], name="text")
-        signature = v1.saved_model.signature_def_utils.predict_signature_def(
-            inputs={"f": f, "i32": i32, "i64": i64, "flag": flag, "text": text},
-            outputs={
-                "f_twice": tf.multiply(f, 2.0, name="f_twice"),
-                "i32_plus_one": tf.add(i32, 1, name="i32_plus_one"),
-                "i64_times_3": tf.multiply(i64, tf.constant(3, tf.int64), name="i64_times_3"),
-                "flag_not": tf.logical_not(flag, name="flag_not"),
-                "text_shout": tf.strings.join([text, "!"], name="text_shout"),
-            },
-        )
-    return _save(path, graph, {"serving_default": signature})
+
+    def outputs(tf: Any, x: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "f_twice": tf.multiply(x["f"], 2.0, name="f_twice"),
+            "i32_plus_one": tf.add(x["i32"], 1, name="i32_plus_one"),
+            "i64_times_3": tf.multiply(x["i64"], tf.constant(3, tf.int64), name="i64_times_3"),
+            "flag_not": tf.logical_not(x["flag"], name="flag_not"),
+            "text_shout": tf.strings.join([x["text"], "!"], name="text_shout"),
+        }
+
+    return write_five_dtypes_model(path, outputs)
