@@ -315,3 +315,22 @@ def test_open_health_watches_leave_threads_for_predict(
             watch.cancel()
         for channel in channels:
             channel.close()
+
+
+def test_health_watches_that_end_while_statuses_change_never_hang_the_stop(
+    make_harness: MakeHarness,
+) -> None:
+    """Clients cancel Watch streams while the server changes health statuses, then the
+    server stops (grpc_health's own servicer can deadlock here on the threaded server)."""
+    server = make_harness(GrpcOptions(port=0, host="127.0.0.1", enable_health_service=True))
+    for _ in range(10):
+        with server.channel() as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            watches = [stub.Watch(health_pb2.HealthCheckRequest(service=MODEL)) for _ in range(8)]
+            for watch in watches:
+                next(watch)
+            for number, watch in enumerate(watches):
+                server.server.set_model_health(MODEL, number % 2 == 0)
+                watch.cancel()
+    server.call(server.server.begin_drain())
+    server.call(server.server.stop(0))  # raises TimeoutError after 30 s when it hangs

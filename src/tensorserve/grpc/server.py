@@ -31,6 +31,7 @@ import dataclasses
 import importlib.util
 import inspect
 import logging
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 import grpc
@@ -48,6 +49,7 @@ from tensorserve.config.text_protos import check_ssl_pem
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.dataplane import DataPlane
 from tensorserve.grpc.handler_pool import HandlerPool
+from tensorserve.grpc.health_servicer import HealthServicer as ThreadedHealthServicer
 from tensorserve.grpc.loop_bridge import LoopBridge
 from tensorserve.grpc.model_service import MetricValue, ModelService, ReloadConfig
 from tensorserve.grpc.prediction_service import PredictionService, ThreadedPredictionService
@@ -136,7 +138,7 @@ def create_grpc_server(
     """A server of ``options.server``'s kind with every service registered and no
     port bound yet (see :func:`bind_ports`). Call from the event loop, which runs
     the servicers' coroutines. ``health_servicer`` must suit the kind
-    (``health.HealthServicer`` for threads, ``health.aio.HealthServicer`` for asyncio)."""
+    (``ThreadedHealthServicer`` for threads, ``health.aio.HealthServicer`` for asyncio)."""
     server: AnyServer
     prediction: PredictionService
     if options.server == THREADS:
@@ -257,7 +259,7 @@ class GrpcServer:
         self._metric_value = metric_value
         self._server: AnyServer | None = None
         self._health: Any = None
-        """``health.aio.HealthServicer`` (asyncio) or ``health.HealthServicer`` (threads)."""
+        """``health.aio.HealthServicer`` (asyncio) or ``ThreadedHealthServicer`` (threads)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._model_health: dict[str, bool] = {}
         self._health_update: asyncio.Future[None] | None = None
@@ -268,7 +270,7 @@ class GrpcServer:
         self._loop = asyncio.get_running_loop()
         if self._options.enable_health_service:
             threaded = self._options.server == THREADS
-            self._health = health.HealthServicer() if threaded else health.aio.HealthServicer()
+            self._health = ThreadedHealthServicer() if threaded else health.aio.HealthServicer()
         self._server = create_grpc_server(
             self._dataplane,
             self._reload_config,
@@ -282,23 +284,24 @@ class GrpcServer:
             services = [PREDICTION_SERVICE, MODEL_SERVICE]
             if serves_v2(self._options):
                 services.append(V2_INFERENCE_SERVICE)
+            serving_status = health_pb2.HealthCheckResponse.SERVING
             for service in services:
-                await _done(self._health.set(service, health_pb2.HealthCheckResponse.SERVING))
+                await _health_call(self._health.set, service, serving_status)
             for name, serving in list(self._model_health.items()):
-                await _done(self._health.set(name, _serving_status(serving)))
+                await _health_call(self._health.set, name, _serving_status(serving))
         return self.port
 
     async def begin_drain(self) -> None:
         """Report NOT_SERVING on every health entry from now on; RPCs are still served,
         so clients that watch health (and load balancers) move away first."""
         if self._health is not None:
-            await _done(self._health.enter_graceful_shutdown())
+            await _health_call(self._health.enter_graceful_shutdown)
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Report NOT_SERVING, stop accepting (clients get a GOAWAY), then let
         in-flight RPCs finish for up to ``grace_s``."""
         if self._health is not None:
-            await _done(self._health.enter_graceful_shutdown())
+            await _health_call(self._health.enter_graceful_shutdown)
         if isinstance(self._server, LoopBridge):
             stopped = self._server.server.stop(grace_s)  # a threading.Event, set when done
             await asyncio.get_running_loop().run_in_executor(None, stopped.wait)
@@ -333,7 +336,7 @@ class GrpcServer:
             with contextlib.suppress(Exception):
                 await previous
         assert self._health is not None
-        await _done(self._health.set(name, _serving_status(serving)))
+        await _health_call(self._health.set, name, _serving_status(serving))
 
 
 async def _done(result: Any) -> None:
@@ -341,6 +344,16 @@ async def _done(result: Any) -> None:
     the threaded server's and health servicer's return at once."""
     if inspect.isawaitable(result):
         await result
+
+
+async def _health_call(method: Callable[..., Any], *args: Any) -> None:
+    """Call a health servicer's ``set`` or ``enter_graceful_shutdown``: grpc.aio's
+    are coroutines; the threaded one's wait for each watcher's send, which must not
+    hold up the event loop, so they run on the loop's default executor."""
+    if inspect.iscoroutinefunction(method):
+        await method(*args)
+    else:
+        await asyncio.get_running_loop().run_in_executor(None, method, *args)
 
 
 def _serving_status(serving: bool) -> int:
