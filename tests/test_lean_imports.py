@@ -47,3 +47,44 @@ def test_tensorflow_without_keras_loads_and_runs_saved_models(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok [2.5]"
+
+
+LAZY_PROGRAM = """
+import sys
+from tensorserve.lean_imports import import_tensorflow_lazily_without_keras
+import_tensorflow_lazily_without_keras()
+import tensorserve.server
+assert "tensorflow" not in sys.modules, "tensorflow imported before a model needs it"
+import numpy as np
+from tensorserve.core.servable_id import ServableId
+from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
+from tests.support.saved_models import write_half_plus_two
+assert "tensorflow" in sys.modules
+assert "keras" not in sys.modules and "sklearn" not in sys.modules, "keras imported"
+loader = SavedModelLoader(ServableId("m", 1), write_half_plus_two(sys.argv[1]))
+loader.load()
+out = loader.servable().predict("", {"x": np.array([1.0], np.float32)})
+assert "keras" not in sys.modules, "keras imported by loading"
+import keras
+print("ok", out["y"].tolist())
+"""
+
+
+def test_tensorflow_imported_lazily_is_imported_without_keras(tmp_path: Path) -> None:
+    """``serve`` imports TensorFlow only when a model needs it, and then without Keras."""
+    repo = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)]),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", LAZY_PROGRAM, str(tmp_path / "hpt" / "1")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok [2.5]"

@@ -43,11 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(argv: Sequence[str], program: str = "tensorserve serve") -> int:
     """Run the model server until SIGTERM/SIGINT; TensorFlow Serving's flags."""
-    from tensorserve.lean_imports import import_tensorflow_without_keras
+    from tensorserve.lean_imports import import_tensorflow_lazily_without_keras
     from tensorserve.tensorflow_environment import set_serving_defaults
 
-    set_serving_defaults()  # TensorFlow reads them once, at the import below
-    import_tensorflow_without_keras()
+    set_serving_defaults()  # TensorFlow reads them once, when the first SavedModel imports it
+    import_tensorflow_lazily_without_keras()
     from tensorserve.config.flags import parse_flags
     from tensorserve.core.errors import ServingError
 

@@ -179,11 +179,12 @@ class ModelServer:
         )
 
         def make_loader(servable_id: ServableId, path: str) -> Loader:
-            from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
-
             self.loads.note_path(servable_id, path)
 
             def saved_model(local: str | Path) -> Loader:
+                # Imports TensorFlow: only a version that needs it does.
+                from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
+
                 return SavedModelLoader(
                     servable_id, local, tf_options, warmup_observer=self.metrics.record_warmup
                 )

@@ -144,3 +144,24 @@ def test_onnx_model_answers_with_batching(tmp_path: Path) -> None:
         status, body = process.post("/v1/models/half:predict", {"instances": X.tolist()})
         assert status == 200, body
         np.testing.assert_allclose(json.loads(body)["predictions"], Y)
+
+
+def test_a_server_of_onnx_models_never_loads_tensorflow(server: ServerProcess) -> None:
+    """TensorFlow Serving's messages come from tensorserve's descriptors, so TensorFlow
+    (seconds and hundreds of MB) is loaded only for a model that needs it."""
+    from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
+
+    test_onnx_model_answers_on_all_four_protocols(server)
+    assert server.get("/v1/models/pair/metadata")[0] == 200
+    assert server.post("/v1/models/half:classify", {"examples": [{"x": 1.0}]})[0] == 400
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = "pair"
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        response = stub.GetModelMetadata(request, timeout=30)
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signatures)
+    assert set(signatures.signature_def["serving_default"].inputs) == {"a", "b"}
+    maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+    assert "/tensorflow/" not in maps
+    assert "/onnxruntime/" in maps

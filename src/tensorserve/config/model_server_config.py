@@ -15,13 +15,12 @@ import types
 from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
-from tensorflow_serving.config import (
+from tensorserve.config.text_protos import parse_text_proto, read_text_file
+from tensorserve.core.errors import FailedPrecondition, InvalidArgument, Unimplemented
+from tensorserve.protos.tfserving import (
     file_system_storage_path_source_pb2,
     model_server_config_pb2,
 )
-
-from tensorserve.config.text_protos import parse_text_proto, read_text_file
-from tensorserve.core.errors import FailedPrecondition, InvalidArgument, Unimplemented
 from tensorserve.sources.servable_version_policy import (
     All,
     Latest,

@@ -13,17 +13,16 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
-from tensorflow_serving.apis import (
-    get_model_status_pb2,
-    model_management_pb2,
-    model_service_pb2_grpc,
-)
-from tensorflow_serving.config import model_server_config_pb2
 
 from tensorserve.core.errors import Code, InvalidArgument, ServingError, as_serving_error
 from tensorserve.dataplane import DataPlane
 from tensorserve.grpc.proto_conversion import fill_model_version_status
 from tensorserve.grpc.status import abort_with_error
+from tensorserve.protos.tfserving import (
+    get_model_status_pb2,
+    model_management_pb2,
+    model_server_config_pb2,
+)
 
 ReloadConfig = Callable[[model_server_config_pb2.ModelServerConfig], Awaitable[None]]
 """Applies a new ModelServerConfig; raises ``ServingError`` on failure."""
@@ -34,7 +33,7 @@ MetricValue = Callable[[str], "int | None"]
 logger = logging.getLogger(__name__)
 
 
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+class ModelService:
     """GetModelStatus and HandleReloadConfigRequest.
 
     ``metric_value`` (optional) lets a reload report how much each counter in

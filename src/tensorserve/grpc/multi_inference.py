@@ -10,9 +10,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
-from tensorflow_serving.apis import inference_pb2
-
 from tensorserve.core.errors import InvalidArgument, Unimplemented
+from tensorserve.protos.tfserving import inference_pb2
 from tensorserve.servables.signature import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,

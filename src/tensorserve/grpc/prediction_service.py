@@ -22,15 +22,6 @@ from typing import TypeVar
 
 import grpc
 import numpy as np
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    inference_pb2,
-    model_pb2,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-    regression_pb2,
-)
 
 from tensorserve.core.errors import FailedPrecondition, InvalidArgument, as_serving_error
 from tensorserve.dataplane import (
@@ -57,6 +48,14 @@ from tensorserve.grpc.status import (
     truncate_message,
 )
 from tensorserve.grpc.tensor_proto import ndarray_to_tensor_proto
+from tensorserve.protos.tfserving import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    inference_pb2,
+    model_pb2,
+    predict_pb2,
+    regression_pb2,
+)
 from tensorserve.servables.example_input import serialized_examples
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import CLASSIFY_METHOD, Signature
@@ -74,7 +73,7 @@ def predict_signature_not_found(name: str) -> FailedPrecondition:
     return FailedPrecondition(f'Serving signature key "{name}" not found.')
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+class PredictionService:
     """Predict, Classify, Regress, MultiInference and GetModelMetadata over the data plane.
 
     ``tensor_content_outputs`` writes Predict outputs as raw ``tensor_content``

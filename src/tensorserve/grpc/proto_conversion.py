@@ -9,17 +9,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_status_pb2,
-    model_pb2,
-    regression_pb2,
-)
 
 from tensorserve.core.errors import Code, InvalidArgument
 from tensorserve.core.servable_state import ServableState
 from tensorserve.dataplane.model_spec import ModelSpec
 from tensorserve.grpc.tensor_proto import tensor_proto_to_ndarray
+from tensorserve.protos.tfserving import (
+    classification_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    regression_pb2,
+)
 from tensorserve.servables.model import Classifications
 
 

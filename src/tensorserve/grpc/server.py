@@ -37,12 +37,6 @@ from typing import Any, TypeAlias
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from tensorflow_serving.apis import (
-    model_service_pb2,
-    model_service_pb2_grpc,
-    prediction_service_pb2,
-    prediction_service_pb2_grpc,
-)
 
 from tensorserve.config import SslConfig
 from tensorserve.config.text_protos import check_ssl_pem
@@ -54,14 +48,16 @@ from tensorserve.grpc.loop_bridge import LoopBridge
 from tensorserve.grpc.model_service import MetricValue, ModelService, ReloadConfig
 from tensorserve.grpc.prediction_service import PredictionService, ThreadedPredictionService
 from tensorserve.grpc.request_decoding import add_servicer
+from tensorserve.grpc.service_handlers import servicer_adder
+from tensorserve.protos.tfserving import model_service_pb2, prediction_service_pb2
 
 logger = logging.getLogger(__name__)
 
 INT32_MAX = 2**31 - 1
-PREDICTION_SERVICE = prediction_service_pb2.DESCRIPTOR.services_by_name[
-    "PredictionService"
-].full_name
-MODEL_SERVICE = model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
+_PREDICTION_SERVICE = prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"]
+_MODEL_SERVICE = model_service_pb2.DESCRIPTOR.services_by_name["ModelService"]
+PREDICTION_SERVICE = _PREDICTION_SERVICE.full_name
+MODEL_SERVICE = _MODEL_SERVICE.full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 V2_INFERENCE_SERVICE = "inference.GRPCInferenceService"
 """The Open Inference Protocol's service (``tensorserve.v2``), imported only when enabled."""
@@ -161,12 +157,10 @@ def create_grpc_server(
             dataplane, tensor_content_outputs=options.tensor_content_outputs
         )
     # Each service through add_servicer: a request that does not parse is INVALID_ARGUMENT.
-    add_servicer(
-        server, prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server, prediction
-    )
+    add_servicer(server, servicer_adder(_PREDICTION_SERVICE), prediction)
     add_servicer(
         server,
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server,
+        servicer_adder(_MODEL_SERVICE),
         ModelService(dataplane, reload_config, metric_value),
     )
     names = [PREDICTION_SERVICE, MODEL_SERVICE]

@@ -25,9 +25,9 @@ import types
 from collections.abc import Mapping
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2
 
 from tensorserve.core.errors import InvalidArgument
+from tensorserve.protos.tfserving import tensor_pb2
 from tensorserve.servables.dtypes import DataType, from_numpy
 
 # dtype -> (typed field, numpy dtype the field's values are read as).

@@ -32,7 +32,7 @@ _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 
 @functools.cache
 def _example_class() -> Any:
-    from tensorflow.core.example import example_pb2  # heavy: first use only
+    from tensorserve.protos.tfserving import example_pb2  # heavy: first use only
 
     return example_pb2.Example
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2
-
+from tensorserve.protos.tfserving import get_model_metadata_pb2, meta_graph_pb2
 from tensorserve.servables.signature import Signature, TensorInfo
 
 

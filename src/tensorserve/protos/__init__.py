@@ -1,0 +1,1 @@
+"""Protocol messages the transports speak, importable without the frameworks that own them."""
