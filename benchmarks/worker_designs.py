@@ -104,13 +104,15 @@ def pinned(cpu: int | None) -> Iterator[None]:
 Key = tuple[str, str, int]
 
 
-def measure_hops(rounds: int, seconds: float, pin: bool) -> dict[Key, list[CellResult]]:
+def measure_hops(
+    rounds: int, seconds: float, pin: bool, model_side: str
+) -> dict[Key, list[CellResult]]:
     """Every (payload, mechanism, callers) cell, the cells interleaved over ``rounds``."""
     cpus = sorted(os.sched_getaffinity(0))
     model_cpu, caller_cpu = (cpus[0], cpus[-1]) if pin and len(cpus) > 1 else (None, None)
     results: dict[Key, list[CellResult]] = {}
     with (
-        hop_callers.model_process(model_cpu) as model,
+        hop_callers.model_process(model_cpu, model_side) as model,
         hop_callers.slot_segment(max(CALLERS)) as segment,
         pinned(caller_cpu),
     ):
@@ -279,15 +281,22 @@ def main() -> None:
     parser.add_argument("--model-mb", type=int, default=128, help="ONNX weights, MB")
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--no-pin", action="store_true", help="let the kernel place processes")
+    parser.add_argument(
+        "--model-side",
+        choices=("asyncio", "threads"),
+        default="asyncio",
+        help="the model process: one uvloop loop (default), or a thread per connection",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 1, 0.3
     started = time.monotonic()
     print(
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; hop cells:"
-        f" {args.rounds} round(s) of {args.seconds} s, medians"
+        f" {args.rounds} round(s) of {args.seconds} s, medians; model side: {args.model_side}"
     )
-    summaries = print_hops(measure_hops(args.rounds, args.seconds, pin=not args.no_pin))
+    hops = measure_hops(args.rounds, args.seconds, not args.no_pin, args.model_side)
+    summaries = print_hops(hops)
     hop_conclusions(summaries)
     measure_memory(args.model_mb)
     measure_reuseport(args.connections)

@@ -78,13 +78,13 @@ def process_cpu_s(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def model_process(cpu: int | None) -> Iterator[tuple[int, str]]:
-    """Start ``hop_model_side`` on a fresh socket (pinned to ``cpu``); yield (pid, path)."""
+def model_process(cpu: int | None, mode: str) -> Iterator[tuple[int, str]]:
+    """Start ``hop_model_side`` (``mode``) on a fresh socket, pinned to ``cpu``; (pid, path)."""
     with tempfile.TemporaryDirectory(prefix="hop-") as scratch:
         path = str(Path(scratch) / "model.sock")
         env = {**os.environ, "PYTHONPATH": f"{BENCHMARKS_DIR}{os.pathsep}"}
         process = subprocess.Popen(
-            [sys.executable, "-m", "harness.hop_model_side", path],
+            [sys.executable, "-m", "harness.hop_model_side", path, mode],
             stdout=subprocess.PIPE,
             env=env,
         )
