@@ -85,6 +85,7 @@ def model_process(cpu: int | None, mode: str) -> Iterator[tuple[int, str]]:
         env = {**os.environ, "PYTHONPATH": f"{BENCHMARKS_DIR}{os.pathsep}"}
         process = subprocess.Popen(
             [sys.executable, "-m", "harness.hop_model_side", path, mode],
+            stdin=subprocess.PIPE,  # closes when this process ends: the child exits
             stdout=subprocess.PIPE,
             env=env,
         )

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import parent_watch
 from harness.hop_frames import (
     HEADER,
     HELLO,
@@ -149,6 +150,7 @@ async def serve_asyncio(path: str) -> None:
 
 
 if __name__ == "__main__":
+    parent_watch.exit_with_parent()
     if sys.argv[2] == "threads":
         serve_threads(sys.argv[1])
     else:

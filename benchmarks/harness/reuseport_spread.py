@@ -19,6 +19,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness import parent_watch
+
 BENCHMARKS_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -45,6 +47,7 @@ def acceptors(count: int) -> Iterator[int]:
         for index in range(count):
             child = subprocess.Popen(
                 [sys.executable, "-m", "harness.reuseport_spread", str(port), str(index)],
+                stdin=subprocess.PIPE,  # closes when this process ends: the child exits
                 stdout=subprocess.PIPE,
                 env=env,
             )
@@ -102,4 +105,5 @@ def held_groups(port: int, group: int, trials: int, workers: int) -> list[list[i
 
 
 if __name__ == "__main__":
+    parent_watch.exit_with_parent()
     acceptor(int(sys.argv[1]), int(sys.argv[2]))
