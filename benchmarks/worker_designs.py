@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from multiprocessing import shared_memory
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,7 @@ MEMORY_GOAL = 1.3
 
 PAYLOADS = {
     "half_plus_two, batch 1": np.array([[1.0]], dtype=np.float32),
-    "CNN input, batch 32": np.random.default_rng(0)
-    .random((32, 28, 28, 1), dtype=np.float32)
-    .astype(np.float32),
+    "CNN input, batch 32": np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32),
 }
 MECHANISMS = (
     "in-process",
@@ -78,8 +77,9 @@ def run_cell(
     callers: int,
     seconds: float,
     model: tuple[int, str],
-    segment: hop_callers.shared_memory.SharedMemory,
+    segment: shared_memory.SharedMemory,
 ) -> CellResult:
+    """One cell: ``callers`` callers through ``mechanism`` for ``seconds``."""
     pid, path = model
     if mechanism == "in-process":
         return hop_callers.run_sync_cell(lambda _: InProcessCaller(), x, callers, seconds, pid)
