@@ -12,7 +12,7 @@ or workers that each load the models. This measures what each costs:
    coroutines sharing one connection (like the REST front end); the same with the
    bytes in shared-memory slots and only the header on the socket; and the in-process
    call, the reference. The model side computes ``0.5 * x + 2`` (after summing each
-   image to 10 numbers), so the rows differ by the hop. Round trip p50/p99 at 1 and 8
+   image to 10 numbers), so the rows differ by the hop. Round trip p50/p99 at 1, 8 and 32
    concurrent callers, CPU µs per round trip on each side.
 2. **Memory** of each design with a ~128 MB ONNX model (seeded MatMul weights, built
    here): VmRSS, PSS (a page shared by k processes counts 1/k) and private pages.
@@ -68,7 +68,7 @@ MECHANISMS = (
     "shared memory, sync",
     "shared memory, asyncio",
 )
-CALLERS = (1, 8)
+CALLERS = (1, 8, 32)
 
 
 def run_cell(
@@ -173,33 +173,33 @@ def hop_conclusions(summaries: dict[Key, dict[str, float]]) -> None:
         return s["total"] - summaries[(payload, "in-process", callers)]["total"], s
 
     small = "half_plus_two, batch 1"
-    rest_hop, rest = hop(small, "socket, asyncio", 8)
-    grpc_hop, grpc = hop(small, "socket, sync", 8)
-    print(
-        f"- REST's hop (asyncio worker, 8 callers on one connection): {rest_hop:.0f} µs CPU per"
-        f" request ({rest['worker']:.0f} worker + {rest['model']:.0f} model side, less the"
-        f" in-process call) = {rest_hop / REST_CPU_US[8]:.0%} of REST's ~{REST_CPU_US[8]} µs"
-        f" per request at c=8 ({rest_hop / REST_CPU_US[32]:.0%} of {REST_CPU_US[32]} at c=32)"
-    )
-    print(
-        f"- gRPC's hop (a blocking connection per handler thread, 8 threads): {grpc_hop:.0f} µs"
-        f" ({grpc['worker']:.0f} + {grpc['model']:.0f}) = {grpc_hop / GRPC_CPU_US[8]:.0%} of"
-        f" the threaded gRPC server's ~{GRPC_CPU_US[8]} µs at c=8"
-    )
+    for callers in CALLERS[1:]:
+        for name, mechanism, today in (
+            ("REST", "socket, asyncio", REST_CPU_US[callers]),
+            ("gRPC", "socket, sync", GRPC_CPU_US[callers]),
+        ):
+            cost, s = hop(small, mechanism, callers)
+            print(
+                f"- {name}'s hop ({mechanism}), {callers} callers: {cost:.0f} µs CPU per"
+                f" request ({s['worker']:.0f} worker + {s['model']:.0f} model side, less the"
+                f" in-process call) = {cost / today:.0%} of {name}'s ~{today} µs at c={callers};"
+                f" with 2 processes (half forwarded) +{cost / 2 / today:.0%} per request"
+            )
     big = "CNN input, batch 32"
     for mechanism in ("socket", "shared memory"):
-        big_hop, big_s = hop(big, f"{mechanism}, asyncio", 8)
+        cost, s = hop(big, f"{mechanism}, asyncio", 8)
         print(
-            f"- CNN batch 32 (100 KB in, 1.3 KB out), {mechanism}, asyncio: {big_hop:.0f} µs,"
-            f" p50 {big_s['p50']:.0f} µs at 8 callers = {big_hop / CNN_REQUEST_CPU_US:.1%} of"
-            f" a ~{CNN_REQUEST_CPU_US:,} µs V2 binary REST request"
+            f"- CNN batch 32 (100 KB in, 1.3 KB out), {mechanism}, asyncio, 8 callers:"
+            f" {cost:.0f} µs, p50 {s['p50']:.0f} µs = {cost / CNN_REQUEST_CPU_US:.1%} of a"
+            f" ~{CNN_REQUEST_CPU_US:,} µs V2 binary REST request"
         )
+    rest = summaries[(small, "socket, asyncio", CALLERS[-1])]
     model_side = rest["model"] + MODEL_CALL_CPU_US
     print(
         f"- one model process spends ~{model_side:.0f} µs of its core per forwarded"
-        f" half_plus_two request (hop {rest['model']:.0f} + the {MODEL_CALL_CPU_US} µs"
-        f" data-plane call): at most ~{1e6 / model_side:,.0f} req/s, reached with"
-        f" ~{(REST_CPU_US[32] + rest['worker']) / model_side:.1f} REST workers"
+        f" half_plus_two request at c={CALLERS[-1]} (hop {rest['model']:.0f} + the"
+        f" {MODEL_CALL_CPU_US} µs data-plane call): at most ~{1e6 / model_side:,.0f} req/s,"
+        f" reached with ~{(REST_CPU_US[32] + rest['worker']) / model_side:.1f} REST workers"
     )
 
 
