@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib.util
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -273,22 +271,11 @@ def test_unusable_pem_is_refused_with_what_is_wrong(pki: Pki) -> None:
             ssl_server_credentials(bad)
 
 
-def test_without_tritonclient_the_v2_service_is_left_out_with_a_warning(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_the_v2_service_is_served_unless_disabled() -> None:
     from tensorserve.grpc import server as grpc_server
 
     assert grpc_server.serves_v2(GrpcOptions(**LOCAL))  # type: ignore[arg-type]
     assert not grpc_server.serves_v2(GrpcOptions(**LOCAL, enable_v2=False))  # type: ignore[arg-type]
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *args: None if name == "tritonclient" else real_find_spec(name, *args),
-    )
-    with caplog.at_level(logging.WARNING):
-        assert not grpc_server.serves_v2(GrpcOptions(**LOCAL))  # type: ignore[arg-type]
-    assert "inference.GRPCInferenceService is not served" in caplog.text
 
 
 def test_open_health_watches_leave_threads_for_predict(

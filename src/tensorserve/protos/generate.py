@@ -1,47 +1,72 @@
-"""Write ``tfserving_descriptors.py``: TensorFlow Serving's protos, dumped from the packages.
+"""Write the descriptor modules: the protocol protos tensorserve speaks, dumped from the
+packages that ship them.
 
-The server's transports need TensorFlow Serving's messages (``PredictRequest``,
-``TensorProto``, ``ModelServerConfig``...), but the generated modules that ship them
-import ``tensorflow``, whose import costs seconds and hundreds of megabytes. So the
-descriptors are checked in, dumped by this script from the installed
-``tensorflow-serving-api`` and ``tensorflow``, with both versions recorded;
+The transports need TensorFlow Serving's messages (``PredictRequest``, ``TensorProto``,
+``ModelServerConfig``...) and the Open Inference Protocol's (``ModelInferRequest``...),
+but the generated modules that ship them are costly to import: TensorFlow Serving's
+import ``tensorflow`` (seconds, hundreds of megabytes), and ``tritonclient.grpc``'s
+import the whole client and ml_dtypes (0.8 s here). So their descriptors are checked in,
+dumped by this script from the installed packages, with the packages' versions recorded;
 ``tests/protos`` fails when the installed packages would dump something else.
 
-    python -m tensorserve.protos.generate        # rewrites the module beside this one
+    python -m tensorserve.protos.generate        # rewrites both modules beside this one
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 from pathlib import Path
+from types import ModuleType
 
-# The generated modules whose messages tensorserve uses outside a TensorFlow platform,
-# with everything they import (found by walking the descriptors' dependencies).
-MODULES = (
-    "tensorflow.core.example.example_pb2",
-    "tensorflow.core.framework.tensor_pb2",
-    "tensorflow.core.framework.types_pb2",
-    "tensorflow.core.protobuf.meta_graph_pb2",
-    "tensorflow_serving.apis.classification_pb2",
-    "tensorflow_serving.apis.get_model_metadata_pb2",
-    "tensorflow_serving.apis.get_model_status_pb2",
-    "tensorflow_serving.apis.inference_pb2",
-    "tensorflow_serving.apis.model_management_pb2",
-    "tensorflow_serving.apis.model_pb2",
-    "tensorflow_serving.apis.model_service_pb2",
-    "tensorflow_serving.apis.predict_pb2",
-    "tensorflow_serving.apis.prediction_log_pb2",
-    "tensorflow_serving.apis.prediction_service_pb2",
-    "tensorflow_serving.apis.regression_pb2",
-    "tensorflow_serving.config.file_system_storage_path_source_pb2",
-    "tensorflow_serving.config.model_server_config_pb2",
+
+@dataclasses.dataclass(frozen=True)
+class DescriptorSet:
+    """One generated module: where it goes, whose versions it records, what it replaces."""
+
+    target: Path
+    distributions: tuple[str, ...]
+    modules: tuple[str, ...]
+    """Generated modules whose messages tensorserve uses; their imports come along."""
+
+
+HERE = Path(__file__).parent
+
+TFSERVING = DescriptorSet(
+    HERE / "tfserving_descriptors.py",
+    ("tensorflow", "tensorflow-serving-api"),
+    (
+        "tensorflow.core.example.example_pb2",
+        "tensorflow.core.framework.tensor_pb2",
+        "tensorflow.core.framework.types_pb2",
+        "tensorflow.core.protobuf.meta_graph_pb2",
+        "tensorflow_serving.apis.classification_pb2",
+        "tensorflow_serving.apis.get_model_metadata_pb2",
+        "tensorflow_serving.apis.get_model_status_pb2",
+        "tensorflow_serving.apis.inference_pb2",
+        "tensorflow_serving.apis.model_management_pb2",
+        "tensorflow_serving.apis.model_pb2",
+        "tensorflow_serving.apis.model_service_pb2",
+        "tensorflow_serving.apis.predict_pb2",
+        "tensorflow_serving.apis.prediction_log_pb2",
+        "tensorflow_serving.apis.prediction_service_pb2",
+        "tensorflow_serving.apis.regression_pb2",
+        "tensorflow_serving.config.file_system_storage_path_source_pb2",
+        "tensorflow_serving.config.model_server_config_pb2",
+    ),
 )
 
-TARGET = Path(__file__).with_name("tfserving_descriptors.py")
+V2 = DescriptorSet(
+    HERE / "v2_descriptors.py",
+    ("tritonclient",),
+    ("tritonclient.grpc.model_config_pb2", "tritonclient.grpc.service_pb2"),
+)
+
+SETS = (TFSERVING, V2)
 
 
-def dump_files() -> tuple[list[bytes], list[str]]:
+def dump_files(descriptors: DescriptorSet) -> tuple[list[bytes], list[str]]:
     """Every ``FileDescriptorProto`` the modules need, serialized, dependencies first,
     and the ``google/protobuf/*`` files among them (left out: protobuf carries them)."""
     from google.protobuf import descriptor_pb2
@@ -50,7 +75,7 @@ def dump_files() -> tuple[list[bytes], list[str]]:
     files: list[bytes] = []
     well_known: list[str] = []
 
-    def visit(file_descriptor) -> None:  # type: ignore[no-untyped-def]
+    def visit(file_descriptor: ModuleType) -> None:
         if file_descriptor.name in seen:
             return
         seen.add(file_descriptor.name)
@@ -60,42 +85,39 @@ def dump_files() -> tuple[list[bytes], list[str]]:
             well_known.append(file_descriptor.name)
         else:
             proto = descriptor_pb2.FileDescriptorProto()
-            file_descriptor.CopyToProto(proto)
+            file_descriptor.CopyToProto(proto)  # type: ignore[attr-defined]
             files.append(proto.SerializeToString(deterministic=True))
 
-    for name in MODULES:
+    for name in descriptors.modules:
         visit(importlib.import_module(name).DESCRIPTOR)
     return files, well_known
 
 
-def module_files() -> dict[str, str]:
-    """Each module of :data:`MODULES` and the ``.proto`` file it was generated from."""
-    return {name: importlib.import_module(name).DESCRIPTOR.name for name in MODULES}
-
-
-def render() -> str:
-    """The source of ``tfserving_descriptors.py`` for the installed packages."""
+def render(descriptors: DescriptorSet) -> str:
+    """The source of ``descriptors.target`` for the installed packages."""
+    files, well_known = dump_files(descriptors)
     lines = [
-        '"""TensorFlow Serving\'s descriptors. Generated by ``python -m '
-        'tensorserve.protos.generate``; do not edit."""',
+        f'"""Descriptors of {", ".join(descriptors.distributions)}. Generated by '
+        '``python -m tensorserve.protos.generate``; do not edit."""',
         "",
-        f'TENSORFLOW_VERSION = "{importlib.metadata.version("tensorflow")}"',
-        "TENSORFLOW_SERVING_API_VERSION = "
-        f'"{importlib.metadata.version("tensorflow-serving-api")}"',
+        "VERSIONS = {",
+        *(
+            f'    "{name}": "{importlib.metadata.version(name)}",'
+            for name in descriptors.distributions
+        ),
+        "}",
+        '"""The installed distributions the files were dumped from."""',
         "",
         "MODULES = {",
-        *(f'    "{name}": "{file}",' for name, file in module_files().items()),
+        *(
+            f'    "{name}": "{importlib.import_module(name).DESCRIPTOR.name}",'
+            for name in descriptors.modules
+        ),
         "}",
         '"""Each generated module this replaces, and its ``.proto`` file."""',
         "",
-    ]
-    files, well_known = dump_files()
-    lines += [
         "WELL_KNOWN_MODULES = (",
-        *(
-            f"    {name.removesuffix('.proto').replace('/', '.') + '_pb2'!r},"
-            for name in well_known
-        ),
+        *(f'    "{name.removesuffix(".proto").replace("/", ".")}_pb2",' for name in well_known),
         ")",
         '"""protobuf\'s own modules the files depend on, imported before they are added."""',
         "",
@@ -123,8 +145,9 @@ def _literal_lines(data: bytes, width: int = 88) -> list[str]:
 
 
 def main() -> None:
-    TARGET.write_text(render())
-    print(f"wrote {TARGET}")
+    for descriptors in SETS:
+        descriptors.target.write_text(render(descriptors))
+        print(f"wrote {descriptors.target}")
 
 
 if __name__ == "__main__":

@@ -16,85 +16,17 @@ protobuf refuses a second, different file of one name, so a TensorFlow whose pro
 differ would fail to import. When the installed ``tensorflow`` or
 ``tensorflow-serving-api`` is another version than the descriptors were dumped from,
 this module imports the generated modules instead (TensorFlow's import paid at start,
-as before), and says so at DEBUG.
+as before); :mod:`tensorserve.protos.descriptor_modules` says so at DEBUG.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import logging
-import types
 from typing import Any
 
-from google.protobuf import descriptor_pool, message_factory
-from google.protobuf.internal import enum_type_wrapper
-
 from tensorserve.protos import tfserving_descriptors
+from tensorserve.protos.descriptor_modules import load_modules
 
-logger = logging.getLogger(__name__)
-
-
-def _installed_version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def descriptors_match_installed() -> bool:
-    """Whether the checked-in descriptors may be used beside the installed packages:
-    each of them is absent or the very version they were dumped from."""
-    wanted = {
-        "tensorflow": tfserving_descriptors.TENSORFLOW_VERSION,
-        "tensorflow-serving-api": tfserving_descriptors.TENSORFLOW_SERVING_API_VERSION,
-    }
-    mismatched = {
-        name: installed
-        for name, version in wanted.items()
-        if (installed := _installed_version(name)) not in (None, version)
-    }
-    if mismatched:
-        logger.debug(
-            "TensorFlow Serving's messages come from its generated modules (importing "
-            "TensorFlow): installed %s, descriptors dumped from %s",
-            mismatched,
-            wanted,
-        )
-    return not mismatched
-
-
-def _module_from_descriptors(module_name: str, file_name: str) -> types.ModuleType:
-    """A stand-in for a generated module: its top-level messages, enums, enum values
-    and ``DESCRIPTOR``, built in the default pool."""
-    file = descriptor_pool.Default().FindFileByName(file_name)
-    module = types.ModuleType(module_name, f"{file_name}, from tensorserve's descriptors")
-    module.DESCRIPTOR = file  # type: ignore[attr-defined]
-    for name, message in file.message_types_by_name.items():
-        setattr(module, name, message_factory.GetMessageClass(message))
-    for name, enum in file.enum_types_by_name.items():
-        setattr(module, name, enum_type_wrapper.EnumTypeWrapper(enum))
-        for value in enum.values:
-            setattr(module, value.name, value.number)
-    return module
-
-
-def _load_modules() -> dict[str, types.ModuleType]:
-    if not descriptors_match_installed():
-        return {name: importlib.import_module(name) for name in tfserving_descriptors.MODULES}
-    for well_known in tfserving_descriptors.WELL_KNOWN_MODULES:
-        importlib.import_module(well_known)  # adds its file to the default pool
-    pool = descriptor_pool.Default()
-    for data in tfserving_descriptors.FILES:
-        # The same file again (TensorFlow's modules came first) is accepted as it is.
-        pool.AddSerializedFile(data)
-    return {
-        name: _module_from_descriptors(name, file)
-        for name, file in tfserving_descriptors.MODULES.items()
-    }
-
-
-_MODULES = _load_modules()
+_MODULES = load_modules(tfserving_descriptors)
 
 
 def _module(name: str) -> Any:

@@ -1,5 +1,5 @@
-"""TensorFlow Serving's messages from tensorserve's descriptors: the installed packages'
-own, the same classes, and no TensorFlow import."""
+"""TensorFlow Serving's and V2's messages from tensorserve's descriptors: the installed
+packages' own, the same classes, and no TensorFlow or tritonclient import."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tensorserve.protos import generate, tfserving, tfserving_descriptors
+from tensorserve.protos import descriptor_modules, generate, tfserving_descriptors
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,9 +24,12 @@ def _run(program: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def test_the_checked_in_descriptors_are_what_the_installed_packages_generate() -> None:
-    assert Path(generate.TARGET).read_text() == generate.render(), (
-        "tensorserve/protos/tfserving_descriptors.py is stale: "
+@pytest.mark.parametrize("descriptors", generate.SETS, ids=lambda d: d.target.stem)
+def test_the_checked_in_descriptors_are_what_the_installed_packages_generate(
+    descriptors: generate.DescriptorSet,
+) -> None:
+    assert descriptors.target.read_text() == generate.render(descriptors), (
+        f"tensorserve/protos/{descriptors.target.name} is stale: "
         "run python -m tensorserve.protos.generate"
     )
 
@@ -36,11 +39,15 @@ def test_the_transports_import_without_tensorflow() -> None:
 import sys
 from tensorserve.protos.tfserving import predict_pb2, types_pb2
 import tensorserve.grpc.server, tensorserve.rest.app, tensorserve.server
+import tensorserve.v2.grpc_service, tensorserve.v2.rest_app
 request = predict_pb2.PredictRequest()
 request.model_spec.name = "m"
 request.inputs["x"].dtype = types_pb2.DT_FLOAT
 request.inputs["x"].float_val.extend([1.0, 2.0])
-heavy = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "scipy"})
+heavy = sorted(
+    {m.split(".")[0] for m in sys.modules}
+    & {"tensorflow", "keras", "scipy", "tritonclient", "ml_dtypes"}
+)
 print(heavy, request.SerializeToString().hex())
 """
     heavy, wire = _run(program).split(" ")
@@ -74,6 +81,15 @@ print(same)
     assert _run(program) == "True"
 
 
+def test_v2_messages_are_tritonclients_classes() -> None:
+    program = """
+from tensorserve.v2.grpc_protos import service_pb2
+from tritonclient.grpc import service_pb2 as generated
+print(service_pb2.ModelInferRequest is generated.ModelInferRequest)
+"""
+    assert _run(program) == "True"
+
+
 def test_another_tensorflow_version_gets_the_generated_modules(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -82,18 +98,18 @@ def test_another_tensorflow_version_gets_the_generated_modules(
     from tensorflow_serving.apis import predict_pb2
 
     monkeypatch.setattr(
-        tfserving,
-        "_installed_version",
+        descriptor_modules,
+        "installed_version",
         lambda name: "0.0.1" if name == "tensorflow" else None,
     )
-    assert not tfserving.descriptors_match_installed()
-    modules = tfserving._load_modules()
+    assert not descriptor_modules.match_installed(tfserving_descriptors.VERSIONS)
+    modules = descriptor_modules.load_modules(tfserving_descriptors)
     assert modules["tensorflow_serving.apis.predict_pb2"] is predict_pb2
     assert set(modules) == set(tfserving_descriptors.MODULES)
 
 
-def test_without_tensorflow_installed_the_descriptors_serve(
+def test_without_the_packages_installed_the_descriptors_serve(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(tfserving, "_installed_version", lambda name: None)
-    assert tfserving.descriptors_match_installed()
+    monkeypatch.setattr(descriptor_modules, "installed_version", lambda name: None)
+    assert descriptor_modules.match_installed(tfserving_descriptors.VERSIONS)
