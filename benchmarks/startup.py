@@ -5,7 +5,10 @@ MobileNetV2 (``harness.models.mobilenet_v2``: built, ``tensorserve export``, ver
 twin) as a SavedModel, as a SavedModel with ``--prefer_onnx_model`` (its twin checked
 and timed against TensorFlow at load) and as its twin alone in ``model.onnx`` - starts
 ``tensorserve serve`` ``--runs`` times, measures from ``Popen`` to the first status
-answer saying AVAILABLE, then reads the process's resident set (``VmRSS``) and which
+answer saying AVAILABLE, then reads the process's resident set (``VmRSS``), its private
+memory (``Private_Clean + Private_Dirty`` of ``smaps_rollup``: what a second replica on
+the same node would add; RSS also counts the clean pages of shared libraries, 360 MB of
+them for TensorFlow's, which replicas share through the page cache) and which
 heavy packages it imported (from ``/proc/<pid>/maps``: their shared objects mapped, or
 none). Medians are printed. One machine, one run: a ratio, not a promise.
 
@@ -84,6 +87,15 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def private_mb(pid: int) -> float:
+    """Pages only this process holds (not shared with any other), in MB."""
+    private = 0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            private += int(line.split()[1])
+    return private / 1024
+
+
 def heavy_imports(pid: int) -> str:
     maps = Path(f"/proc/{pid}/maps").read_text()
     found = [
@@ -100,7 +112,7 @@ def heavy_imports(pid: int) -> str:
     return ",".join(found) or "-"
 
 
-def one_start(config: Config) -> tuple[float, float, str]:
+def one_start(config: Config) -> tuple[float, float, float, str]:
     rest_port = free_port()
     command = [
         sys.executable, "-m", "tensorserve", "serve", f"--port={free_port()}",
@@ -118,7 +130,7 @@ def one_start(config: Config) -> tuple[float, float, str]:
                 raise RuntimeError(f"server exited with {process.returncode}")
             time.sleep(0.02)
         seconds = time.perf_counter() - started
-        return seconds, rss_mb(process.pid), heavy_imports(process.pid)
+        return seconds, rss_mb(process.pid), private_mb(process.pid), heavy_imports(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -164,14 +176,18 @@ def main(argv: list[str]) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     print(
-        "| model | configuration | launch to AVAILABLE (s) | RSS (MB) | imported |\n"
-        "|---|---|---:|---:|---|"
+        "| model | configuration | launch to AVAILABLE (s) | RSS (MB) | private (MB) | imported |\n"
+        "|---|---|---:|---:|---:|---|"
     )
     for config in configs(work, args.model.split(","), args.mobilenet_size):
         runs = [one_start(config) for _ in range(args.runs)]
         seconds = statistics.median(r[0] for r in runs)
         rss = statistics.median(r[1] for r in runs)
-        print(f"| {config.model} | {config.name} | {seconds:.2f} | {rss:.0f} | {runs[-1][2]} |")
+        private = statistics.median(r[2] for r in runs)
+        print(
+            f"| {config.model} | {config.name} | {seconds:.2f} | {rss:.0f} | {private:.0f} "
+            f"| {runs[-1][3]} |"
+        )
     print(f"load average after: {os.getloadavg()}", file=sys.stderr)
     return 0
 
