@@ -5,10 +5,11 @@ MobileNetV2 (``harness.models.mobilenet_v2``: built, ``tensorserve export``, ver
 twin) as a SavedModel, as a SavedModel with ``--prefer_onnx_model`` (its twin checked
 and timed against TensorFlow at load) and as its twin alone in ``model.onnx`` - starts
 ``tensorserve serve`` ``--runs`` times, measures from ``Popen`` to the first status
-answer saying AVAILABLE, then reads the process's resident set (``VmRSS``), its private
-memory (``Private_Clean + Private_Dirty`` of ``smaps_rollup``: what a second replica on
-the same node would add; RSS also counts the clean pages of shared libraries, 360 MB of
-them for TensorFlow's, which replicas share through the page cache) and which
+answer saying AVAILABLE, then reads the process's resident set (``VmRSS``), its dirty
+private memory (``Private_Dirty`` of ``smaps_rollup``: the heap and other written pages,
+what each more replica on the node adds; RSS also counts clean pages of shared
+libraries, 360 MB of them for TensorFlow's, which replicas share through the page cache,
+and which count as private while no other process maps them) and which
 heavy packages it imported (from ``/proc/<pid>/maps``: their shared objects mapped, or
 none). Medians are printed. One machine, one run: a ratio, not a promise.
 
@@ -88,12 +89,11 @@ def rss_mb(pid: int) -> float:
 
 
 def private_mb(pid: int) -> float:
-    """Pages only this process holds (not shared with any other), in MB."""
-    private = 0
+    """Written pages only this process holds, in MB."""
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith(("Private_Clean:", "Private_Dirty:")):
-            private += int(line.split()[1])
-    return private / 1024
+        if line.startswith("Private_Dirty:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def heavy_imports(pid: int) -> str:
@@ -176,7 +176,8 @@ def main(argv: list[str]) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     print(
-        "| model | configuration | launch to AVAILABLE (s) | RSS (MB) | private (MB) | imported |\n"
+        "| model | configuration | launch to AVAILABLE (s) | RSS (MB) | private dirty (MB) "
+        "| imported |\n"
         "|---|---|---:|---:|---:|---|"
     )
     for config in configs(work, args.model.split(","), args.mobilenet_size):
