@@ -50,16 +50,18 @@ def test_tensorflow_without_keras_loads_and_runs_saved_models(tmp_path: Path) ->
 
 
 LAZY_PROGRAM = """
-import sys
+import gc, sys
 from tensorserve.lean_imports import import_tensorflow_lazily_without_keras
-import_tensorflow_lazily_without_keras()
+import_tensorflow_lazily_without_keras(then=gc.freeze)
 import tensorserve.server
 assert "tensorflow" not in sys.modules, "tensorflow imported before a model needs it"
+assert gc.get_freeze_count() == 0
 import numpy as np
 from tensorserve.core.servable_id import ServableId
 from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
 from tests.support.saved_models import write_half_plus_two
 assert "tensorflow" in sys.modules
+assert gc.get_freeze_count() > 100_000, gc.get_freeze_count()  # TensorFlow's, frozen
 assert "keras" not in sys.modules and "sklearn" not in sys.modules, "keras imported"
 loader = SavedModelLoader(ServableId("m", 1), write_half_plus_two(sys.argv[1]))
 loader.load()
@@ -71,7 +73,8 @@ print("ok", out["y"].tolist())
 
 
 def test_tensorflow_imported_lazily_is_imported_without_keras(tmp_path: Path) -> None:
-    """``serve`` imports TensorFlow only when a model needs it, and then without Keras."""
+    """``serve`` imports TensorFlow only when a model needs it, then without Keras, and
+    freezes its objects out of the collector's sight (a SavedModel's unload collects)."""
     repo = Path(__file__).resolve().parents[1]
     env = {
         **os.environ,

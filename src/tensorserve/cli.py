@@ -9,6 +9,7 @@ asked for, so starting the server never imports Flask or Keras.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -47,7 +48,9 @@ def serve(argv: Sequence[str], program: str = "tensorserve serve") -> int:
     from tensorserve.tensorflow_environment import set_serving_defaults
 
     set_serving_defaults()  # TensorFlow reads them once, when the first SavedModel imports it
-    import_tensorflow_lazily_without_keras()
+    # TensorFlow's ~10^6 objects, frozen out of the collector's sight as start-up freezes
+    # them (server.py): unloading a SavedModel runs a full collection.
+    import_tensorflow_lazily_without_keras(then=gc.freeze)
     from tensorserve.config.flags import parse_flags
     from tensorserve.core.errors import ServingError
 

@@ -25,7 +25,7 @@ import importlib.util
 import sys
 import threading
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 EAGER_KERAS_IMPORT = "keras.src.optimizers"
@@ -40,13 +40,15 @@ def import_tensorflow_without_keras() -> None:
         import tensorflow  # noqa: F401
 
 
-def import_tensorflow_lazily_without_keras() -> None:
+def import_tensorflow_lazily_without_keras(then: Callable[[], object] | None = None) -> None:
     """From now on, the first ``import tensorflow`` anywhere skips the eager Keras import
-    (see the module's docstring). Nothing is imported now; calling it twice, or after
-    TensorFlow was imported, does nothing."""
+    (see the module's docstring), and calls ``then`` once TensorFlow is imported (the
+    server freezes the garbage collector's view of TensorFlow's objects there, as it does
+    after start-up: TensorFlow may come only with a version that appears later). Nothing
+    is imported now; calling it twice, or after TensorFlow was imported, does nothing."""
     if "tensorflow" in sys.modules or any(isinstance(f, _LeanFinder) for f in sys.meta_path):
         return
-    sys.meta_path.insert(0, _LeanFinder())
+    sys.meta_path.insert(0, _LeanFinder(then))
 
 
 @contextlib.contextmanager
@@ -69,6 +71,9 @@ class _LeanFinder(importlib.abc.MetaPathFinder):
 
     _lock = threading.Lock()
 
+    def __init__(self, then: Callable[[], object] | None) -> None:
+        self._then = then
+
     def find_spec(
         self,
         fullname: str,
@@ -82,15 +87,16 @@ class _LeanFinder(importlib.abc.MetaPathFinder):
                 sys.meta_path.remove(self)
         spec = importlib.util.find_spec(fullname)
         if spec is not None and spec.loader is not None and EAGER_KERAS_IMPORT not in sys.modules:
-            spec.loader = _KerasBlockingLoader(spec.loader)
+            spec.loader = _KerasBlockingLoader(spec.loader, self._then)
         return spec
 
 
 class _KerasBlockingLoader(importlib.abc.Loader):
     """``inner``, with the eager Keras import blocked while it executes the module."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, then: Callable[[], object] | None) -> None:
         self._inner = inner
+        self._then = then
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         module: types.ModuleType | None = self._inner.create_module(spec)
@@ -99,6 +105,8 @@ class _KerasBlockingLoader(importlib.abc.Loader):
     def exec_module(self, module: types.ModuleType) -> None:
         with _keras_import_blocked():
             self._inner.exec_module(module)
+        if self._then is not None:
+            self._then()
 
     def __getattr__(self, name: str) -> Any:  # get_resource_reader, get_data, is_package...
         return getattr(self._inner, name)
