@@ -204,16 +204,11 @@ def run_sync_cell(
         for thread in threads:
             thread.start()
         deadline_ns[0] = time.perf_counter_ns() + int(seconds * 1e9)
-        cpu, model_cpu, wall = time.process_time(), process_cpu_s(model_pid), time.perf_counter()
+        started = _clocks(model_pid)
         start.wait()
         for thread in threads:
             thread.join()
-        return CellResult(
-            [latency for per_thread in latencies for latency in per_thread],
-            time.process_time() - cpu,
-            process_cpu_s(model_pid) - model_cpu,
-            time.perf_counter() - wall,
-        )
+        return _cell_result(latencies, started, model_pid)
     finally:
         for caller in callers:
             caller.close()
@@ -326,17 +321,30 @@ async def _async_cell(
         await asyncio.gather(*(calls(slot, warm_up_ns) for slot in range(concurrency)))
         for per_caller in latencies:
             per_caller.clear()
-        cpu, model_cpu, wall = time.process_time(), process_cpu_s(model_pid), time.perf_counter()
+        started = _clocks(model_pid)
         deadline_ns = time.perf_counter_ns() + int(seconds * 1e9)
         await asyncio.gather(*(calls(slot, deadline_ns) for slot in range(concurrency)))
-        return CellResult(
-            [latency for per_caller in latencies for latency in per_caller],
-            time.process_time() - cpu,
-            process_cpu_s(model_pid) - model_cpu,
-            time.perf_counter() - wall,
-        )
+        return _cell_result(latencies, started, model_pid)
     finally:
         transport.close()
+
+
+def _clocks(model_pid: int) -> tuple[float, float, float]:
+    """This process's CPU, the model process's CPU and the wall clock, now."""
+    return time.process_time(), process_cpu_s(model_pid), time.perf_counter()
+
+
+def _cell_result(
+    latencies: list[list[int]], started: tuple[float, float, float], model_pid: int
+) -> CellResult:
+    """Every caller's latencies, and the clocks' progress since ``started``."""
+    cpu, model_cpu, wall = started
+    return CellResult(
+        [latency for per_caller in latencies for latency in per_caller],
+        time.process_time() - cpu,
+        process_cpu_s(model_pid) - model_cpu,
+        time.perf_counter() - wall,
+    )
 
 
 def _check(answer: np.ndarray, x: np.ndarray) -> None:
