@@ -13,40 +13,23 @@ import pytest
 pytestmark = pytest.mark.slow
 
 PROGRAM = """
-import sys
-from tensorserve.lean_imports import import_tensorflow_without_keras
-import_tensorflow_without_keras()
-assert "keras" not in sys.modules and "sklearn" not in sys.modules, "keras imported"
-import numpy as np
-from tensorserve.core.servable_id import ServableId
-from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
-from tests.support.saved_models import write_half_plus_two
-loader = SavedModelLoader(ServableId("m", 1), write_half_plus_two(sys.argv[1]))
-loader.load()
-out = loader.servable().predict("", {"x": np.array([1.0], np.float32)})
-assert "keras" not in sys.modules, "keras imported by loading"
-import keras
-print("ok", out["y"].tolist())
-"""
-
-
-def test_tensorflow_without_keras_loads_and_runs_saved_models(tmp_path: Path) -> None:
-    _runs_and_answers(PROGRAM, tmp_path)
-
-
-LAZY_PROGRAM = """
 import gc, sys
-from tensorserve.lean_imports import import_tensorflow_lazily_without_keras
-import_tensorflow_lazily_without_keras(then=gc.freeze)
-import tensorserve.server
-assert "tensorflow" not in sys.modules, "tensorflow imported before a model needs it"
-assert gc.get_freeze_count() == 0
+from tensorserve import lean_imports
+lazily = sys.argv[2] == "lazily"
+if lazily:
+    lean_imports.import_tensorflow_lazily_without_keras(then=gc.freeze)
+    import tensorserve.server
+    assert "tensorflow" not in sys.modules, "tensorflow imported before a model needs it"
+    assert gc.get_freeze_count() == 0
+else:
+    lean_imports.import_tensorflow_without_keras()
 import numpy as np
 from tensorserve.core.servable_id import ServableId
 from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
 from tests.support.saved_models import write_half_plus_two
 assert "tensorflow" in sys.modules
-assert gc.get_freeze_count() > 100_000, gc.get_freeze_count()  # TensorFlow's, frozen
+if lazily:
+    assert gc.get_freeze_count() > 100_000, gc.get_freeze_count()  # TensorFlow's, frozen
 assert "keras" not in sys.modules and "sklearn" not in sys.modules, "keras imported"
 loader = SavedModelLoader(ServableId("m", 1), write_half_plus_two(sys.argv[1]))
 loader.load()
@@ -57,14 +40,10 @@ print("ok", out["y"].tolist())
 """
 
 
-def test_tensorflow_imported_lazily_is_imported_without_keras(tmp_path: Path) -> None:
-    """``serve`` imports TensorFlow only when a model needs it, then without Keras, and
-    freezes its objects out of the collector's sight (a SavedModel's unload collects)."""
-    _runs_and_answers(LAZY_PROGRAM, tmp_path)
-
-
-def _runs_and_answers(program: str, tmp_path: Path) -> None:
-    """``program`` exits 0 in a fresh interpreter, its half_plus_two answering 2.5."""
+@pytest.mark.parametrize("when", ["now", "lazily"])
+def test_tensorflow_without_keras_loads_and_runs_saved_models(when: str, tmp_path: Path) -> None:
+    """Imported now, or lazily as ``serve`` does (only when a model needs it, its objects
+    then frozen out of the collector's sight: a SavedModel's unload collects)."""
     repo = Path(__file__).resolve().parents[1]
     env = {
         **os.environ,
@@ -72,7 +51,7 @@ def _runs_and_answers(program: str, tmp_path: Path) -> None:
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     done = subprocess.run(
-        [sys.executable, "-c", program, str(tmp_path / "hpt" / "1")],
+        [sys.executable, "-c", PROGRAM, str(tmp_path / "hpt" / "1"), when],
         capture_output=True,
         text=True,
         env=env,
