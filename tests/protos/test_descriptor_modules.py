@@ -90,6 +90,11 @@ print(service_pb2.ModelInferRequest is generated.ModelInferRequest)
     assert _run(program) == "True"
 
 
+def _installed(monkeypatch: pytest.MonkeyPatch, versions: dict[str, str]) -> None:
+    """Pretend ``versions`` (distribution: version) are what is installed."""
+    monkeypatch.setattr(descriptor_modules, "installed_version", versions.get)
+
+
 def test_another_tensorflow_version_gets_the_generated_modules(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -97,19 +102,39 @@ def test_another_tensorflow_version_gets_the_generated_modules(
     another TensorFlow must not be added: the generated modules serve instead."""
     from tensorflow_serving.apis import predict_pb2
 
-    monkeypatch.setattr(
-        descriptor_modules,
-        "installed_version",
-        lambda name: "0.0.1" if name == "tensorflow" else None,
-    )
+    _installed(monkeypatch, {"tensorflow": "2.18.0", "tensorflow-serving-api": "2.21.0"})
     assert not descriptor_modules.match_installed(tfserving_descriptors.VERSIONS)
     modules = descriptor_modules.load_modules(tfserving_descriptors)
     assert modules["tensorflow_serving.apis.predict_pb2"] is predict_pb2
     assert set(modules) == set(tfserving_descriptors.MODULES)
 
 
-def test_without_the_packages_installed_the_descriptors_serve(
+def test_tensorflow_under_another_distribution_name_is_recognised(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(descriptor_modules, "installed_version", lambda name: None)
+    version = tfserving_descriptors.VERSIONS["tensorflow"]
+    serving = tfserving_descriptors.VERSIONS["tensorflow_serving"]
+    _installed(monkeypatch, {"tensorflow-cpu": version, "tensorflow-serving-api": serving})
+    assert descriptor_modules.match_installed(tfserving_descriptors.VERSIONS)
+    _installed(monkeypatch, {"tensorflow-cpu": "2.18.1", "tensorflow-serving-api": serving})
+    assert not descriptor_modules.match_installed(tfserving_descriptors.VERSIONS)
+
+
+def test_a_package_no_known_distribution_ships_gets_the_generated_modules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TensorFlow importable, but from no distribution we know (a source build): which
+    protos it carries is unknown, so the safe choice is its generated modules."""
+    _installed(
+        monkeypatch, {"tensorflow-serving-api": tfserving_descriptors.VERSIONS["tensorflow"]}
+    )
+    assert descriptor_modules.is_importable("tensorflow")
+    assert not descriptor_modules.match_installed(tfserving_descriptors.VERSIONS)
+
+
+def test_absent_packages_leave_the_descriptors_as_the_only_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _installed(monkeypatch, {})
+    monkeypatch.setattr(descriptor_modules, "is_importable", lambda package: False)
     assert descriptor_modules.match_installed(tfserving_descriptors.VERSIONS)

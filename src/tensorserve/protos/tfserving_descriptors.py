@@ -2,9 +2,9 @@
 
 VERSIONS = {
     "tensorflow": "2.21.0",
-    "tensorflow-serving-api": "2.21.0",
+    "tensorflow_serving": "2.21.0",
 }
-"""The installed distributions the files were dumped from."""
+"""Each top-level package the files were dumped from, and its version."""
 
 MODULES = {
     "tensorflow.core.example.example_pb2": "tensorflow/core/example/example.proto",

@@ -3,7 +3,7 @@
 VERSIONS = {
     "tritonclient": "2.73.0",
 }
-"""The installed distributions the files were dumped from."""
+"""Each top-level package the files were dumped from, and its version."""
 
 MODULES = {
     "tritonclient.grpc.model_config_pb2": "model_config.proto",
