@@ -93,7 +93,8 @@ def test_the_grpc_front_end_imports_no_v2_classes_until_it_builds_a_server() -> 
 
 def test_pip_check_finds_only_tritonclients_declared_ml_dtypes_bound() -> None:
     """tritonclient 2.73 declares ml-dtypes<=0.5.4 (it uses only ``ml_dtypes.bfloat16``,
-    which 0.7 keeps); TensorFlow 2.21 brings 0.7. Nothing else may be inconsistent."""
+    which later versions keep); tensorserve pins >=0.5.4,<0.7 (so 0.6). Nothing else may
+    be inconsistent."""
     pytest.importorskip("pip")
     done = subprocess.run(
         [sys.executable, "-m", "pip", "check"],
