@@ -165,3 +165,52 @@ def test_a_server_of_onnx_models_never_loads_tensorflow(server: ServerProcess) -
     maps = Path(f"/proc/{server.process.pid}/maps").read_text()
     assert "/tensorflow/" not in maps
     assert "/onnxruntime/" in maps
+
+
+def test_a_savedmodel_added_later_brings_tensorflow_while_onnx_keeps_answering(
+    tmp_path: Path,
+) -> None:
+    """TensorFlow is imported by the first version that needs it, here one a config
+    reload adds to a running server of ONNX models: it loads and answers, and the ONNX
+    model answers every request meanwhile."""
+    import threading
+
+    from google.protobuf import text_format
+    from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
+
+    from tests.support.saved_models import write_half_plus_two
+
+    onnx_models.write_half_plus_two(tmp_path / "onnx" / "1")
+    write_half_plus_two(tmp_path / "saved" / "1", a=2.0, b=1.0)
+    entry = 'config {{ name: "{}" base_path: "{}" model_platform: "tensorflow" }}\n'
+    onnx_only = entry.format("onnx", tmp_path / "onnx")
+    both = onnx_only + entry.format("saved", tmp_path / "saved")
+    config = tmp_path / "models.config"
+    config.write_text(f"model_config_list {{\n{onnx_only}}}\n")
+    with running_server(f"--model_config_file={config}") as process:
+        wait_until(lambda: process.model_states("onnx") == {1: "AVAILABLE"}, timeout=60)
+        assert "/tensorflow/" not in Path(f"/proc/{process.process.pid}/maps").read_text()
+        statuses: list[int] = []
+        reloaded = threading.Event()
+
+        def keep_asking() -> None:
+            while not reloaded.is_set():
+                statuses.append(process.post("/v1/models/onnx:predict", {"instances": [[1.0]]})[0])
+
+        asker = threading.Thread(target=keep_asking)
+        asker.start()
+        try:
+            request = model_management_pb2.ReloadConfigRequest()
+            text_format.Parse(f"model_config_list {{\n{both}}}\n", request.config)
+            with grpc.insecure_channel(process.grpc_target) as channel:
+                stub = model_service_pb2_grpc.ModelServiceStub(channel)
+                response = stub.HandleReloadConfigRequest(request, timeout=120)
+            assert response.status.error_code == 0, response.status.error_message
+        finally:
+            reloaded.set()
+            asker.join()
+        status, body = process.post("/v1/models/saved:predict", {"instances": [1.0]})
+        assert status == 200, body
+        assert json.loads(body)["predictions"] == [3.0]
+        assert "/tensorflow/" in Path(f"/proc/{process.process.pid}/maps").read_text()
+        assert statuses and set(statuses) == {200}
