@@ -46,7 +46,7 @@ request.inputs["x"].dtype = types_pb2.DT_FLOAT
 request.inputs["x"].float_val.extend([1.0, 2.0])
 heavy = sorted(
     {m.split(".")[0] for m in sys.modules}
-    & {"tensorflow", "keras", "scipy", "tritonclient", "ml_dtypes"}
+    & {"tensorflow", "keras", "scipy", "tritonclient"}
 )
 print(heavy, request.SerializeToString().hex())
 """

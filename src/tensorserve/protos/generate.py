@@ -4,8 +4,8 @@ packages that ship them.
 The transports need TensorFlow Serving's messages (``PredictRequest``, ``TensorProto``,
 ``ModelServerConfig``...) and the Open Inference Protocol's (``ModelInferRequest``...),
 but the generated modules that ship them are costly to import: TensorFlow Serving's
-import ``tensorflow`` (seconds, hundreds of megabytes), and ``tritonclient.grpc``'s
-import the whole client and ml_dtypes (0.8 s here). So their descriptors are checked in,
+import ``tensorflow`` (seconds, hundreds of megabytes), and ``tritonclient``'s come with
+the whole client, installed only ``--no-deps``. So their descriptors are checked in,
 dumped by this script from the installed packages, with the packages' versions recorded;
 ``tests/protos`` fails when the installed packages would dump something else.
 

@@ -4,9 +4,9 @@ importing ``tritonclient``.
 ``from tensorserve.protos.v2 import service_pb2`` gives what
 ``tritonclient.grpc.service_pb2`` would: the very classes the official Triton client
 speaks, built from descriptors dumped from it (``python -m tensorserve.protos.generate``).
-Importing ``tritonclient.grpc`` itself costs 0.8 s here, nearly all of it ml_dtypes,
-which a server needs only for a BF16 tensor. When the installed ``tritonclient`` is
-another version than the descriptors', its generated modules are imported instead.
+The server then needs no ``tritonclient`` installed (it installs only ``--no-deps``,
+its metadata conflicting with TensorFlow's pins). When the installed ``tritonclient``
+is another version than the descriptors', its generated modules are imported instead.
 Only one copy of package ``inference`` can live in a process's descriptor pool, so
 nothing else in tensorserve may load another (KServe's, MLServer's).
 """

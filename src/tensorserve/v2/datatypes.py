@@ -11,9 +11,9 @@ Pure and thread-safe.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Mapping
 
+import ml_dtypes
 import numpy as np
 
 from tensorserve.core.errors import InvalidArgument
@@ -34,22 +34,9 @@ class Datatype:
 
     name: str
     dtype: DataType
-    eager_numpy: np.dtype | None
-    """None for BF16: its dtype comes from ml_dtypes, imported on first use (0.8 s)."""
+    numpy: np.dtype
     itemsize: int
     json: bool = True
-
-    @property
-    def numpy(self) -> np.dtype:
-        """The numpy dtype of this datatype's elements."""
-        return self.eager_numpy if self.eager_numpy is not None else _bfloat16()
-
-
-@functools.cache
-def _bfloat16() -> np.dtype:
-    import ml_dtypes  # costs 0.8 s: only a BF16 tensor needs it
-
-    return np.dtype(ml_dtypes.bfloat16)
 
 
 _ALL = (
@@ -63,7 +50,7 @@ _ALL = (
     Datatype("INT32", DataType.DT_INT32, np.dtype(np.int32), 4),
     Datatype("INT64", DataType.DT_INT64, np.dtype(np.int64), 8),
     Datatype("FP16", DataType.DT_HALF, np.dtype(np.float16), 2, json=False),
-    Datatype("BF16", DataType.DT_BFLOAT16, None, 2, json=False),
+    Datatype("BF16", DataType.DT_BFLOAT16, np.dtype(ml_dtypes.bfloat16), 2, json=False),
     Datatype("FP32", DataType.DT_FLOAT, np.dtype(np.float32), 4),
     Datatype("FP64", DataType.DT_DOUBLE, np.dtype(np.float64), 8),
     Datatype(BYTES, DataType.DT_STRING, np.dtype(object), 0),
@@ -71,9 +58,7 @@ _ALL = (
 
 BY_NAME: Mapping[str, Datatype] = {d.name: d for d in _ALL}
 BY_DTYPE: Mapping[DataType, Datatype] = {d.dtype: d for d in _ALL}
-_BY_NUMPY: Mapping[np.dtype, Datatype] = {
-    d.eager_numpy: d for d in _ALL if d.eager_numpy is not None and d.name != BYTES
-}
+_BY_NUMPY: Mapping[np.dtype, Datatype] = {d.numpy: d for d in _ALL if d.name != BYTES}
 
 
 def parse_datatype(name: str, tensor: str) -> Datatype:
@@ -101,8 +86,6 @@ def for_array(array: np.ndarray, tensor: str) -> Datatype:
     datatype = _BY_NUMPY.get(array.dtype)
     if datatype is not None:
         return datatype
-    if array.dtype.name == "bfloat16":  # ml_dtypes' (TensorFlow's too), loaded by its maker
-        return BY_NAME["BF16"]
     raise InvalidArgument(
         f"output '{tensor}' has numpy dtype {array.dtype}, which has no Open Inference "
         "Protocol datatype"

@@ -5,8 +5,9 @@ The ``inference`` package is the official Triton client's (pinned in
 ``pyproject.toml``; the descriptors are dumped from it and checked in): the classes
 are then byte-for-byte those the conformance client speaks, no ``.proto`` is
 vendored, and there is no protoc step to keep in step with TensorFlow's protobuf.
-The server needs neither ``tritonclient`` installed nor its import (0.8 s here,
-nearly all ml_dtypes). Only one copy of package ``inference`` can live in a process's
+The server does not need ``tritonclient`` installed (``make install`` installs it
+``--no-deps`` for the tests' client), so V2 gRPC works from a plain ``pip install``.
+Only one copy of package ``inference`` can live in a process's
 descriptor pool, so nothing else in tensorserve may load another (KServe's, MLServer's).
 
 This is the only module the V2 codec takes them from.
