@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tests.support.waiting import wait_until
+from tests.support.waiting import GiveUp, wait_until
 
 
 def free_port() -> int:
@@ -115,7 +115,7 @@ def running_server(
 
             def up() -> bool:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")
+                    raise GiveUp(f"server exited with {proc.returncode}:\n{server.log()}")
                 return server.get("/healthz", timeout=2)[0] == 200
 
             wait_until(up, timeout=startup_timeout, interval=0.1, what="server /healthz")

@@ -9,10 +9,16 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+class GiveUp(Exception):
+    """Raised by a condition that can no longer come true (the process it waits for has
+    exited): :func:`wait_until` re-raises it at once instead of polling on."""
+
+
 def wait_until(
     condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.02, what: str = ""
 ) -> T:
-    """Poll ``condition`` until it returns a truthy value; fail after ``timeout`` s."""
+    """Poll ``condition`` until it returns a truthy value; fail after ``timeout`` s, or as
+    soon as it raises :class:`GiveUp`."""
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
     while True:
@@ -20,6 +26,8 @@ def wait_until(
             value = condition()
             if value:
                 return value
+        except GiveUp:
+            raise
         except Exception as exc:  # the condition may fail until the thing is up
             last_exc = exc
         if time.monotonic() > deadline:
