@@ -13,10 +13,11 @@ there and return the very same classes (a message made here *is* a
 
 That holds only while the checked-in descriptors are the installed packages' own:
 protobuf refuses a second, different file of one name, so a TensorFlow whose protos
-differ would fail to import. When the installed ``tensorflow`` or
-``tensorflow-serving-api`` is another version than the descriptors were dumped from,
-this module imports the generated modules instead (TensorFlow's import paid at start,
-as before); :mod:`tensorserve.protos.descriptor_modules` says so at DEBUG.
+differ would fail to import. When the installed ``tensorflow`` (under any of its
+distribution names) or ``tensorflow-serving-api`` is another version than the
+descriptors were dumped from, or comes from a distribution not known to ship it, this
+module imports the generated modules instead (TensorFlow's import paid at start, as
+before); :mod:`tensorserve.protos.descriptor_modules` decides, and says so at DEBUG.
 """
 
 from __future__ import annotations
