@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import gc
 import logging
 import math
@@ -27,8 +26,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
@@ -40,13 +40,6 @@ from tensorserve.config.model_server_config import (
     validate_model_server_config,
 )
 from tensorserve.config.options import ServerOptions
-from tensorserve.config.text_protos import (
-    MonitoringConfig,
-    SslConfig,
-    check_ssl_pem,
-    read_monitoring_config_file,
-    read_ssl_config_file,
-)
 from tensorserve.core.aspired_versions_manager import AspiredVersionsManager, ManagerOptions
 from tensorserve.core.errors import ServingError
 from tensorserve.core.loader import Loader
@@ -64,6 +57,16 @@ from tensorserve.server_core import LoaderFactory, ServerCore
 from tensorserve.sources.remote_version_loader import RemoteVersionLoader
 from tensorserve.sources.storage import storage_for
 from tensorserve.tensorflow_environment import set_serving_defaults
+from tensorserve.transports import (
+    TransportFiles,
+    TransportHost,
+    Transports,
+    grpc_server_kind,
+    read_transport_files,
+)
+
+if TYPE_CHECKING:
+    from tensorserve.workers.workers import Workers
 
 _LOG = logging.getLogger("tensorserve.server")
 
@@ -71,8 +74,6 @@ _LOG = logging.getLogger("tensorserve.server")
 DRAIN_TIMEOUT_S = 30.0
 #: How long a config reload waits for newly added models before it answers.
 RELOAD_TIMEOUT_S = 120.0
-#: The gRPC health entry that stands for the whole server (``grpc.health.v1``).
-OVERALL_HEALTH = ""
 
 
 class ModelServer:
@@ -119,10 +120,10 @@ class ModelServer:
             on_labels=self.dataplane.set_version_labels,
         )
         self.dataplane.repository = self.core
-        self.rest: Any = None
-        self.grpc: Any = None
+        self.transports: Transports | None = None
+        self.workers: Workers | None = None
         self._config_poller: ModelConfigPoller | None = None
-        self._files = _TransportFiles()
+        self._files = TransportFiles()
 
     # -- start-up --------------------------------------------------------------
 
@@ -133,7 +134,7 @@ class ModelServer:
         # models that merely fail to load do not (see below). So does any bad file, read
         # now rather than after minutes of model loading.
         validate_model_server_config(config)
-        self._files = _read_transport_files(self.options)
+        self._files = read_transport_files(self.options)
         self.core.start()
         started = time.monotonic()
         try:
@@ -263,94 +264,56 @@ class ModelServer:
         )
 
     async def _start_transports(self) -> None:
-        from tensorserve.grpc.server import GrpcOptions, GrpcServer
-        from tensorserve.rest.server import RestServer
-        from tensorserve.rest.tls import server_ssl_context
+        from tensorserve.monitoring.asgi import prometheus_asgi_app
 
-        opts = self.options
-        ssl = self._files.ssl
-        grpc_options = GrpcOptions(
-            port=opts.port if opts.port else None,
-            host=opts.listen_address or "0.0.0.0",
-            socket_path=opts.grpc_socket_path,
-            channel_arguments=opts.grpc_channel_arguments,
-            ssl=ssl,
-            # Always on: a health service costs nothing and operators need it
-            # (TensorFlow Serving hides it behind --enable_grpc_healthcheck_service).
-            enable_health_service=True,
-            tensor_content_outputs=opts.enable_serialization_as_tensor_content,
-            server=grpc_server_kind(opts),
-            max_threads=opts.grpc_max_threads,
-        )
-        self.grpc = GrpcServer(
+        host = TransportHost(
             self.dataplane,
             self.reload_config,
-            grpc_options,
-            metric_value=self.metrics.counter_total,
+            self.metrics.counter_total,
+            self.core.readiness,
+            lambda: self.core.draining,
+            prometheus_asgi_app(self.metrics),
         )
-        for name in self.monitor.names():
-            self._set_health(name)
-        self._set_overall_health()
-        grpc_port = await self.grpc.start()
-        _LOG.info(
-            "Running gRPC ModelServer at %s:%d ...", opts.listen_address or "0.0.0.0", grpc_port
-        )
+        workers = self.options.worker_count()
+        shared = workers > 1
+        self.transports = Transports(host, self.options, self._files, share_ports=shared)
+        await self.transports.start(self._health(self.monitor.names()))
         loop = asyncio.get_running_loop()
 
         def on_state(state: ServableState) -> None:
             loop.call_soon_threadsafe(self._set_health, state.id.name)
 
         self.monitor.add_listener(on_state)
-        if not opts.rest_api_port:
-            return
-        if opts.rest_api_port == opts.port:
-            _LOG.error("--rest_api_port cannot be the same as --port. Not starting REST server.")
-            return
-        app, max_body = self._rest_app()
-        rest_ssl = self._files.rest_ssl
-        self.rest = RestServer(
-            app,
-            opts.listen_address or None,
-            opts.rest_api_port,
-            server_ssl_context(rest_ssl) if rest_ssl else None,
-            max_body_bytes=max_body,
-        )
-        await self.rest.start()
-        _LOG.info("Exporting HTTP/REST API at:localhost:%d ...", self.rest.port)
+        if shared:
+            from tensorserve.workers.workers import Workers
 
-    def _rest_app(self) -> tuple[Any, int]:
-        from tensorserve.monitoring.asgi import prometheus_asgi_app
-        from tensorserve.rest.app import create_app
-        from tensorserve.rest.lame_duck import close_after_each_response
-        from tensorserve.rest.options import RestOptions
+            self.workers = Workers(self, self.transports)
+            await self.workers.start(workers)
 
-        extra: dict[str, Any] = {}
-        monitoring = self._files.monitoring
-        if monitoring is not None and monitoring.prometheus_enabled:
-            extra[monitoring.prometheus_path] = prometheus_asgi_app(self.metrics)
-        options = RestOptions(
-            timeout_s=RestOptions.timeout_from_ms(self.options.rest_api_timeout_in_ms),
-            enable_cors=self.options.rest_api_enable_cors_support,
-            readiness=self.core.readiness,
-            extra_routes=extra,
-        )
-        app = create_app(self.dataplane, options)
-        core = self.core
-        return close_after_each_response(app, lambda: core.draining), options.max_body_bytes
+    @property
+    def rest(self) -> Any:
+        return self.transports.rest if self.transports is not None else None
+
+    @property
+    def grpc(self) -> Any:
+        return self.transports.grpc if self.transports is not None else None
+
+    def _health(self, names: Iterable[str]) -> dict[str, bool]:
+        return {
+            name: any(
+                s.state is ManagerState.AVAILABLE for s in self.monitor.versions(name).values()
+            )
+            for name in names
+        }
 
     def _set_health(self, name: str) -> None:
-        if self.grpc is None:
-            return
-        serving = any(
-            s.state is ManagerState.AVAILABLE for s in self.monitor.versions(name).values()
-        )
-        self.grpc.set_model_health(name, serving)
-        self._set_overall_health()
+        if self.transports is not None:
+            self.transports.set_health(self._health([name]))
 
     def _set_overall_health(self) -> None:
         """The server's own gRPC health entry follows readiness, as ``/readyz`` does."""
-        if self.grpc is not None:
-            self.grpc.set_model_health(OVERALL_HEALTH, self.core.is_ready())
+        if self.transports is not None:
+            self.transports.set_health({})
 
     # -- control ---------------------------------------------------------------
 
@@ -366,6 +329,8 @@ class ModelServer:
             await self._in_control(self.core.reload_config, config, RELOAD_TIMEOUT_S)
         finally:
             self._set_overall_health()
+            if self.workers is not None:
+                self.workers.push_state()
 
     async def _in_control(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._control, fn, *args)
@@ -375,8 +340,10 @@ class ModelServer:
     async def begin_drain(self) -> None:
         """Step 1 of shutdown: report not ready everywhere; keep serving both protocols."""
         self.core.begin_drain()
-        if self.grpc is not None:
-            await self.grpc.begin_drain()
+        if self.workers is not None:
+            self.workers.begin_drain()
+        if self.transports is not None:
+            await self.transports.begin_drain()
 
     async def stop(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
         """Step 2: stop accepting, finish what was accepted, unload, release threads;
@@ -385,12 +352,17 @@ class ModelServer:
         self.core.begin_drain()
         if self._config_poller is not None:
             await self._config_poller.stop()
+        if self.workers is not None:
+            self.workers.begin_drain()
+        # The workers' forwarded requests need this process: they stop first.
         stops = []
-        if self.rest is not None:
-            stops.append(self.rest.stop(timeout_s))
-        if self.grpc is not None:
-            stops.append(self.grpc.stop(timeout_s))
+        if self.workers is not None:
+            stops.append(self.workers.stop(timeout_s))
+        if self.transports is not None:
+            stops.append(self.transports.stop(timeout_s))
         await asyncio.gather(*stops, return_exceptions=True)
+        if self.workers is not None:
+            await self.workers.close()
         await self._in_control(self.core.stop, max(deadline - time.monotonic(), 0.0))
         if self.batching is not None:
             self.batching.stop()
@@ -421,32 +393,6 @@ def _load_timeout(seconds: float) -> float | None:
     return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _TransportFiles:
-    """The text-proto files the transports need, read and checked before models load."""
-
-    ssl: SslConfig | None = None
-    rest_ssl: SslConfig | None = None
-    monitoring: MonitoringConfig | None = None
-
-
-def _read_transport_files(options: ServerOptions) -> _TransportFiles:
-    monitoring = options.monitoring_config_file
-    return _TransportFiles(
-        ssl=_read_ssl(options.ssl_config_file, "ssl_config_file"),
-        rest_ssl=_read_ssl(options.rest_ssl_config_file, "rest_ssl_config_file"),
-        monitoring=read_monitoring_config_file(monitoring) if monitoring else None,
-    )
-
-
-def _read_ssl(path: str, flag: str) -> SslConfig | None:
-    if not path:
-        return None
-    config = read_ssl_config_file(path)
-    check_ssl_pem(config, flag)
-    return config
-
-
 def _configure_logging() -> None:
     level = os.environ.get("TENSORSERVE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(
@@ -469,18 +415,6 @@ _INERT_FLAGS = (
     "mixed_precision",
     "thread_pool_factory_config_file",
 )
-
-
-def grpc_server_kind(options: ServerOptions) -> str:
-    """``--grpc_server`` resolved: ``auto`` is asyncio with batching, threads otherwise.
-
-    The threaded server holds one handler thread per RPC in flight, so with
-    batching it would cap a batch at ``--grpc_max_threads`` requests; grpc.aio
-    holds none.
-    """
-    if options.grpc_server != "auto":
-        return options.grpc_server
-    return "asyncio" if options.enable_batching else "threads"
 
 
 def _warn_inert_flags(options: ServerOptions) -> None:

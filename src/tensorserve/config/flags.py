@@ -211,6 +211,14 @@ def validate_server_options(options: ServerOptions) -> None:
         raise InvalidArgument(
             f"--grpc_server must be one of {', '.join(GRPC_SERVERS)}, not {options.grpc_server!r}."
         )
+    try:
+        workers = options.worker_count()
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise InvalidArgument(
+            f"--num_workers must be 'auto' or a number of at least 1, not {options.num_workers!r}."
+        )
     if options.drain_delay_seconds < 0 or options.shutdown_timeout_seconds < 0:
         raise InvalidArgument(
             "--drain_delay_seconds and --shutdown_timeout_seconds must not be negative."

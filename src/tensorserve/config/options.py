@@ -6,7 +6,8 @@ Each field is one flag of the same name (``--port`` -> ``port``); its
 TensorFlow Serving's (``model_servers/main.cc``); these flags are ours:
 ``--total_model_memory_limit_bytes``, ``--rest_ssl_config_file``,
 ``--load_timeout_seconds``, ``--prefer_onnx_model``, ``--listen_address``,
-``--drain_delay_seconds``, ``--shutdown_timeout_seconds`` and ``--grpc_server``.
+``--drain_delay_seconds``, ``--shutdown_timeout_seconds``, ``--grpc_server`` and
+``--num_workers``.
 """
 
 from __future__ import annotations
@@ -262,6 +263,18 @@ class ServerOptions:
         30.0, "tensorserve: after the drain delay, how long in-flight requests may take to "
         "finish and models to unload before the process exits."
     )  # fmt: skip
+    num_workers: str = _flag(
+        "1", "tensorserve: processes serving the REST and gRPC ports (SO_REUSEPORT). This "
+        "process loads the models and serves; the N-1 others parse, decode and encode "
+        "requests and forward the model calls to it, so model memory is not multiplied. "
+        "'auto': the CPUs this process may run on."
+    )  # fmt: skip
+
+    def worker_count(self) -> int:
+        """``--num_workers`` as a number (``auto``: the schedulable CPUs)."""
+        if self.num_workers.strip().lower() == "auto":
+            return schedulable_cpus()
+        return int(self.num_workers)
 
 
 def flag_fields() -> tuple[dataclasses.Field[Any], ...]:

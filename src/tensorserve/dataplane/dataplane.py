@@ -66,6 +66,14 @@ DEADLINE_GRACE_S = 1.0
 DEADLINE_EXCEEDED anyway (the model normally enforces the deadline itself)."""
 
 
+class StaleSignature(ServingError):
+    """A transport worker decoded for signatures the held version no longer has (a
+    swap came between); raised by its decode to ask it to decode again. Not counted:
+    the retry is the request."""
+
+    code = Code.UNAVAILABLE
+
+
 class RunsOnLoop(Exception):
     """:meth:`DataPlane.predict_blocking` cannot answer: the signature is awaited on
     the event loop; await :meth:`DataPlane.predict` there instead."""
@@ -121,7 +129,7 @@ class DataPlane:
         signature (default: TensorFlow Serving REST's).
         """
         started = time.perf_counter() if call.started is None else call.started
-        code = Code.UNKNOWN
+        code: Code | None = Code.UNKNOWN
         try:
             ref = self.acquire(call.spec, self._backstop(call.timeout_s))
             try:
@@ -141,13 +149,17 @@ class DataPlane:
         except asyncio.CancelledError:
             code = Code.CANCELLED
             raise
+        except StaleSignature:
+            code = None
+            raise
         except Exception as exc:
             code = as_serving_error(exc).code
             raise
         finally:
-            self.observer.request_finished(
-                call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
-            )
+            if code is not None:
+                self.observer.request_finished(
+                    call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
+                )
 
     def predict_blocking(
         self, call: Inference, *, missing_signature: MissingSignature | None = None

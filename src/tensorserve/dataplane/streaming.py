@@ -19,7 +19,12 @@ import time
 from collections.abc import AsyncGenerator
 
 from tensorserve.core.errors import Code, InvalidArgument, as_serving_error
-from tensorserve.dataplane.dataplane import DataPlane, MissingSignature, signature_not_found
+from tensorserve.dataplane.dataplane import (
+    DataPlane,
+    MissingSignature,
+    StaleSignature,
+    signature_not_found,
+)
 from tensorserve.dataplane.inference import Inference, InferenceResult
 
 
@@ -28,7 +33,13 @@ async def stream_inference(
 ) -> AsyncGenerator[InferenceResult, None]:
     """Run ``call`` as a stream; see the module docstring. Errors raise from the iterator."""
     started = time.perf_counter() if call.started is None else call.started
-    code = Code.UNKNOWN
+    forwarded = getattr(dataplane, "forward_stream", None)
+    if forwarded is not None:  # a transport worker: the model process runs the stream
+        async with contextlib.aclosing(forwarded(call, missing_signature)) as results:
+            async for result in results:
+                yield result
+        return
+    code: Code | None = Code.UNKNOWN
     try:
         with dataplane.acquire(call.spec) as ref:
             name = call.spec.signature
@@ -59,10 +70,14 @@ async def stream_inference(
     except (asyncio.CancelledError, GeneratorExit):
         code = Code.CANCELLED
         raise
+    except StaleSignature:
+        code = None
+        raise
     except Exception as exc:
         code = as_serving_error(exc).code
         raise
     finally:
-        dataplane.observer.request_finished(
-            call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
-        )
+        if code is not None:
+            dataplane.observer.request_finished(
+                call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
+            )

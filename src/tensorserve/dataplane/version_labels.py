@@ -24,6 +24,10 @@ class VersionLabels:
             raise UnknownVersionLabel(label)
         return version
 
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """A plain copy (for a transport worker's snapshot)."""
+        return {name: dict(labels) for name, labels in self._labels.items()}
+
     def for_model(self, name: str) -> Mapping[str, int]:
         return self._labels.get(name, types.MappingProxyType({}))
 

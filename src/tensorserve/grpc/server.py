@@ -95,6 +95,8 @@ class GrpcOptions:
     """``--grpc_server``: ``threads`` or ``asyncio`` (see the module docstring)."""
     max_threads: int = 8
     """``--grpc_max_threads``: handler threads of the threaded server."""
+    reuse_port: bool = False
+    """Bind with SO_REUSEPORT, to share the port with ``--num_workers`` workers."""
 
 
 def parse_channel_arguments(text: str) -> list[ChannelArgument]:
@@ -113,9 +115,10 @@ def parse_channel_arguments(text: str) -> list[ChannelArgument]:
 
 
 def channel_options(options: GrpcOptions) -> list[ChannelArgument]:
-    """Server channel arguments: SO_REUSEPORT off (a busy port fails loudly), the
-    user's arguments, then the message size limits, which stay at INT32_MAX."""
-    merged: dict[str, int | str] = {"grpc.so_reuseport": 0}
+    """Server channel arguments: SO_REUSEPORT off (a busy port fails loudly) unless
+    ``--num_workers`` share the port, the user's arguments, then the message size
+    limits, which stay at INT32_MAX."""
+    merged: dict[str, int | str] = {"grpc.so_reuseport": int(options.reuse_port)}
     merged.update(parse_channel_arguments(options.channel_arguments))
     merged["grpc.max_send_message_length"] = INT32_MAX
     merged["grpc.max_receive_message_length"] = INT32_MAX

@@ -23,11 +23,21 @@ def prometheus_asgi_app(metrics: Metrics) -> ASGIApp:
     """An ASGI app that renders ``metrics`` on every HTTP request. Call from the loop;
     rendering costs about a millisecond per few hundred series."""
 
+    async def render() -> str:
+        return metrics.render()
+
+    return metrics_page_app(render)
+
+
+def metrics_page_app(render: Callable[[], Awaitable[str]]) -> ASGIApp:
+    """An ASGI app that answers every HTTP request with ``await render()`` (a transport
+    worker's page is the model process's, fetched)."""
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         # Mounted under the REST app's exact routes, it only ever sees HTTP scopes.
         if scope["type"] != "http":
             return
-        body = metrics.render().encode()
+        body = (await render()).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -43,6 +43,7 @@ class RestServer:
         keep_alive_s: float = 60.0,
         read_timeout_s: float = 60.0,
         backlog: int = 2048,
+        reuse_port: bool = False,
     ) -> None:
         self._app = app
         self._host = host or ""
@@ -50,6 +51,7 @@ class RestServer:
         self._ssl_context = ssl_context
         self._limits = ConnectionLimits(max_body_bytes, keep_alive_s, read_timeout_s)
         self._backlog = backlog
+        self._reuse_port = reuse_port
         self._connections: ConnectionSet[HttpConnection] = ConnectionSet()
         self._server: asyncio.Server | None = None
         self._socket: socket.socket | None = None
@@ -67,7 +69,7 @@ class RestServer:
         """Bind and listen; returns once connections are being accepted."""
         if self._server is not None:
             raise RuntimeError("RestServer already started")
-        listener = _bind(self._host, self._port, self._backlog)
+        listener = _bind(self._host, self._port, self._backlog, self._reuse_port)
         self._bound_port = int(listener.getsockname()[1])
         # The loop owns (and on close, closes) the socket it is given; ours is a
         # duplicate, through which begin_drain takes over the listen backlog.
@@ -172,8 +174,9 @@ class RestServer:
                 await asyncio.wait_for(server.wait_closed(), timeout=1.0)
 
 
-def _bind(host: str, port: int, backlog: int) -> socket.socket:
-    """A listening socket: dual-stack ``::`` for "", falling back to IPv4."""
+def _bind(host: str, port: int, backlog: int, reuse_port: bool = False) -> socket.socket:
+    """A listening socket: dual-stack ``::`` for "", falling back to IPv4; with
+    ``reuse_port``, one that ``--num_workers`` processes share (SO_REUSEPORT)."""
     if host:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         candidates = [(family, host)]
@@ -184,6 +187,8 @@ def _bind(host: str, port: int, backlog: int) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6 and not host:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
