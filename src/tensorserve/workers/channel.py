@@ -23,8 +23,13 @@ MAX_MESSAGE_BYTES = 1 << 34
 """A frame longer than this is a bug or a stray writer; the connection is dropped."""
 
 
+def mapping_proxy(mapping: dict[Any, Any]) -> types.MappingProxyType[Any, Any]:
+    """Rebuilds a proxy on unpickling (the proxy type itself cannot be named in a pickle)."""
+    return types.MappingProxyType(mapping)
+
+
 def _reduce_proxy(proxy: types.MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ...]]:
-    return types.MappingProxyType, (dict(proxy),)
+    return mapping_proxy, (dict(proxy),)
 
 
 _DISPATCH = copyreg.dispatch_table.copy()

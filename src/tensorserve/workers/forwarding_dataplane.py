@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,8 +44,20 @@ from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.dataplane.repository import RepositoryEntry
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import Signature
-from tensorserve.workers.channel import Writer
-from tensorserve.workers.model_endpoint import CALL, CAST, ERROR, ITEM, OK, STALE, StateSnapshot
+from tensorserve.workers.channel import Writer, read_message
+from tensorserve.workers.model_endpoint import (
+    CALL,
+    CAST,
+    DRAIN,
+    ERROR,
+    ITEM,
+    OK,
+    READY,
+    STALE,
+    STATE,
+    STOP,
+    StateSnapshot,
+)
 
 #: How many times one request is decoded again after "stale" (each needs a swap).
 STALE_RETRIES = 3
@@ -104,6 +116,13 @@ class ModelProcessLink:
         finally:
             self._streams.pop(rid, None)
 
+    def send_ready(self, index: int) -> None:
+        """Tell the model process this worker's ports are open."""
+        self._writer.send((0, READY, index))
+
+    def close(self) -> None:
+        self._writer.close()
+
     def cast(self, op: str, *args: Any) -> None:
         if not self.closed:
             self._writer.send((0, CAST, (op, args)))
@@ -123,6 +142,29 @@ class ModelProcessLink:
             future.set_exception(Stale())
         elif kind == ERROR:
             future.set_exception(error_from(payload))
+
+    async def pump(
+        self,
+        reader: asyncio.StreamReader,
+        on_state: Callable[[StateSnapshot], None],
+        on_drain: Callable[[], Awaitable[None]],
+    ) -> float:
+        """Read the model process's messages until it says stop (returns the seconds
+        the worker may take to drain) or goes away (fails what is in flight; 0)."""
+        try:
+            while True:
+                rid, kind, payload = await read_message(reader)
+                if rid:
+                    self.deliver(rid, kind, payload)
+                elif kind == STATE:
+                    on_state(payload)
+                elif kind == DRAIN:
+                    await on_drain()
+                elif kind == STOP:
+                    return float(payload)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.fail_all()
+            return 0.0
 
     def fail_all(self) -> None:
         """The connection is gone: every call in flight fails UNAVAILABLE."""
@@ -165,7 +207,7 @@ class _ForwardingObserver:
     def request_finished(
         self, model: str, api: str, protocol: str, code: Code, seconds: float
     ) -> None:
-        self._link.cast("observe", (model, api, protocol, int(code), seconds))
+        self._link.cast("observe", model, api, protocol, int(code), seconds)
 
     def runtime(self, model: str, api: str, seconds: float) -> None:
         pass

@@ -222,9 +222,14 @@ class ModelEndpoint:
 
     def _cast(self, payload: tuple[Any, ...]) -> None:
         op, args = payload
-        if op == "observe":
-            model, api, protocol, code, elapsed = args
-            self._dataplane.observer.request_finished(model, api, protocol, Code(code), elapsed)
+        try:
+            if op == "observe":
+                model, api, protocol, code, elapsed = args
+                self._dataplane.observer.request_finished(
+                    model, api, protocol, Code(code), elapsed
+                )
+        except Exception:  # a bug in one message must not cut the worker off
+            _LOG.exception("worker message %r failed", op)
 
     async def _answer(self, writer: Writer, rid: int, op: str, args: tuple[Any, ...]) -> None:
         try:

@@ -23,24 +23,32 @@ from tensorserve.monitoring.asgi import metrics_page_app
 from tensorserve.transports import TransportHost, Transports, read_transport_files
 from tensorserve.workers.channel import Writer, read_message
 from tensorserve.workers.forwarding_dataplane import ForwardingDataPlane, ModelProcessLink
-from tensorserve.workers.model_endpoint import DRAIN, HELLO, READY, STATE, STOP, WELCOME
+from tensorserve.workers.model_endpoint import HELLO, WELCOME, StateSnapshot, Welcome
 
 _LOG = logging.getLogger("tensorserve.workers")
 
 
-async def run_worker(path: str, index: int) -> int:
-    """Serve until the model process says stop or goes away; returns the exit code."""
+async def connect(
+    path: str, index: int
+) -> tuple[asyncio.StreamReader, ModelProcessLink, Welcome, StateSnapshot]:
+    """Join the model process's endpoint as worker ``index``: what it said first, and
+    the link to call it through (whose :meth:`~ModelProcessLink.pump` must then run)."""
     reader, stream = await asyncio.open_unix_connection(path)
     writer = Writer(stream)
     writer.send((0, HELLO, (index, os.getpid())))
     _rid, kind, payload = await read_message(reader)
     if kind != WELCOME:
-        return 1
+        raise ConnectionError(f"the model process answered {kind!r} to hello")
     welcome, snapshot = payload
+    return reader, ModelProcessLink(writer), welcome, snapshot
+
+
+async def run_worker(path: str, index: int) -> int:
+    """Serve until the model process says stop or goes away; returns the exit code."""
+    reader, link, welcome, snapshot = await connect(path, index)
     options = dataclasses.replace(
         welcome.options, port=welcome.grpc_port, rest_api_port=welcome.rest_port
     )
-    link = ModelProcessLink(writer)
     executor = ModelExecutor(max(options.rest_api_num_threads, 1))
     plane = ForwardingDataPlane(link, snapshot, executor)
 
@@ -62,26 +70,17 @@ async def run_worker(path: str, index: int) -> int:
     transports = Transports(host, options, read_transport_files(options), share_ports=True,
                             primary=False)  # fmt: skip
     await transports.start(_health(plane))
-    writer.send((0, READY, index))
-    stop_timeout_s = 0.0
-    try:
-        while True:
-            rid, kind, payload = await read_message(reader)
-            if rid:
-                link.deliver(rid, kind, payload)
-            elif kind == STATE:
-                plane.apply(payload)
-                transports.set_health(_health(plane))
-            elif kind == DRAIN:
-                await transports.begin_drain()
-            elif kind == STOP:
-                stop_timeout_s = float(payload)
-                break
-    except (asyncio.IncompleteReadError, ConnectionError):
+    link.send_ready(index)
+
+    def on_state(snapshot: StateSnapshot) -> None:
+        plane.apply(snapshot)
+        transports.set_health(_health(plane))
+
+    stop_timeout_s = await link.pump(reader, on_state, transports.begin_drain)
+    if link.closed:
         _LOG.warning("worker %d: the model process went away; stopping", index)
-        link.fail_all()
     await transports.stop(stop_timeout_s)
-    writer.close()
+    link.close()
     executor.shutdown()
     return 0
 
