@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.paths import tfserving_model
 from tests.support.server_process import running_server
+from tests.support.serving_processes import WORKERS, rest_on_each_process
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -81,7 +82,12 @@ class PredictLoad:
                     self.failures.append(failure)
 
 
-def test_new_version_serves_and_no_request_fails_during_the_swap(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", WORKERS)
+def test_new_version_serves_and_no_request_fails_during_the_swap(
+    tmp_path: Path, workers: int
+) -> None:
+    """With transport workers the load (a new connection per request) reaches every
+    process, and each then serves the new version and refuses the old one."""
     source = tfserving_model("saved_model_half_plus_two_2_versions")
     base = tmp_path / "half_plus_two"
     base.mkdir()
@@ -90,6 +96,7 @@ def test_new_version_serves_and_no_request_fails_during_the_swap(tmp_path: Path)
         "--model_name=half_plus_two",
         f"--model_base_path={base}",
         "--file_system_poll_wait_seconds=1",
+        workers=workers,
     ) as server:
 
         def send() -> Outcome:
@@ -106,17 +113,16 @@ def test_new_version_serves_and_no_request_fails_during_the_swap(tmp_path: Path)
             before = load.sent
             wait_until(lambda: load.sent > before + 50, timeout=60, what="traffic after")
         assert load.failures == []
-        status, _ = server.post(
-            "/v1/models/half_plus_two/versions/124:predict", {"instances": [1.0]}
+        new = rest_on_each_process(
+            server, "POST", "/v1/models/half_plus_two/versions/124:predict", {"instances": [1.0]}
         )
-        assert status == 200
-        status, body = server.post(
-            "/v1/models/half_plus_two/versions/123:predict", {"instances": [1.0]}
+        assert [status for status, _ in new.values()] == [200] * workers
+        old = rest_on_each_process(
+            server, "POST", "/v1/models/half_plus_two/versions/123:predict", {"instances": [1.0]}
         )
-        assert status == 404
-        assert json.loads(body) == {
-            "error": "Servable not found for request: Specific(half_plus_two, 123)"
-        }
+        assert [(status, json.loads(body)) for status, body in old.values()] == [
+            (404, {"error": "Servable not found for request: Specific(half_plus_two, 123)"})
+        ] * workers
 
 
 def test_the_load_counts_a_request_that_raises_or_fails_as_a_failure() -> None:

@@ -31,6 +31,8 @@ class ServerProcess:
     grpc_port: int
     rest_port: int
     log_path: Path
+    workers: int = 1
+    """``--num_workers``: the model process and ``workers - 1`` transport workers."""
 
     @property
     def rest_url(self) -> str:
@@ -68,6 +70,24 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def workers_serving(self) -> bool:
+        """Whether every transport worker has opened the ports (always, with one
+        process). The model process answers ``/healthz`` before they have."""
+        if self.workers <= 1:
+            return True
+        log = self.log()
+        if f"{self.workers - 1} transport workers serving beside this process" in log:
+            return True
+        if "transport workers started within" in log:
+            raise GiveUp(f"transport workers did not start:\n{log}")
+        if not self.alive():
+            raise GiveUp(f"server exited with {self.process.returncode}:\n{log}")
+        return False
+
+    def wait_for_workers(self, timeout: float = 120.0) -> None:
+        """Wait until :meth:`workers_serving`, so that every process takes connections."""
+        wait_until(self.workers_serving, timeout=timeout, interval=0.1, what="transport workers")
+
 
 def http_request(
     method: str,
@@ -95,21 +115,27 @@ def running_server(
     wait_ready: bool = True,
     startup_timeout: float = 120.0,
     ports: tuple[int, int] | None = None,
+    workers: int = 1,
 ) -> Iterator[ServerProcess]:
     """Run ``tensorserve serve`` with ``args`` plus free ``--port``/``--rest_api_port``
-    (or the gRPC and REST ``ports`` given, to restart a server where it was).
+    (or the gRPC and REST ``ports`` given, to restart a server where it was), and
+    ``--num_workers`` when ``workers`` > 1.
 
-    Yields once the REST port answers ``/healthz``; on exit sends SIGTERM and
-    waits for a clean exit, killing the process if it hangs.
+    Yields once the REST port answers ``/healthz`` and every transport worker
+    serves; on exit sends SIGTERM and waits for a clean exit, killing the process
+    if it hangs.
     """
     grpc_port, rest_port = ports or (free_port(), free_port())
     log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - must outlive this frame's block
         prefix="tensorserve-", suffix=".log", delete=False
     )
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **(env or {})}
-    cmd = server_command([f"--port={grpc_port}", f"--rest_api_port={rest_port}", *args])
+    flags = [f"--port={grpc_port}", f"--rest_api_port={rest_port}"]
+    if workers > 1:
+        flags.append(f"--num_workers={workers}")
+    cmd = server_command([*flags, *args])
     proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)
-    server = ServerProcess(proc, grpc_port, rest_port, Path(log_file.name))
+    server = ServerProcess(proc, grpc_port, rest_port, Path(log_file.name), workers)
     try:
         if wait_ready:
 
@@ -119,6 +145,7 @@ def running_server(
                 return server.get("/healthz", timeout=2)[0] == 200
 
             wait_until(up, timeout=startup_timeout, interval=0.1, what="server /healthz")
+            server.wait_for_workers(startup_timeout)
         yield server
     finally:
         if proc.poll() is None:
