@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tests.support.server_process import ServerProcess, running_server
+from tests.support.serving_processes import WORKERS, client_connections_by_pid, server_pids
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -248,6 +250,10 @@ class Shutdown:
     exited_after: float
     ready_while_draining: int | None
     log: str
+    holding_connections: int
+    """How many server processes held client connections when the signal came."""
+    left_running: list[int]
+    """Server processes (transport workers) still running after the server exited."""
 
     def summary(self) -> str:
         counts = {o: sum(r.outcome is o for r in self.records) for o in Outcome}
@@ -261,11 +267,16 @@ class Shutdown:
 
 
 def sigterm_under_load(
-    model_base: Path, request_s: float, *flags: str, wait_in_flight_s: float, health_checks: bool
+    model_base: Path,
+    request_s: float,
+    *flags: str,
+    wait_in_flight_s: float,
+    health_checks: bool,
+    workers: int,
 ) -> Shutdown:
     """Serve the spin model, load it from every client, SIGTERM it, record everything."""
     with running_server(
-        f"--model_name={MODEL}", f"--model_base_path={model_base}", *flags
+        f"--model_name={MODEL}", f"--model_base_path={model_base}", *flags, workers=workers
     ) as server:
         clients = LoadClients(
             server, steps_for(server, request_s), grpc_health_checks=health_checks
@@ -274,6 +285,8 @@ def sigterm_under_load(
         ready_while_draining = None
         try:
             wait_until(lambda: clients.all_in_flight_since(wait_in_flight_s), 60, what="load")
+            pids = server_pids(server)
+            holding = len(client_connections_by_pid(server, server.rest_port))
             signalled = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
             if "--drain_delay_seconds" in " ".join(flags):
@@ -287,17 +300,36 @@ def sigterm_under_load(
         finally:
             clients.join()
         log = server.log()
-    return Shutdown(clients.records, signalled, exit_code, exited_after, ready_while_draining, log)
+    left = sorted(pid for pid in pids if psutil.pid_exists(pid))
+    return Shutdown(
+        clients.records,
+        signalled,
+        exit_code,
+        exited_after,
+        ready_while_draining,
+        log,
+        holding,
+        left,
+    )
 
 
-def test_sigterm_answers_every_request_in_flight_and_exits_zero(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", WORKERS)
+def test_sigterm_answers_every_request_in_flight_and_exits_zero(
+    tmp_path: Path, workers: int
+) -> None:
     """Every client is inside a long request when the signal comes (no drain delay):
-    each of those is answered. Without a drain delay a client's *next* request can
-    still race the ports closing (gRPC's core cancels an RPC that arrives as it
-    shuts down); the next test shows the drain delay that removes that race."""
+    each of those is answered, by whichever process took its connection (with a
+    transport worker, both hold some). Without a drain delay a client's *next*
+    request can still race the ports closing (gRPC's core cancels an RPC that
+    arrives as it shuts down); the next test shows the drain delay that removes
+    that race."""
     write_spin_model(tmp_path / MODEL / "1")
     run = sigterm_under_load(
-        tmp_path / MODEL, LONG_REQUEST_S, wait_in_flight_s=0.05, health_checks=False
+        tmp_path / MODEL,
+        LONG_REQUEST_S,
+        wait_in_flight_s=0.05,
+        health_checks=False,
+        workers=workers,
     )
 
     print(f"SIGTERM, no drain delay: {run.summary()}")
@@ -306,11 +338,14 @@ def test_sigterm_answers_every_request_in_flight_and_exits_zero(tmp_path: Path) 
     in_flight = [r for r in run.records if r.started < run.signalled - 0.04 < r.ended]
     assert len(in_flight) == REST_CLIENTS + GRPC_CLIENTS, in_flight
     assert [r for r in in_flight if r.outcome is not Outcome.OK] == [], run.log[-3000:]
+    assert run.holding_connections == workers
     assert "Server stopped cleanly" in run.log
+    assert run.left_running == []
 
 
+@pytest.mark.parametrize("workers", WORKERS)
 def test_sigterm_under_steady_short_requests_loses_none_with_a_drain_delay(
-    tmp_path: Path,
+    tmp_path: Path, workers: int
 ) -> None:
     """Issue 15's case: requests of ~10 ms arrive all the time, so some reach the
     server as it stops. Readiness flips first; gRPC clients that health-check
@@ -324,6 +359,7 @@ def test_sigterm_under_steady_short_requests_loses_none_with_a_drain_delay(
         "--shutdown_timeout_seconds=20",
         wait_in_flight_s=0.0,
         health_checks=True,
+        workers=workers,
     )
 
     print(f"SIGTERM, {DRAIN_DELAY_S}s drain delay: {run.summary()}")
@@ -335,3 +371,5 @@ def test_sigterm_under_steady_short_requests_loses_none_with_a_drain_delay(
     ]
     assert {r.protocol for r in served_while_draining} == {"rest"}, "gRPC clients left at once"
     assert run.failures() == [], run.log[-3000:]
+    assert run.holding_connections == workers
+    assert run.left_running == []

@@ -12,6 +12,7 @@ its server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -79,7 +80,13 @@ async def run_worker(path: str, index: int) -> int:
     stop_timeout_s = await link.pump(reader, on_state, transports.begin_drain)
     if link.closed:
         _LOG.warning("worker %d: the model process went away; stopping", index)
+    # The answers to the calls still in flight come after STOP: read them while the
+    # transports drain, or those requests wait out the whole shutdown timeout.
+    answers = asyncio.create_task(link.pump(reader, on_state, transports.begin_drain))
     await transports.stop(stop_timeout_s)
+    answers.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await answers
     link.close()
     executor.shutdown()
     return 0
