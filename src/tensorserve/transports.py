@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tensorserve.config.options import ServerOptions
 from tensorserve.config.text_protos import (
@@ -26,6 +26,9 @@ from tensorserve.config.text_protos import (
     read_ssl_config_file,
 )
 from tensorserve.dataplane import DataPlane
+
+if TYPE_CHECKING:
+    from tensorserve.grpc.model_service import MetricValue
 
 _LOG = logging.getLogger("tensorserve.server")
 
@@ -67,7 +70,7 @@ class TransportHost:
 
     dataplane: DataPlane
     reload_config: Callable[[Any], Awaitable[None]]
-    metric_value: Callable[[str], int | None] | None
+    metric_value: MetricValue | None
     readiness: Callable[[], tuple[bool, Mapping[str, str]]]
     draining: Callable[[], bool]
     metrics_app: Any = None

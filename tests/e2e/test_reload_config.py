@@ -23,6 +23,12 @@ from tensorflow_serving.apis import (
 
 from tests.support.paths import tfserving_model
 from tests.support.server_process import ServerProcess, running_server
+from tests.support.serving_processes import (
+    WORKERS,
+    grpc_channel_on_each_process,
+    rest_on_each_process,
+    worker_pid,
+)
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -149,13 +155,38 @@ def is_gone(server: ServerProcess, name: str) -> bool:
     return "AVAILABLE" not in server.model_states(name).values()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=WORKERS)
 def rpc_server(
-    tmp_path_factory: pytest.TempPathFactory, models: dict[str, Path]
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    models: dict[str, Path],
 ) -> Iterator[ServerProcess]:
     config = initial_config(tmp_path_factory.mktemp("rpc"), models)
-    with running_server(f"--model_config_file={config}") as server:
+    with running_server(f"--model_config_file={config}", workers=request.param) as server:
         yield server
+
+
+@pytest.fixture
+def channels(rpc_server: ServerProcess) -> Iterator[dict[int, grpc.Channel]]:
+    """A channel to each of the server's processes, by pid."""
+    with grpc_channel_on_each_process(rpc_server) as by_pid:
+        yield by_pid
+
+
+@pytest.fixture
+def channel(rpc_server: ServerProcess, channels: dict[int, grpc.Channel]) -> grpc.Channel:
+    """The channel the reloads go through: a transport worker's when there is one,
+    so a reload is forwarded to the model process (with one process, its own)."""
+    return channels[worker_pid(rpc_server, set(channels))]
+
+
+def answers_everywhere(server: ServerProcess, name: str) -> set[int]:
+    """The REST predict status of ``name`` through each of the server's processes."""
+    path = f"/v1/models/{name}:predict"
+    return {
+        status
+        for status, _ in rest_on_each_process(server, "POST", path, {"instances": [1.0]}).values()
+    }
 
 
 def health(channel: grpc.Channel, service: str) -> int:
@@ -165,14 +196,17 @@ def health(channel: grpc.Channel, service: str) -> int:
 
 
 def test_reload_rpc_adds_and_removes_models_under_traffic(
-    rpc_server: ServerProcess, models: dict[str, Path], tmp_path: Path
+    rpc_server: ServerProcess,
+    models: dict[str, Path],
+    tmp_path: Path,
+    channels: dict[int, grpc.Channel],
+    channel: grpc.Channel,
 ) -> None:
+    """Every process sees each change (predicts, gRPC health) as soon as the reload
+    answers, whichever process took the reload."""
     steady = (STEADY, models[STEADY])
     added = ("added", models["added"])
-    with (
-        grpc.insecure_channel(rpc_server.grpc_target) as channel,
-        SteadyTraffic(rpc_server) as traffic,
-    ):
+    with SteadyTraffic(rpc_server) as traffic:
         model_service = model_service_pb2_grpc.ModelServiceStub(channel)
         prediction = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
@@ -184,19 +218,25 @@ def test_reload_rpc_adds_and_removes_models_under_traffic(
         [metric] = response.metric
         assert metric.name == "/tensorflow/cc/saved_model/load_attempt_count"
         assert metric.int64_value_increase == 1
-        # The reload answers once the new model is available.
-        assert grpc_predict(prediction, "added") == 3.5
-        wait_until(lambda: health(channel, "added") == SERVING, timeout=TIMEOUT_S)
+        # The reload answers once the new model is available, on every process.
+        for each in channels.values():
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(each)
+            assert grpc_predict(stub, "added") == 3.5
+            wait_until(lambda each=each: health(each, "added") == SERVING, timeout=TIMEOUT_S)
+        assert answers_everywhere(rpc_server, "added") == {200}
 
         response = model_service.HandleReloadConfigRequest(
             reload_request([steady]), timeout=TIMEOUT_S
         )
         assert response.status.error_code == 0
         wait_until(lambda: is_gone(rpc_server, "added"), timeout=TIMEOUT_S, what="unload")
-        with pytest.raises(grpc.RpcError) as caught:
-            grpc_predict(prediction, "added")
-        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
-        wait_until(lambda: health(channel, "added") == NOT_SERVING, timeout=TIMEOUT_S)
+        for each in channels.values():
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(each)
+            with pytest.raises(grpc.RpcError) as caught:
+                grpc_predict(stub, "added")
+            assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+            wait_until(lambda each=each: health(each, "added") == NOT_SERVING, timeout=TIMEOUT_S)
+        assert answers_everywhere(rpc_server, "added") == {404}
 
         # TF Serving hangs here forever; we answer promptly with the reason.
         missing = tmp_path / "no_such_model"
@@ -233,16 +273,15 @@ def test_reload_rpc_adds_and_removes_models_under_traffic(
 
 
 def test_reload_with_a_label_on_an_unavailable_version_changes_nothing(
-    rpc_server: ServerProcess, models: dict[str, Path]
+    rpc_server: ServerProcess, models: dict[str, Path], channel: grpc.Channel
 ) -> None:
     # TF Serving checks the labels of models already served before it touches the
     # model list, so a rejected reload neither adds nor removes a model.
     request = reload_request([(STEADY, models[STEADY]), ("rejected", models["added"])])
     request.config.model_config_list.config[0].version_labels["stable"] = 999
-    with grpc.insecure_channel(rpc_server.grpc_target) as channel:
-        model_service = model_service_pb2_grpc.ModelServiceStub(channel)
-        with pytest.raises(grpc.RpcError) as caught:
-            model_service.HandleReloadConfigRequest(request, timeout=TIMEOUT_S)
+    model_service = model_service_pb2_grpc.ModelServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        model_service.HandleReloadConfigRequest(request, timeout=TIMEOUT_S)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert caught.value.details() == (
         f"Request to assign label to version 999 of model {STEADY}, "
@@ -252,11 +291,15 @@ def test_reload_with_a_label_on_an_unavailable_version_changes_nothing(
     assert is_served(rpc_server, STEADY)
 
 
-@pytest.fixture
-def polling_server(tmp_path: Path, models: dict[str, Path]) -> Iterator[ServerProcess]:
+@pytest.fixture(params=WORKERS)
+def polling_server(
+    request: pytest.FixtureRequest, tmp_path: Path, models: dict[str, Path]
+) -> Iterator[ServerProcess]:
     config = initial_config(tmp_path, models)
     with running_server(
-        f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=1"
+        f"--model_config_file={config}",
+        "--model_config_file_poll_wait_seconds=1",
+        workers=request.param,
     ) as server:
         yield server
 
@@ -269,13 +312,16 @@ def test_edited_config_file_adds_and_removes_models_under_traffic(
     with SteadyTraffic(polling_server) as traffic:
         write_config(config, [steady, ("added", models["added"])])
         wait_until(lambda: is_served(polling_server, "added"), timeout=TIMEOUT_S, what="load")
-        status, body = polling_server.post("/v1/models/added:predict", {"instances": [1.0]})
-        assert (status, json.loads(body)) == (200, {"predictions": [3.5]})
+        answers = rest_on_each_process(
+            polling_server, "POST", "/v1/models/added:predict", {"instances": [1.0]}
+        )
+        assert [(status, json.loads(body)) for status, body in answers.values()] == [
+            (200, {"predictions": [3.5]})
+        ] * polling_server.workers
 
         write_config(config, [steady])
         wait_until(lambda: is_gone(polling_server, "added"), timeout=TIMEOUT_S, what="unload")
-        status, _ = polling_server.post("/v1/models/added:predict", {"instances": [1.0]})
-        assert status == 404
+        assert answers_everywhere(polling_server, "added") == {404}
 
         # A duplicate name is rejected with TF Serving's message; the old config stays.
         config.write_text(config_text([steady, steady]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TypeAlias
 
 import grpc
@@ -13,6 +14,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from tensorserve.grpc.model_service import ModelService
 from tests.grpc.conftest import MODEL, ServerHarness
 
 Stub: TypeAlias = model_service_pb2_grpc.ModelServiceStub
@@ -112,6 +114,23 @@ def test_reload_delegates_the_config_and_reports_metric_deltas(
     assert response.status.error_code == 0
     assert [(m.name, m.int64_value_increase) for m in response.metric] == [("reload_count", 3)]
     assert harness.reloads[-1] == request.config
+
+
+def test_reload_reports_deltas_of_metrics_read_asynchronously() -> None:
+    """A transport worker (``--num_workers``) reads the counters from the model process."""
+    counters = {"reload_count": 5}
+
+    async def reload(_config: model_server_config_pb2.ModelServerConfig) -> None:
+        counters["reload_count"] += 1
+
+    async def metric_value(name: str) -> int | None:
+        await asyncio.sleep(0)
+        return counters.get(name)
+
+    service = ModelService(None, reload, metric_value)  # type: ignore[arg-type]
+    request = reload_request("a", metric_names=("reload_count", "no_such_metric"))
+    response = asyncio.run(service.HandleReloadConfigRequest(request, None))  # type: ignore[arg-type]
+    assert [(m.name, m.int64_value_increase) for m in response.metric] == [("reload_count", 1)]
 
 
 def test_failed_reload_is_the_rpc_status(models: Stub) -> None:

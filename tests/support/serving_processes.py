@@ -13,6 +13,7 @@ import http.client
 import json
 import socket
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import grpc
 import psutil
@@ -130,20 +131,26 @@ def _own_connections(port: int) -> set[int]:
     }
 
 
+#: A channel of its own connection: gRPC shares one between channels to the same
+#: target by default, and this channel must make a new one.
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+
+
 @contextlib.contextmanager
 def grpc_channel_on_each_process(
-    server: ServerProcess, open_channel: Callable[[], grpc.Channel] | None = None
+    server: ServerProcess,
+    open_channel: Callable[[list[tuple[str, Any]]], grpc.Channel] | None = None,
 ) -> Iterator[dict[int, grpc.Channel]]:
-    """A connected channel held by each server process, by pid. ``open_channel``
+    """A connected channel held by each server process, by pid. ``open_channel(options)``
     makes one (default: plaintext to the server's gRPC port). Opens one channel at a
     time, so the connection it adds is the only new one to the port."""
-    make = open_channel or (lambda: grpc.insecure_channel(server.grpc_target))
+    make = open_channel or (lambda options: grpc.insecure_channel(server.grpc_target, options))
     channels: dict[int, grpc.Channel] = {}
     spare: list[grpc.Channel] = []
     try:
         for _ in range(MAX_CONNECTIONS):
             before = _own_connections(server.grpc_port)
-            channel = make()
+            channel = make(OWN_CONNECTION)
             grpc.channel_ready_future(channel).result(timeout=30)
             [client_port] = _own_connections(server.grpc_port) - before
             pid = _accepted_by(server, server.grpc_port, client_port)

@@ -9,6 +9,7 @@ event loop.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -27,8 +28,9 @@ from tensorserve.protos.tfserving import (
 ReloadConfig = Callable[[model_server_config_pb2.ModelServerConfig], Awaitable[None]]
 """Applies a new ModelServerConfig; raises ``ServingError`` on failure."""
 
-MetricValue = Callable[[str], "int | None"]
-"""The current value of a named counter, or None when there is no such counter."""
+MetricValue = Callable[[str], "int | Awaitable[int | None] | None"]
+"""The current value of a named counter, or None when there is no such counter; or
+an awaitable of it (a transport worker asks the model process, which counts)."""
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class ModelService:
         request: model_management_pb2.ReloadConfigRequest,
         context: grpc.aio.ServicerContext,
     ) -> model_management_pb2.ReloadConfigResponse:
-        before = self._metric_values(request.metric_names)
+        before = await self._metric_values(request.metric_names)
         error: ServingError | None = None
         try:
             if request.config.WhichOneof("config") != "model_config_list":
@@ -85,7 +87,7 @@ class ModelService:
             error = as_serving_error(exc)
             logger.error("ServerCore::ReloadConfig failed: %s", error.message)
         response = model_management_pb2.ReloadConfigResponse()
-        after = self._metric_values(request.metric_names)
+        after = await self._metric_values(request.metric_names)
         for name, value in after.items():
             if name in before:
                 response.metric.add(name=name, int64_value_increase=value - before[name])
@@ -96,12 +98,14 @@ class ModelService:
             await abort_with_error(context, error)
         return response
 
-    def _metric_values(self, names: Iterable[str]) -> dict[str, int]:
+    async def _metric_values(self, names: Iterable[str]) -> dict[str, int]:
         if self._metric_value is None:
             return {}
         values = {}
         for name in names:
             value = self._metric_value(name)
+            if inspect.isawaitable(value):
+                value = await value
             if value is not None:
                 values[name] = value
         return values

@@ -56,6 +56,10 @@ async def run_worker(path: str, index: int) -> int:
     async def reload_config(proto: object) -> None:
         await link.call("reload_config", proto.SerializeToString())  # type: ignore[attr-defined]
 
+    async def metric_value(name: str) -> int | None:
+        values: dict[str, int | None] = await link.call("metric_values", (name,))
+        return values[name]
+
     async def render_metrics() -> str:
         text: str = await link.call("metrics")
         return text
@@ -63,7 +67,7 @@ async def run_worker(path: str, index: int) -> int:
     host = TransportHost(
         plane,
         reload_config,
-        metric_value=None,
+        metric_value=metric_value,
         readiness=lambda: plane.snapshot.readiness,
         draining=lambda: plane.snapshot.draining,
         metrics_app=metrics_page_app(render_metrics),
