@@ -9,11 +9,13 @@ import datetime
 import http.client
 import ipaddress
 import json
+import socket
 import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -25,6 +27,11 @@ from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
 from tests.support.paths import tfserving_model
 from tests.support.server_process import ServerProcess, running_server
+from tests.support.serving_processes import (
+    WORKERS,
+    grpc_channel_on_each_process,
+    socket_on_each_process,
+)
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -142,8 +149,10 @@ def https_get(url: str, context: ssl.SSLContext) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
-@pytest.fixture(scope="module")
-def tls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=WORKERS)
+def tls_server(
+    request: pytest.FixtureRequest, pki: Pki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     config_dir = tmp_path_factory.mktemp("tls")
     ssl_config = write_ssl_config(config_dir / "ssl.config", pki)
     with running_server(
@@ -152,6 +161,7 @@ def tls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         f"--ssl_config_file={ssl_config}",
         f"--rest_ssl_config_file={ssl_config}",
         wait_ready=False,
+        workers=request.param,
     ) as server:
         context = https_context(pki, pki.client, config_dir)
         url = f"https://localhost:{server.rest_port}/healthz"
@@ -162,6 +172,7 @@ def tls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             return https_get(url, context)[0] == 200
 
         wait_until(up, timeout=120, interval=0.1, what="TLS /healthz")
+        server.wait_for_workers()
         yield server
 
 
@@ -176,21 +187,30 @@ def grpc_status(channel: grpc.Channel) -> get_model_status_pb2.GetModelStatusRes
     return stub.GetModelStatus(status_request(), timeout=TIMEOUT_S)
 
 
-def secure_channel(server: ServerProcess, pki: Pki, client: KeyPair | None) -> grpc.Channel:
+def secure_channel(
+    server: ServerProcess,
+    pki: Pki,
+    client: KeyPair | None,
+    options: list[tuple[str, Any]] | None = None,
+) -> grpc.Channel:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=pki.ca.cert,
         private_key=client.key if client else None,
         certificate_chain=client.cert if client else None,
     )
-    return grpc.secure_channel(server.grpc_target, credentials)
+    return grpc.secure_channel(server.grpc_target, credentials, options)
 
 
-def test_grpc_client_with_a_valid_certificate_is_served(
+def test_grpc_client_with_a_valid_certificate_is_served_by_every_process(
     tls_server: ServerProcess, pki: Pki
 ) -> None:
-    with secure_channel(tls_server, pki, pki.client) as channel:
-        [version] = grpc_status(channel).model_version_status
-    assert version.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    def open_channel(options: list[tuple[str, Any]]) -> grpc.Channel:
+        return secure_channel(tls_server, pki, pki.client, options)
+
+    with grpc_channel_on_each_process(tls_server, open_channel) as channels:
+        for channel in channels.values():
+            [version] = grpc_status(channel).model_version_status
+            assert version.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
 
 
 def test_grpc_client_without_a_certificate_is_refused(tls_server: ServerProcess, pki: Pki) -> None:
@@ -219,18 +239,21 @@ def test_grpc_plaintext_client_fails(tls_server: ServerProcess) -> None:
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def test_rest_over_tls_with_a_client_certificate_predicts(
+def test_rest_over_tls_with_a_client_certificate_predicts_on_every_process(
     tls_server: ServerProcess, pki: Pki, tmp_path: Path
 ) -> None:
-    request = urllib.request.Request(
-        f"https://localhost:{tls_server.rest_port}/v1/models/{MODEL}:predict",
-        data=json.dumps({"instances": [1.0, 2.0, 5.0]}).encode(),
-        method="POST",
-    )
     context = https_context(pki, pki.client, tmp_path)
-    with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=context) as response:
-        assert response.status == 200
-        assert json.loads(response.read()) == {"predictions": [2.5, 3.0, 4.5]}
+    body = json.dumps({"instances": [1.0, 2.0, 5.0]})
+    with socket_on_each_process(tls_server, tls_server.rest_port) as sockets:
+        for sock in sockets.values():
+            connection = http.client.HTTPSConnection(
+                "localhost", tls_server.rest_port, timeout=TIMEOUT_S, context=context
+            )
+            connection.sock = context.wrap_socket(sock, server_hostname="localhost")
+            connection.request("POST", f"/v1/models/{MODEL}:predict", body)
+            response = connection.getresponse()
+            assert response.status == 200
+            assert json.loads(response.read()) == {"predictions": [2.5, 3.0, 4.5]}
 
 
 def test_rest_over_tls_without_a_client_certificate_is_refused(
@@ -244,3 +267,44 @@ def test_rest_over_tls_without_a_client_certificate_is_refused(
 def test_rest_plaintext_client_gets_no_answer(tls_server: ServerProcess) -> None:
     with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
         tls_server.get(f"/v1/models/{MODEL}", timeout=TIMEOUT_S)
+
+
+#: What a client says first on each port: an HTTP/1.1 request, the HTTP/2 preface.
+FIRST_BYTES = {
+    "rest": (b"GET /v1/models/half_plus_two HTTP/1.1\r\nHost: localhost\r\n\r\n", "http/1.1"),
+    "grpc": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "h2"),
+}
+
+
+def answers_over_tls(sock: socket.socket, context: ssl.SSLContext, protocol: str) -> bool:
+    """Whether the server answers what a client says first over TLS on ``sock``
+    (with TLS 1.3 a refused client certificate shows on the first read)."""
+    first, alpn = FIRST_BYTES[protocol]
+    context.set_alpn_protocols([alpn])
+    try:
+        with context.wrap_socket(sock, server_hostname="localhost") as tls:
+            tls.settimeout(TIMEOUT_S)
+            tls.sendall(first)
+            return tls.recv(64) != b""
+    except (ssl.SSLError, ConnectionError):
+        return False
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_every_process_serves_a_trusted_client_certificate_only(
+    tls_server: ServerProcess, pki: Pki, tmp_path: Path, protocol: str
+) -> None:
+    """The same TLS handshake on each process's connection: a trusted client is
+    answered; no certificate, or one from another CA, is refused."""
+    port = tls_server.rest_port if protocol == "rest" else tls_server.grpc_port
+    clients = {"trusted": pki.client, "none": None, "stranger": pki.stranger}
+    answered = {}
+    for name, client in clients.items():
+        with socket_on_each_process(tls_server, port) as sockets:
+            answered[name] = [
+                answers_over_tls(sock, https_context(pki, client, tmp_path), protocol)
+                for sock in sockets.values()
+            ]
+    workers = tls_server.workers
+    assert answered == {"trusted": [True] * workers, "none": [False] * workers,
+                        "stranger": [False] * workers}  # fmt: skip
