@@ -114,7 +114,17 @@ def test_both_processes_answer_rest_and_grpc_alike(two_workers: ServerProcess) -
         status_body = json.loads(conn.getresponse().read())
         assert status_body["model_version_status"][0]["state"] == "AVAILABLE"
         conn.request("GET", "/v2/health/ready")
-        assert conn.getresponse().status == 200
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+        # V2 words a missing model as Triton does: the error's class crossed the hop.
+        infer = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}]}
+        conn.request("POST", "/v2/models/absent/infer", json.dumps(infer))
+        response = conn.getresponse()
+        assert (response.status, json.loads(response.read())) == (
+            404,
+            {"error": "Request for unknown model: 'absent' is not found"},
+        )
         conn.close()
     errors = set()
     for _ in range(12):  # new channels: the kernel spreads them over both processes
