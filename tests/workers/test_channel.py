@@ -55,3 +55,22 @@ def test_a_message_cut_short_is_an_incomplete_read() -> None:
 def test_an_absurd_length_drops_the_connection() -> None:
     with pytest.raises(ConnectionError):
         _read(b"\xff" * 8 + b"junk")
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.array(3.5, np.float64),
+        np.zeros((0, 3), np.int32),
+        np.arange(12, dtype=">i4").reshape(3, 4)[:, ::2],
+        np.array([True, False]),
+        np.array(["ab", "c"], dtype="<U2"),
+    ],
+    ids=["scalar", "empty", "big-endian-strided", "bool", "unicode"],
+)
+def test_every_numeric_layout_arrives_equal_writable_and_contiguous(array: np.ndarray) -> None:
+    [back] = _read(encode(array))
+    assert isinstance(back, np.ndarray)
+    assert back.dtype == array.dtype and back.shape == array.shape
+    np.testing.assert_array_equal(back, array)
+    assert back.flags.writeable and back.flags.c_contiguous

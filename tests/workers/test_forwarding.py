@@ -100,7 +100,9 @@ class Pair:
         await self.endpoint.start(lambda index: f"welcome {index}")
         reader, link, welcome, snapshot = await connect(self.endpoint.path, 1)
         assert welcome == "welcome 1"
-        self.plane = ForwardingDataPlane(link, snapshot, self.worker_executor)
+        self.plane = ForwardingDataPlane(
+            link, snapshot, self.worker_executor, endpoint_path=self.endpoint.path
+        )
 
         async def no_drain() -> None:
             pass
@@ -281,5 +283,27 @@ def test_a_gone_model_process_fails_calls_unavailable(tmp_path: Path) -> None:
         with pytest.raises(Unavailable):
             await pair.plane.predict(call(Decoder()))
         pair.manager.models["m"][1].gate.set()
+
+    run(tmp_path, scenario)
+
+
+def test_predict_blocking_calls_through_the_threads_own_connection(tmp_path: Path) -> None:
+    """The threaded gRPC server's path: decode and the round trip on the handler
+    thread, errors and swaps as on the loop, each request counted once."""
+    decode = Decoder()
+
+    async def scenario(pair: Pair) -> None:
+        plane = pair.plane
+        result = await asyncio.to_thread(plane.predict_blocking, call(decode, protocol="GRPC"))
+        np.testing.assert_array_equal(result.outputs["y"], [2.0, 4.0])
+        assert decode.threads[0] != threading.get_ident()
+        with pytest.raises(NotFound, match="Specific\\(m, 7\\)"):
+            await asyncio.to_thread(plane.predict_blocking, call(Decoder(), ModelSpec("m", 7)))
+        pair.manager.models["m"] = {2: DoubleModel()}
+        result = await asyncio.to_thread(plane.predict_blocking, call(decode, protocol="GRPC"))
+        assert result.id == ServableId("m", 2) and result.outputs["y"].dtype == np.float64
+        await until(lambda: len(pair.finished()) == 3)
+        assert [code for *_, code in pair.finished()] == [Code.OK, Code.NOT_FOUND, Code.OK]
+        assert len(pair.endpoint.ready) == 0  # a thread's link is no worker
 
     run(tmp_path, scenario)

@@ -14,13 +14,18 @@ labels) come from the model process's last pushed :class:`StateSnapshot`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
+import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from tensorserve.core import errors
 from tensorserve.core.errors import (
     Cancelled,
     Code,
@@ -44,12 +49,14 @@ from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.dataplane.repository import RepositoryEntry
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import Signature
-from tensorserve.workers.channel import Writer, read_message
+from tensorserve.workers.channel import Encoder, Writer, read_message, read_message_blocking
 from tensorserve.workers.model_endpoint import (
     CALL,
+    CALLS_ONLY,
     CAST,
     DRAIN,
     ERROR,
+    HELLO,
     ITEM,
     OK,
     READY,
@@ -67,9 +74,15 @@ class Stale(Exception):
     """The model process answered "stale": describe and decode again."""
 
 
-def error_from(payload: tuple[int, str]) -> ServingError:
-    code, message = payload
-    return ServingError(message, Code(code))
+def error_from(payload: tuple[Any, ...]) -> ServingError:
+    """The model process's error as the class it raised (any of ``core.errors``)."""
+    code, message, *kind = payload
+    cls = getattr(errors, kind[0], None) if kind else None
+    if not (isinstance(cls, type) and issubclass(cls, ServingError)):
+        cls = ServingError
+    error = cls.__new__(cls)
+    ServingError.__init__(error, message, Code(code))
+    return error
 
 
 class ModelProcessLink:
@@ -176,6 +189,40 @@ class ModelProcessLink:
             queue.put_nowait((ERROR, (int(Code.UNAVAILABLE), "the model process is gone")))
 
 
+class BlockingLink:
+    """One thread's own connection to the model process, for calls made off the loop
+    (the threaded gRPC server's handlers): a round trip costs two system calls on this
+    thread and no hop to the event loop."""
+
+    def __init__(self, path: str) -> None:
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.connect(path)
+        self._encode = Encoder()
+        self._ids = itertools.count(1)
+        self._sock.sendall(self._encode((0, HELLO, (CALLS_ONLY, os.getpid()))))
+        read_message_blocking(self._sock)  # the welcome, which this link does not need
+
+    def call(self, op: str, *args: Any) -> Any:
+        """``op``'s answer; raises its error, :class:`Stale`, or ConnectionError."""
+        rid = next(self._ids)
+        self._sock.sendall(self._encode((rid, CALL, (op, args))))
+        while True:
+            answered, kind, payload = read_message_blocking(self._sock)
+            if answered != rid:
+                continue  # an answer to a call abandoned by an earlier error
+            if kind == OK:
+                return payload
+            if kind == STALE:
+                raise Stale()
+            raise error_from(payload)
+
+    def cast(self, op: str, *args: Any) -> None:
+        self._sock.sendall(self._encode((0, CAST, (op, args))))
+
+    def close(self) -> None:
+        self._sock.close()
+
+
 class _SnapshotRepository:
     """The repository extension, read from the snapshot, controlled by forwarding."""
 
@@ -220,9 +267,16 @@ class ForwardingDataPlane(DataPlane):
     """:class:`DataPlane` for a transport worker; see the module docstring."""
 
     def __init__(
-        self, link: ModelProcessLink, snapshot: StateSnapshot, executor: ModelExecutor
+        self,
+        link: ModelProcessLink,
+        snapshot: StateSnapshot,
+        executor: ModelExecutor,
+        *,
+        endpoint_path: str | None = None,
     ) -> None:
         self.link = link
+        self._endpoint_path = endpoint_path
+        self._threads = threading.local()
         self._replica = ServableStateMonitor()
         self.snapshot = snapshot
         super().__init__(
@@ -293,7 +347,72 @@ class ForwardingDataPlane(DataPlane):
     def predict_blocking(
         self, call: Inference, *, missing_signature: MissingSignature | None = None
     ) -> InferenceResult:
-        raise RunsOnLoop(call.spec.signature)  # the threaded gRPC server awaits predict
+        """:meth:`predict` on the calling thread, through its own :class:`BlockingLink`
+        (without an endpoint path: :class:`RunsOnLoop`, so the caller awaits predict)."""
+        if self._endpoint_path is None:
+            raise RunsOnLoop(call.spec.signature)
+        started = time.perf_counter() if call.started is None else call.started
+        link = self._blocking_link()
+        counted_here = True
+        code = Code.UNKNOWN
+        try:
+            for _attempt in range(STALE_RETRIES + 1):
+                description = self._described.get(call.spec)
+                if description is None:
+                    description = link.call("describe", call.spec)
+                    self._described[call.spec] = description
+                name = call.spec.signature
+                signature = description.signatures.get(name)
+                if signature is None:
+                    raise (missing_signature or signature_not_found)(name)
+                inputs = call.decode(signature)
+                counted_here = False
+                try:
+                    outputs = link.call(
+                        "predict", *self._forwarded(call, description, inputs, started)
+                    )
+                except Stale:
+                    counted_here = True
+                    self._described.pop(call.spec, None)
+                    continue
+                code = Code.OK
+                return InferenceResult(outputs, description.id, name, signature)
+            raise Unavailable("the model's signatures kept changing; try again")
+        except ConnectionError as exc:
+            self._drop_blocking_link()
+            code = Code.UNAVAILABLE
+            raise Unavailable("the model process is gone") from exc
+        except Exception as exc:
+            code = as_serving_error(exc).code
+            raise
+        finally:
+            if counted_here and code is not Code.OK:
+                with contextlib.suppress(OSError):
+                    link.cast(
+                        "observe",
+                        call.spec.name,
+                        call.api,
+                        call.protocol,
+                        int(code),
+                        time.perf_counter() - started,
+                    )
+
+    def _blocking_link(self) -> BlockingLink:
+        link: BlockingLink | None = getattr(self._threads, "link", None)
+        if link is None:
+            assert self._endpoint_path is not None
+            try:
+                link = BlockingLink(self._endpoint_path)
+            except (OSError, ConnectionError) as exc:
+                raise Unavailable("the model process is gone") from exc
+            self._threads.link = link
+        return link
+
+    def _drop_blocking_link(self) -> None:
+        link = getattr(self._threads, "link", None)
+        if link is not None:
+            link.close()
+            self._threads.link = None
 
     async def forward_stream(
         self, call: Inference, missing_signature: MissingSignature | None

@@ -43,6 +43,8 @@ OK, ERROR, STALE, ITEM, STATE, DRAIN, STOP, WELCOME = (
 )  # fmt: skip
 #: Message kinds from a worker.
 CALL, CAST, HELLO, READY = "call", "cast", "hello", "ready"
+#: The worker index a thread's blocking connection says hello with.
+CALLS_ONLY = -1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,6 +96,13 @@ class ServerControl:
 def error_payload(exc: BaseException) -> tuple[int, str]:
     error = as_serving_error(exc)
     return int(error.code), error.message
+
+
+def typed_error_payload(exc: BaseException) -> tuple[int, str, str]:
+    """(code, message, class name): codecs tell some errors apart by class (V2 words
+    ``ServableNotFound`` as Triton does), so the worker rebuilds the same class."""
+    error = as_serving_error(exc)
+    return int(error.code), error.message, type(error).__name__
 
 
 class ModelEndpoint:
@@ -186,7 +195,8 @@ class ModelEndpoint:
                 return
             index, pid = payload
             writer.send((0, WELCOME, (self._welcome(index), self.snapshot())))
-            self._writers.add(writer)
+            if index != CALLS_ONLY:  # a worker's own link; a thread's link gets no pushes
+                self._writers.add(writer)
             while True:
                 rid, kind, payload = await read_message(reader)
                 if kind == CAST:
@@ -225,9 +235,7 @@ class ModelEndpoint:
         try:
             if op == "observe":
                 model, api, protocol, code, elapsed = args
-                self._dataplane.observer.request_finished(
-                    model, api, protocol, Code(code), elapsed
-                )
+                self._dataplane.observer.request_finished(model, api, protocol, Code(code), elapsed)
         except Exception:  # a bug in one message must not cut the worker off
             _LOG.exception("worker message %r failed", op)
 
@@ -246,7 +254,7 @@ class ModelEndpoint:
             error = as_serving_error(exc)
             if error is not exc:
                 _LOG.exception("forwarded %s failed unexpectedly", op)
-            writer.send((rid, ERROR, error_payload(error)))
+            writer.send((rid, ERROR, typed_error_payload(error)))
 
     # -- the forwarded operations ----------------------------------------------------
 

@@ -51,7 +51,7 @@ async def run_worker(path: str, index: int) -> int:
         welcome.options, port=welcome.grpc_port, rest_api_port=welcome.rest_port
     )
     executor = ModelExecutor(max(options.rest_api_num_threads, 1))
-    plane = ForwardingDataPlane(link, snapshot, executor)
+    plane = ForwardingDataPlane(link, snapshot, executor, endpoint_path=path)
 
     async def reload_config(proto: object) -> None:
         await link.call("reload_config", proto.SerializeToString())  # type: ignore[attr-defined]
