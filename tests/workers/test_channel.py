@@ -11,17 +11,43 @@ import pytest
 from tensorserve.dataplane import ModelSpec
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import PREDICT_METHOD, Signature, TensorInfo
-from tensorserve.workers.channel import encode, read_message
+from tensorserve.workers.channel import MessageStream, encode
 
 
-def _read(*frames: bytes, eof: bool = True) -> list[object]:
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    abort = close
+
+
+def _feed(stream: MessageStream, data: bytes, chunk: int) -> None:
+    """What the transport does: read into the stream's buffer, ``chunk`` bytes at a time."""
+    for start in range(0, len(data), chunk):
+        piece = data[start : start + chunk]
+        buffer = stream.get_buffer(len(piece))
+        buffer[: len(piece)] = piece
+        stream.buffer_updated(len(piece))
+
+
+def _read(*frames: bytes, eof: bool = True, chunk: int = 7) -> list[object]:
     async def scenario() -> list[object]:
-        reader = asyncio.StreamReader()
-        for frame in frames:
-            reader.feed_data(frame)
+        stream = MessageStream()
+        stream.connection_made(FakeTransport())  # type: ignore[arg-type]
+        _feed(stream, b"".join(frames), chunk)
         if eof:
-            reader.feed_eof()
-        return [await read_message(reader) for _ in frames]
+            stream.eof_received()
+        return [await stream.next() for _ in frames]
 
     return asyncio.run(scenario())
 
@@ -46,15 +72,41 @@ def test_arrays_specs_and_signatures_arrive_equal_and_arrays_writable() -> None:
     assert list(inputs["s"]) == [b"a", b"\x00b"]
 
 
-def test_a_message_cut_short_is_an_incomplete_read() -> None:
+def test_a_message_cut_short_ends_the_stream() -> None:
     frame = encode({"x": np.zeros(1000)})
-    with pytest.raises(asyncio.IncompleteReadError):
+    with pytest.raises(ConnectionError):
         _read(frame[: len(frame) // 2])
+
+
+@pytest.mark.parametrize("chunk", [1 << 16, 1000])
+def test_frames_larger_than_the_buffer_and_split_anywhere_arrive_whole(chunk: int) -> None:
+    big = np.arange(300_000, dtype=np.float64)  # 2.4 MB: the read buffer must grow
+    frames = [encode((1, "ok", big)), encode((2, "ok", "small")), encode((3, "ok", big[:5]))]
+    back = _read(*frames, chunk=chunk)
+    assert [rid for rid, _kind, _payload in back] == [1, 2, 3]  # type: ignore[misc]
+    np.testing.assert_array_equal(back[0][2], big)  # type: ignore[index]
+    np.testing.assert_array_equal(back[2][2], big[:5])  # type: ignore[index]
+
+
+def test_sends_in_one_loop_iteration_leave_in_one_write() -> None:
+    async def scenario() -> list[bytes]:
+        stream = MessageStream()
+        transport = FakeTransport()
+        stream.connection_made(transport)  # type: ignore[arg-type]
+        stream.send((1, "ok", "a"))
+        stream.send((2, "ok", "b"))
+        await asyncio.sleep(0)
+        stream.send((3, "ok", "c"))
+        await stream.drain()
+        return transport.written
+
+    written = asyncio.run(scenario())
+    assert written == [encode((1, "ok", "a")) + encode((2, "ok", "b")), encode((3, "ok", "c"))]
 
 
 def test_an_absurd_length_drops_the_connection() -> None:
     with pytest.raises(ConnectionError):
-        _read(b"\xff" * 8 + b"junk")
+        _read(b"\xff" * 8 + b"junk", eof=False)
 
 
 @pytest.mark.parametrize(

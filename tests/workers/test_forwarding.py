@@ -98,7 +98,7 @@ class Pair:
 
     async def start(self) -> None:
         await self.endpoint.start(lambda index: f"welcome {index}")
-        reader, link, welcome, snapshot = await connect(self.endpoint.path, 1)
+        link, welcome, snapshot = await connect(self.endpoint.path, 1)
         assert welcome == "welcome 1"
         self.plane = ForwardingDataPlane(
             link, snapshot, self.worker_executor, endpoint_path=self.endpoint.path
@@ -107,7 +107,7 @@ class Pair:
         async def no_drain() -> None:
             pass
 
-        self._pump = asyncio.create_task(link.pump(reader, self.plane.apply, no_drain))
+        self._pump = asyncio.create_task(link.pump(self.plane.apply, no_drain))
 
     async def stop(self) -> None:
         await self.endpoint.close()

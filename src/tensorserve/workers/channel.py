@@ -11,12 +11,14 @@ Numeric arrays travel as raw bytes (see :class:`_Pickler`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import copyreg
 import io
 import pickle
 import socket
 import struct
 import types
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,9 @@ from tensorserve.core.servable_id import ServableId
 from tensorserve.dataplane.model_spec import ModelSpec
 
 _LENGTH = struct.Struct("<Q")
+_READ_BYTES = 256 * 1024
+"""The read buffer's first size; it grows to the largest frame seen."""
+_MIN_FREE = 64 * 1024
 _EMPTY_LENGTH = bytes(_LENGTH.size)
 
 MAX_MESSAGE_BYTES = 1 << 34
@@ -97,14 +102,6 @@ def encode(message: Any) -> bytes:
     return Encoder()(message)
 
 
-async def read_message(reader: asyncio.StreamReader) -> Any:
-    """The next message; raises ``asyncio.IncompleteReadError`` at end of stream."""
-    (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
-    if length > MAX_MESSAGE_BYTES:
-        raise ConnectionError(f"worker channel frame of {length} bytes")
-    return pickle.loads(await reader.readexactly(length))
-
-
 def read_message_blocking(sock: socket.socket) -> Any:
     """The next message on a blocking socket; raises ConnectionError at end of stream."""
     (length,) = _LENGTH.unpack(_receive(sock, _LENGTH.size))
@@ -125,25 +122,142 @@ def _receive(sock: socket.socket, size: int) -> bytearray:
     return data
 
 
-class Writer:
-    """Writes frames to one stream; ``send`` never blocks the loop (asyncio buffers),
-    ``drain`` waits while the peer is slow."""
+class MessageStream(asyncio.BufferedProtocol):
+    """One end of a channel connection, both directions.
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
+    Reading: the transport reads straight into one buffer; every frame that completes is
+    unpickled and queued for :meth:`next` (no per-frame stream reads: a ``StreamReader``
+    costs two ``readexactly`` awaits and copies per message). Writing: frames sent during
+    one loop iteration go out in one write at its end, so a burst of answers costs the
+    peer one wake-up. ``on_connected`` (for a server) is called with the stream once the
+    transport is up.
+    """
+
+    def __init__(self, on_connected: Callable[[MessageStream], None] | None = None) -> None:
+        self._on_connected = on_connected
+        self._buffer = bytearray(_READ_BYTES)
+        self._filled = 0
+        self._messages: collections.deque[Any] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._ended = False
+        self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._encode = Encoder()
+        self._outgoing: list[bytes] = []
+        self._flush_scheduled = False
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    # -- asyncio.BufferedProtocol ---------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        self._loop = asyncio.get_running_loop()
+        if self._on_connected is not None:
+            self._on_connected(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if len(self._buffer) - self._filled < _MIN_FREE:
+            self._grow(len(self._buffer) * 2)
+        return memoryview(self._buffer)[self._filled :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._filled += nbytes
+        buffer, start, end = self._buffer, 0, self._filled
+        while end - start >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(buffer, start)
+            if length > MAX_MESSAGE_BYTES:
+                self._end()
+                if self._transport is not None:
+                    self._transport.abort()
+                return
+            stop = start + _LENGTH.size + length
+            if stop > end:
+                break
+            with memoryview(buffer)[start + _LENGTH.size : stop] as frame:
+                self._messages.append(pickle.loads(frame))
+            start = stop
+        if start:  # keep the partial frame, at the front (equal-length slice: no resize)
+            remaining = end - start
+            buffer[:remaining] = buffer[start:end]
+            self._filled = remaining
+        if self._filled >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(self._buffer, 0)
+            if _LENGTH.size + length > len(self._buffer):
+                self._grow(_LENGTH.size + length)
+        if self._messages:
+            self._wake()
+
+    def _grow(self, size: int) -> None:
+        # A new buffer, not a resize: the transport may still hold a view of the old one.
+        grown = bytearray(size)
+        grown[: self._filled] = self._buffer[: self._filled]
+        self._buffer = grown
+
+    def eof_received(self) -> bool:
+        self._end()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+        self._writable.set()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- reading ------------------------------------------------------------------
+
+    async def next(self) -> Any:
+        """The next message; raises ``ConnectionError`` once the peer is gone."""
+        while not self._messages:
+            if self._ended:
+                raise ConnectionError("the channel connection ended")
+            assert self._loop is not None
+            self._waiter = self._loop.create_future()
+            await self._waiter
+        return self._messages.popleft()
+
+    # -- writing ------------------------------------------------------------------
 
     def send(self, message: Any) -> None:
-        if not self._writer.is_closing():
-            self._writer.write(self._encode(message))
+        """Queue ``message``; it is written at the end of this loop iteration."""
+        if self.closed:
+            return
+        self._outgoing.append(self._encode(message))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        outgoing, self._outgoing = self._outgoing, []
+        if outgoing and not self.closed:
+            assert self._transport is not None
+            self._transport.write(outgoing[0] if len(outgoing) == 1 else b"".join(outgoing))
 
     async def drain(self) -> None:
-        if not self._writer.is_closing():
-            await self._writer.drain()
+        """Write what is queued, then wait while the peer reads slower than we write."""
+        self._flush()
+        await self._writable.wait()
 
     def close(self) -> None:
-        self._writer.close()
+        self._flush()
+        if self._transport is not None:
+            self._transport.close()
 
     @property
     def closed(self) -> bool:
-        return self._writer.is_closing()
+        return self._transport is None or self._transport.is_closing()

@@ -49,7 +49,7 @@ from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.dataplane.repository import RepositoryEntry
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import Signature
-from tensorserve.workers.channel import Encoder, Writer, read_message, read_message_blocking
+from tensorserve.workers.channel import Encoder, MessageStream, read_message_blocking
 from tensorserve.workers.model_endpoint import (
     CALL,
     CALLS_ONLY,
@@ -88,7 +88,7 @@ def error_from(payload: tuple[Any, ...]) -> ServingError:
 class ModelProcessLink:
     """Calls on the model process over one connection, multiplexed by request id."""
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: MessageStream) -> None:
         self._writer = writer
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -158,7 +158,6 @@ class ModelProcessLink:
 
     async def pump(
         self,
-        reader: asyncio.StreamReader,
         on_state: Callable[[StateSnapshot], None],
         on_drain: Callable[[], Awaitable[None]],
     ) -> float:
@@ -166,7 +165,7 @@ class ModelProcessLink:
         the worker may take to drain) or goes away (fails what is in flight; 0)."""
         try:
             while True:
-                rid, kind, payload = await read_message(reader)
+                rid, kind, payload = await self._writer.next()
                 if rid:
                     self.deliver(rid, kind, payload)
                 elif kind == STATE:
@@ -175,7 +174,7 @@ class ModelProcessLink:
                     await on_drain()
                 elif kind == STOP:
                     return float(payload)
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except ConnectionError:
             self.fail_all()
             return 0.0
 

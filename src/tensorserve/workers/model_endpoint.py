@@ -33,7 +33,7 @@ from tensorserve.dataplane.dataplane import StaleSignature
 from tensorserve.dataplane.repository import ModelRepository, RepositoryEntry
 from tensorserve.dataplane.streaming import stream_inference
 from tensorserve.servables.signature import Signature
-from tensorserve.workers.channel import Writer, read_message
+from tensorserve.workers.channel import MessageStream
 
 _LOG = logging.getLogger("tensorserve.workers")
 
@@ -113,7 +113,7 @@ class ModelEndpoint:
         self._control = control
         self.path = path
         self._server: asyncio.AbstractServer | None = None
-        self._writers: set[Writer] = set()
+        self._writers: set[MessageStream] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._signatures: dict[ServableId, Mapping[str, Signature]] = {}
         self._welcome: Callable[[int], Any] = lambda _index: None
@@ -127,7 +127,9 @@ class ModelEndpoint:
         """Listen; ``welcome(index)`` is what a worker gets first (its options)."""
         self._loop = asyncio.get_running_loop()
         self._welcome = welcome
-        self._server = await asyncio.start_unix_server(self._serve, self.path)
+        self._server = await self._loop.create_unix_server(
+            lambda: MessageStream(self._connected), self.path
+        )
         self._control.monitor.add_listener(self._on_state)
 
     def _on_state(self, state: ServableState) -> None:
@@ -186,11 +188,15 @@ class ModelEndpoint:
 
     # -- one worker's connection ---------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
-        writer = Writer(stream)
+    def _connected(self, stream: MessageStream) -> None:
+        task = asyncio.create_task(self._serve(stream))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, writer: MessageStream) -> None:
         index = -1
         try:
-            _rid, kind, payload = await read_message(reader)
+            _rid, kind, payload = await writer.next()
             if kind != HELLO:
                 return
             index, pid = payload
@@ -198,7 +204,7 @@ class ModelEndpoint:
             if index != CALLS_ONLY:  # a worker's own link; a thread's link gets no pushes
                 self._writers.add(writer)
             while True:
-                rid, kind, payload = await read_message(reader)
+                rid, kind, payload = await writer.next()
                 if kind == CAST:
                     self._cast(payload)
                     continue
@@ -209,7 +215,7 @@ class ModelEndpoint:
                 task = asyncio.create_task(self._answer(writer, rid, *payload))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except ConnectionError:
             pass  # the worker went away; its calls still running answer into the void
         finally:
             self._writers.discard(writer)
@@ -239,7 +245,9 @@ class ModelEndpoint:
         except Exception:  # a bug in one message must not cut the worker off
             _LOG.exception("worker message %r failed", op)
 
-    async def _answer(self, writer: Writer, rid: int, op: str, args: tuple[Any, ...]) -> None:
+    async def _answer(
+        self, writer: MessageStream, rid: int, op: str, args: tuple[Any, ...]
+    ) -> None:
         try:
             if op == "stream":
                 await self._stream(writer, rid, *args)
@@ -292,7 +300,7 @@ class ModelEndpoint:
         result = await self._dataplane.predict(call, missing_signature=StaleSignature)
         return result.outputs
 
-    async def _stream(self, writer: Writer, rid: int, *args: Any) -> None:
+    async def _stream(self, writer: MessageStream, rid: int, *args: Any) -> None:
         call = self._inference(*args)
         results = stream_inference(self._dataplane, call, missing_signature=StaleSignature)
         async with contextlib.aclosing(results):

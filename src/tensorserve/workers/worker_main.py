@@ -22,31 +22,29 @@ import sys
 from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.monitoring.asgi import metrics_page_app
 from tensorserve.transports import TransportHost, Transports, read_transport_files
-from tensorserve.workers.channel import Writer, read_message
+from tensorserve.workers.channel import MessageStream
 from tensorserve.workers.forwarding_dataplane import ForwardingDataPlane, ModelProcessLink
 from tensorserve.workers.model_endpoint import HELLO, WELCOME, StateSnapshot, Welcome
 
 _LOG = logging.getLogger("tensorserve.workers")
 
 
-async def connect(
-    path: str, index: int
-) -> tuple[asyncio.StreamReader, ModelProcessLink, Welcome, StateSnapshot]:
+async def connect(path: str, index: int) -> tuple[ModelProcessLink, Welcome, StateSnapshot]:
     """Join the model process's endpoint as worker ``index``: what it said first, and
     the link to call it through (whose :meth:`~ModelProcessLink.pump` must then run)."""
-    reader, stream = await asyncio.open_unix_connection(path)
-    writer = Writer(stream)
-    writer.send((0, HELLO, (index, os.getpid())))
-    _rid, kind, payload = await read_message(reader)
+    loop = asyncio.get_running_loop()
+    _transport, stream = await loop.create_unix_connection(MessageStream, path)
+    stream.send((0, HELLO, (index, os.getpid())))
+    _rid, kind, payload = await stream.next()
     if kind != WELCOME:
         raise ConnectionError(f"the model process answered {kind!r} to hello")
     welcome, snapshot = payload
-    return reader, ModelProcessLink(writer), welcome, snapshot
+    return ModelProcessLink(stream), welcome, snapshot
 
 
 async def run_worker(path: str, index: int) -> int:
     """Serve until the model process says stop or goes away; returns the exit code."""
-    reader, link, welcome, snapshot = await connect(path, index)
+    link, welcome, snapshot = await connect(path, index)
     options = dataclasses.replace(
         welcome.options, port=welcome.grpc_port, rest_api_port=welcome.rest_port
     )
@@ -81,12 +79,12 @@ async def run_worker(path: str, index: int) -> int:
         plane.apply(snapshot)
         transports.set_health(_health(plane))
 
-    stop_timeout_s = await link.pump(reader, on_state, transports.begin_drain)
+    stop_timeout_s = await link.pump(on_state, transports.begin_drain)
     if link.closed:
         _LOG.warning("worker %d: the model process went away; stopping", index)
     # The answers to the calls still in flight come after STOP: read them while the
     # transports drain, or those requests wait out the whole shutdown timeout.
-    answers = asyncio.create_task(link.pump(reader, on_state, transports.begin_drain))
+    answers = asyncio.create_task(link.pump(on_state, transports.begin_drain))
     await transports.stop(stop_timeout_s)
     answers.cancel()
     with contextlib.suppress(asyncio.CancelledError):
