@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -188,6 +188,40 @@ class ModelProcessLink:
             queue.put_nowait((ERROR, (int(Code.UNAVAILABLE), "the model process is gone")))
 
 
+class _LocalOutcome:
+    """Counts a request that fails in the worker (decoding, an unknown signature, a
+    gone model process); one that reached the model process was counted there. A
+    "stale" answer is no outcome: the request is decoded and forwarded again."""
+
+    def __init__(self, count: Callable[[Code], None]) -> None:
+        self._count = count
+        self._forwarded = False
+
+    @contextlib.contextmanager
+    def forwarding(self) -> Iterator[None]:
+        """Around the forwarded call: what it raises was counted by the model process,
+        except :class:`Stale`."""
+        self._forwarded = True
+        try:
+            yield
+        except Stale:
+            self._forwarded = False
+            raise
+
+    def __enter__(self) -> _LocalOutcome:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any
+    ) -> None:
+        if error is None or self._forwarded:
+            return
+        if isinstance(error, asyncio.CancelledError | GeneratorExit):
+            self._count(Code.CANCELLED)
+        else:
+            self._count(as_serving_error(error).code)
+
+
 class BlockingLink:
     """One thread's own connection to the model process, for calls made off the loop
     (the threaded gRPC server's handlers): a round trip costs two system calls on this
@@ -317,31 +351,19 @@ class ForwardingDataPlane(DataPlane):
         self, call: Inference, *, missing_signature: MissingSignature | None = None
     ) -> InferenceResult:
         started = time.perf_counter() if call.started is None else call.started
-        counted_here = True
-        code = Code.UNKNOWN
-        try:
+        with _LocalOutcome(self._count(call, started)) as outcome:
             for _attempt in range(STALE_RETRIES + 1):
                 description, signature, inputs = await self._decoded(call, missing_signature)
-                counted_here = False
                 try:
-                    outputs = await self.link.call(
-                        "predict", *self._forwarded(call, description, inputs, started)
-                    )
+                    with outcome.forwarding():
+                        outputs = await self.link.call(
+                            "predict", *self._forwarded(call, description, inputs, started)
+                        )
                 except Stale:
-                    counted_here = True
                     self._described.pop(call.spec, None)
                     continue
                 return InferenceResult(outputs, description.id, call.spec.signature, signature)
             raise Unavailable("the model's signatures kept changing; try again")
-        except asyncio.CancelledError:
-            code = Code.CANCELLED
-            raise
-        except Exception as exc:
-            code = as_serving_error(exc).code
-            raise
-        finally:
-            if counted_here and code is not Code.OK:
-                self.observe_code(call, code, started)
 
     def predict_blocking(
         self, call: Inference, *, missing_signature: MissingSignature | None = None
@@ -352,49 +374,43 @@ class ForwardingDataPlane(DataPlane):
             raise RunsOnLoop(call.spec.signature)
         started = time.perf_counter() if call.started is None else call.started
         link = self._blocking_link()
-        counted_here = True
-        code = Code.UNKNOWN
-        try:
-            for _attempt in range(STALE_RETRIES + 1):
-                description = self._described.get(call.spec)
-                if description is None:
-                    description = link.call("describe", call.spec)
-                    self._described[call.spec] = description
-                name = call.spec.signature
-                signature = description.signatures.get(name)
-                if signature is None:
-                    raise (missing_signature or signature_not_found)(name)
-                inputs = call.decode(signature)
-                counted_here = False
-                try:
-                    outputs = link.call(
-                        "predict", *self._forwarded(call, description, inputs, started)
-                    )
-                except Stale:
-                    counted_here = True
-                    self._described.pop(call.spec, None)
-                    continue
-                code = Code.OK
-                return InferenceResult(outputs, description.id, name, signature)
-            raise Unavailable("the model's signatures kept changing; try again")
-        except ConnectionError as exc:
-            self._drop_blocking_link()
-            code = Code.UNAVAILABLE
-            raise Unavailable("the model process is gone") from exc
-        except Exception as exc:
-            code = as_serving_error(exc).code
-            raise
-        finally:
-            if counted_here and code is not Code.OK:
-                with contextlib.suppress(OSError):
-                    link.cast(
-                        "observe",
-                        call.spec.name,
-                        call.api,
-                        call.protocol,
-                        int(code),
-                        time.perf_counter() - started,
-                    )
+
+        def count(code: Code) -> None:
+            with contextlib.suppress(OSError):
+                link.cast(
+                    "observe",
+                    call.spec.name,
+                    call.api,
+                    call.protocol,
+                    int(code),
+                    time.perf_counter() - started,
+                )
+
+        with _LocalOutcome(count) as outcome:
+            try:
+                for _attempt in range(STALE_RETRIES + 1):
+                    description = self._described.get(call.spec)
+                    if description is None:
+                        description = link.call("describe", call.spec)
+                        self._described[call.spec] = description
+                    name = call.spec.signature
+                    signature = description.signatures.get(name)
+                    if signature is None:
+                        raise (missing_signature or signature_not_found)(name)
+                    inputs = call.decode(signature)
+                    try:
+                        with outcome.forwarding():
+                            outputs = link.call(
+                                "predict", *self._forwarded(call, description, inputs, started)
+                            )
+                    except Stale:
+                        self._described.pop(call.spec, None)
+                        continue
+                    return InferenceResult(outputs, description.id, name, signature)
+                raise Unavailable("the model's signatures kept changing; try again")
+            except ConnectionError as exc:
+                self._drop_blocking_link()
+                raise Unavailable("the model process is gone") from exc
 
     def _blocking_link(self) -> BlockingLink:
         link: BlockingLink | None = getattr(self._threads, "link", None)
@@ -418,32 +434,20 @@ class ForwardingDataPlane(DataPlane):
     ) -> AsyncIterator[InferenceResult]:
         """:func:`~tensorserve.dataplane.stream_inference`, run by the model process."""
         started = time.perf_counter() if call.started is None else call.started
-        counted_here = True
-        code = Code.UNKNOWN
-        try:
+        with _LocalOutcome(self._count(call, started)) as outcome:
             for _attempt in range(STALE_RETRIES + 1):
                 description, signature, inputs = await self._decoded(call, missing_signature)
-                counted_here = False
                 items = self.link.stream(*self._forwarded(call, description, inputs, started))
                 try:
-                    async for outputs in items:
-                        yield InferenceResult(
-                            outputs, description.id, call.spec.signature, signature
-                        )
+                    with outcome.forwarding():
+                        async for outputs in items:
+                            yield InferenceResult(
+                                outputs, description.id, call.spec.signature, signature
+                            )
                     return
                 except Stale:
-                    counted_here = True
                     self._described.pop(call.spec, None)
             raise Unavailable("the model's signatures kept changing; try again")
-        except (asyncio.CancelledError, GeneratorExit):
-            code = Code.CANCELLED
-            raise
-        except Exception as exc:
-            code = as_serving_error(exc).code
-            raise
-        finally:
-            if counted_here and code is not Code.OK:
-                self.observe_code(call, code, started)
 
     async def _decoded(
         self, call: Inference, missing_signature: MissingSignature | None
@@ -474,10 +478,13 @@ class ForwardingDataPlane(DataPlane):
             time.perf_counter() - started,
         )
 
-    def observe_code(self, call: Inference, code: Code, started: float) -> None:
-        self.observer.request_finished(
-            call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
-        )
+    def _count(self, call: Inference, started: float) -> Callable[[Code], None]:
+        def count(code: Code) -> None:
+            self.observer.request_finished(
+                call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
+            )
+
+        return count
 
     async def classify(
         self, call: ExampleInference, *, missing_signature: MissingSignature | None = None
