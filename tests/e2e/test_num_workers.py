@@ -61,7 +61,7 @@ def connection_to(
     """A kept-alive REST connection that the process ``pid`` serves."""
     for _ in range(attempts):
         conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
-        conn.request("GET", "/v1/models/half")
+        conn.request("GET", "/v2/health/live")
         response = conn.getresponse()
         response.read()
         assert response.status == 200
@@ -247,3 +247,40 @@ def test_a_busy_port_still_fails_the_start(tmp_path: Path) -> None:
         ) as server:
             assert server.process.wait(timeout=60) != 0
             assert "Address already in use" in server.log()
+
+
+def test_a_stream_through_a_worker_delivers_every_chunk_and_the_error_after_them(
+    tmp_path: Path,
+) -> None:
+    """Server-sent events from a streaming Python servable: the model process runs the
+    stream, the worker relays each chunk as it comes, and the servable's error after
+    the first chunk arrives in the stream, as with one process."""
+    from tests.e2e.test_python_servables import COUNTER, _count_request
+    from tests.support.python_servables import write_version
+
+    write_version(tmp_path / "counter", 1, {"servable.py": COUNTER})
+    with running_server(
+        "--model_name=counter", f"--model_base_path={tmp_path / 'counter'}", "--num_workers=2"
+    ) as server:
+        wait_until(lambda: WORKERS_SERVING in server.log(), timeout=60, what="workers")
+        [worker] = worker_pids(server)
+        for pid in (worker, server.process.pid):
+            conn = connection_to(server, pid)
+            for signature, expected in (("serving_default", 4), ("broken", 2)):
+                body = json.dumps(_count_request(4, signature))
+                conn.request("POST", "/v2/models/counter/infer_stream", body)
+                response = conn.getresponse()
+                assert response.status == 200
+                text = response.read().decode()
+                events = [
+                    json.loads(block[len("data: ") :]) for block in text.split("\n\n") if block
+                ]
+                assert len(events) == expected
+                if signature == "broken":
+                    assert events[0]["outputs"][0]["data"] == [0]
+                    assert events[1] == {
+                        "error": "servable 'counter' version 1 raised RuntimeError: lost the thread"
+                    }
+                else:
+                    assert [e["outputs"][0]["data"] for e in events] == [[0], [1], [2], [3]]
+            conn.close()

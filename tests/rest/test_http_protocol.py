@@ -38,11 +38,13 @@ class EchoApp:
 class Connection:
     """One HttpConnection on a FakeTransport, with the helpers the tests need."""
 
-    def __init__(self, **limits: Any) -> None:
+    def __init__(self, app: Any = None, **limits: Any) -> None:
         self.app = EchoApp()
         self.registry: ConnectionSet[HttpConnection] = ConnectionSet()
         options = {"max_body_bytes": 1000, **limits}
-        self.protocol = HttpConnection(self.app, ConnectionLimits(**options), self.registry, "http")
+        self.protocol = HttpConnection(
+            app or self.app, ConnectionLimits(**options), self.registry, "http"
+        )
         self.transport = FakeTransport(self.protocol).connect()
 
     def send(self, data: bytes) -> None:
@@ -465,3 +467,33 @@ def test_a_connection_made_after_the_drain_began_drains_too() -> None:
 async def _answered(transport: FakeTransport) -> None:
     while not parse_responses(bytes(transport.written)):
         await asyncio.sleep(0)
+
+
+def test_an_app_cancelling_its_disconnect_watch_does_not_tell_later_requests_the_client_left() -> (
+    None
+):
+    """A streaming app watches ``receive()`` for ``http.disconnect`` and cancels the
+    watch when its stream ends. That must not mark the connection lost: the next request
+    on the keep-alive connection is still there (a V2 server-sent-event stream after
+    another was cut after its first event)."""
+    watched: list[bool] = []
+
+    class WatchingApp:
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await receive()  # the body
+            watch = asyncio.ensure_future(receive())  # returns only at disconnect
+            await asyncio.sleep(0)
+            watched.append(watch.done())
+            watch.cancel()
+            await send_response(send, 200, b"{}", [(b"content-type", b"application/json")])
+
+    async def scenario() -> None:
+        connection = Connection(WatchingApp())
+        connection.send(post("/a"))
+        await connection.answered(1)
+        connection.send(post("/b"))
+        await connection.answered(2)
+        assert [r.status for r in connection.responses()] == [200, 200]
+
+    run(scenario)
+    assert watched == [False, False]

@@ -234,7 +234,9 @@ class HttpConnection(asyncio.Protocol):
             if not delivered:
                 delivered = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            await self._lost
+            # Shielded: cancelling an app's waiting task (a stream's disconnect watch)
+            # must not cancel the connection's one future, which later requests await.
+            await asyncio.shield(self._lost)
             return {"type": "http.disconnect"}
 
         try:
