@@ -23,7 +23,6 @@ from tensorserve.core.servable_state import ManagerState, ServableState, Servabl
 from tensorserve.dataplane import DataPlane, ExampleInference, Inference, ModelSpec
 from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.dataplane.repository import StaticRepository
-from tensorserve.dataplane.streaming import stream_inference
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import PREDICT_METHOD, Signature
 from tensorserve.workers.forwarding_dataplane import ForwardingDataPlane
@@ -257,7 +256,7 @@ def test_examples_multi_inference_streams_and_control_are_forwarded(tmp_path: Pa
         multi = await plane.multi_inference(examples, plan)
         assert multi.result == [("regress", "tensorflow/serving/regress", 2)]
 
-        results: AsyncIterator[Any] = stream_inference(plane, call(Decoder()))
+        results: AsyncIterator[Any] = plane.stream(call(Decoder()))
         outputs = [result.outputs["y"].tolist() async for result in results]
         assert outputs == [[2.0, 4.0]]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -232,6 +232,15 @@ class DataPlane:
             self.observer.examples(call.spec.name, len(call.examples))
             results = await ref.multi_inference(tasks, call.examples, call.timeout_s)
             return ExampleResult(results, ref.id, call.spec.signature)
+
+    def stream(
+        self, call: Inference, *, missing_signature: MissingSignature | None = None
+    ) -> AsyncGenerator[InferenceResult, None]:
+        """Run ``call`` as a stream (:func:`~tensorserve.dataplane.stream_inference`):
+        one result per chunk of a streaming signature, one in all for any other."""
+        from tensorserve.dataplane.streaming import stream_inference
+
+        return stream_inference(self, call, missing_signature=missing_signature)
 
     async def describe(self, spec: ModelSpec) -> ModelDescription:
         """The signatures and platform of the version ``spec`` names (held while read)."""

@@ -33,12 +33,6 @@ async def stream_inference(
 ) -> AsyncGenerator[InferenceResult, None]:
     """Run ``call`` as a stream; see the module docstring. Errors raise from the iterator."""
     started = time.perf_counter() if call.started is None else call.started
-    forwarded = getattr(dataplane, "forward_stream", None)
-    if forwarded is not None:  # a transport worker: the model process runs the stream
-        async with contextlib.aclosing(forwarded(call, missing_signature)) as results:
-            async for result in results:
-                yield result
-        return
     code: Code | None = Code.UNKNOWN
     try:
         with dataplane.acquire(call.spec) as ref:

@@ -1,7 +1,7 @@
 """``ModelStreamInfer``: V2 gRPC's bidirectional stream, with Triton's semantics.
 
 Each ``ModelInferRequest`` read from the stream runs as a streamed inference
-(:func:`~tensorserve.dataplane.stream_inference`): one response per chunk its
+(:meth:`~tensorserve.dataplane.DataPlane.stream`): one response per chunk its
 signature yields, each a ``ModelInferResponse`` echoing the request ``id``
 (a signature that does not stream answers once). A request that fails gets
 one response carrying ``error_message`` and the stream goes on with the next,
@@ -26,7 +26,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from tensorserve.core.errors import InvalidArgument, ServableNotFound, as_serving_error
-from tensorserve.dataplane import DataPlane, Inference, stream_inference
+from tensorserve.dataplane import DataPlane, Inference
 from tensorserve.v2.grpc_protos import service_pb2
 from tensorserve.v2.grpc_tensors import infer_response
 from tensorserve.v2.model_errors import missing_signature, unknown_model
@@ -102,7 +102,7 @@ async def _answer(
     call: Inference | None = None
     try:
         call = make_call(dataplane, request, context)
-        results = stream_inference(dataplane, call, missing_signature=missing_signature(name))
+        results = dataplane.stream(call, missing_signature=missing_signature(name))
         async with contextlib.aclosing(results):
             async for result in results:
                 response = infer_response(

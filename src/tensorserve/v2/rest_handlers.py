@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from tensorserve.core.errors import InvalidArgument, NotFound, ServableNotFound
-from tensorserve.dataplane import DataPlane, Inference, ModelSpec, stream_inference
+from tensorserve.dataplane import DataPlane, Inference, ModelSpec
 from tensorserve.rest.asgi import Scope, header_value
 from tensorserve.rest.json_document import parse_json
 from tensorserve.rest.options import RestOptions
@@ -127,8 +127,8 @@ class V2RestHandlers:
     async def infer_stream(self, route: V2Route, body: bytes, scope: Scope) -> V2Response:
         """Server-sent events, one V2 inference response per chunk (``rest_stream``)."""
         request, call = await self._call(route, body, scope)
-        results = stream_inference(
-            self._dataplane, call, missing_signature=_missing_signature(route.model_name)
+        results = self._dataplane.stream(
+            call, missing_signature=_missing_signature(route.model_name)
         )
         try:
             events = await EventStream.open(request, route.model_name, results)

@@ -429,10 +429,10 @@ class ForwardingDataPlane(DataPlane):
             link.close()
             self._threads.link = None
 
-    async def forward_stream(
-        self, call: Inference, missing_signature: MissingSignature | None
+    async def stream(  # type: ignore[override]  # an async generator, as the base returns
+        self, call: Inference, *, missing_signature: MissingSignature | None = None
     ) -> AsyncIterator[InferenceResult]:
-        """:func:`~tensorserve.dataplane.stream_inference`, run by the model process."""
+        """:meth:`DataPlane.stream`, decoded here and run by the model process."""
         started = time.perf_counter() if call.started is None else call.started
         with _LocalOutcome(self._count(call, started)) as outcome:
             for _attempt in range(STALE_RETRIES + 1):

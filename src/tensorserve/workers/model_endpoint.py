@@ -31,7 +31,6 @@ from tensorserve.core.servable_state import ManagerState, ServableState, Servabl
 from tensorserve.dataplane import DataPlane, ExampleInference, Inference, ModelSpec
 from tensorserve.dataplane.dataplane import StaleSignature
 from tensorserve.dataplane.repository import ModelRepository, RepositoryEntry
-from tensorserve.dataplane.streaming import stream_inference
 from tensorserve.servables.signature import Signature
 from tensorserve.workers.channel import MessageStream
 
@@ -302,7 +301,7 @@ class ModelEndpoint:
 
     async def _stream(self, writer: MessageStream, rid: int, *args: Any) -> None:
         call = self._inference(*args)
-        results = stream_inference(self._dataplane, call, missing_signature=StaleSignature)
+        results = self._dataplane.stream(call, missing_signature=StaleSignature)
         async with contextlib.aclosing(results):
             async for result in results:
                 writer.send((rid, ITEM, result.outputs))
