@@ -173,13 +173,33 @@ def test_a_source_that_never_polls_does_not_hang_the_reload(tmp_path: Path) -> N
         server_core.stop(timeout=10)
 
 
+class RecordingManager(AspiredVersionsManager):
+    """Remembers each aspired list the source sent, so a test can wait for one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lists: list[tuple[str, list[int]]] = []
+        self._sent = threading.Condition()
+
+    def aspired_versions_callback(self, name: str, versions: Any) -> None:
+        super().aspired_versions_callback(name, versions)
+        with self._sent:
+            self.lists.append((name, [v.id.version for v in versions]))
+            self._sent.notify_all()
+
+    def wait_for_list(self, name: str, versions: list[int], after: int) -> bool:
+        """Wait until the source sent ``versions`` for ``name`` as list ``after`` or later."""
+        with self._sent:
+            return self._sent.wait_for(lambda: (name, versions) in self.lists[after:], 5)
+
+
 class Ticked:
     """A ServerCore whose manager ticks only when the test says, so a test sets the exact
     interleaving of source lists and manager ticks. Reloads run in a thread."""
 
     def __init__(self, tmp_path: Path, **options: Any) -> None:
         self.monitor = ServableStateMonitor()
-        self.manager = AspiredVersionsManager(
+        self.manager = RecordingManager(
             self.monitor, ManagerOptions(max_num_load_retries=0, load_retry_interval_s=0, **options)
         )
         self.platform = Platform()
@@ -217,13 +237,21 @@ def test_restoring_a_config_before_the_manager_saw_it_emptied_keeps_every_model(
     # with the models' status forgotten ("Could not find any versions of model b").
     ticked = Ticked(tmp_path)
     ticked.tick_until_done(ticked.reload(ticked.config))
+    first_b = ticked.platform.loaders[ServableId("b", 1)]
     ticked.core.reload_config(config(), timeout=5)  # no new model: answers at once
+    sent = len(ticked.manager.lists)
     restored = ticked.reload(ticked.config)
+    # No tick before the restored lists reach the manager: that is the interleaving here
+    # (ticking at once would apply the empty lists first, the next test's case).
+    assert ticked.manager.wait_for_list("b", [1], after=sent)
     ticked.tick_until_done(restored)
     for name in ("a", "b"):
         assert ticked.serves(name)
         assert ticked.monitor.versions(name)[1].state is ManagerState.AVAILABLE
-    assert ticked.platform.loaders[ServableId("b", 1)].load_calls == 1
+    # b was never unloaded: its first loader still serves, and the restored list's
+    # loader (same version) was never used.
+    assert (first_b.load_calls, first_b.unload_calls) == (1, 0)
+    assert ticked.platform.loaders[ServableId("b", 1)].load_calls == 0
     ticked.core.stop(timeout=5)
 
 
