@@ -17,7 +17,6 @@ cost of a request.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -46,7 +45,12 @@ from tensorserve.dataplane.inference import (
 from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.dataplane.model_ref import DEADLINE_MESSAGE, ModelRef, submit
 from tensorserve.dataplane.model_spec import ModelSpec
-from tensorserve.dataplane.observer import NullObserver, RequestObserver
+from tensorserve.dataplane.observer import (
+    NullObserver,
+    RequestObserver,
+    RequestOutcome,
+    Uncounted,
+)
 from tensorserve.dataplane.repository import ModelRepository, StaticRepository
 from tensorserve.dataplane.version_labels import VersionLabels
 from tensorserve.servables.model import Classifications
@@ -66,7 +70,7 @@ DEADLINE_GRACE_S = 1.0
 DEADLINE_EXCEEDED anyway (the model normally enforces the deadline itself)."""
 
 
-class StaleSignature(ServingError):
+class StaleSignature(ServingError, Uncounted):
     """A transport worker decoded for signatures the held version no longer has (a
     swap came between); raised by its decode to ask it to decode again. Not counted:
     the retry is the request."""
@@ -74,7 +78,7 @@ class StaleSignature(ServingError):
     code = Code.UNAVAILABLE
 
 
-class RunsOnLoop(Exception):
+class RunsOnLoop(Exception, Uncounted):
     """:meth:`DataPlane.predict_blocking` cannot answer: the signature is awaited on
     the event loop; await :meth:`DataPlane.predict` there instead."""
 
@@ -128,38 +132,17 @@ class DataPlane:
         ``missing_signature`` makes the transport's own error for an unknown
         signature (default: TensorFlow Serving REST's).
         """
-        started = time.perf_counter() if call.started is None else call.started
-        code: Code | None = Code.UNKNOWN
-        try:
-            ref = self.acquire(call.spec, self._backstop(call.timeout_s))
-            try:
-                name = call.spec.signature
-                signature = ref.signatures.get(name)
-                if signature is None:
-                    raise (missing_signature or signature_not_found)(name)
-                if call.size_hint > self.offload_bytes:
-                    inputs = await submit(self._executor, call.decode, signature)
-                else:  # inline: a thread hop would cost more than the conversion
-                    inputs = call.decode(signature)
-                outputs = await ref.predict(name, inputs, call.output_filter, call.timeout_s)
-            finally:
-                ref.close()
-            code = Code.OK
+        with self.outcome(call), self.acquire(call.spec, self._backstop(call.timeout_s)) as ref:
+            name = call.spec.signature
+            signature = ref.signatures.get(name)
+            if signature is None:
+                raise (missing_signature or signature_not_found)(name)
+            if call.size_hint > self.offload_bytes:
+                inputs = await submit(self._executor, call.decode, signature)
+            else:  # inline: a thread hop would cost more than the conversion
+                inputs = call.decode(signature)
+            outputs = await ref.predict(name, inputs, call.output_filter, call.timeout_s)
             return InferenceResult(outputs, ref.id, name, signature)
-        except asyncio.CancelledError:
-            code = Code.CANCELLED
-            raise
-        except StaleSignature:
-            code = None
-            raise
-        except Exception as exc:
-            code = as_serving_error(exc).code
-            raise
-        finally:
-            if code is not None:
-                self.observer.request_finished(
-                    call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
-                )
 
     def predict_blocking(
         self, call: Inference, *, missing_signature: MissingSignature | None = None
@@ -174,13 +157,11 @@ class DataPlane:
         on the event loop (an ``async def`` Python servable). Thread-safe.
         """
         started = time.perf_counter() if call.started is None else call.started
-        code: Code | None = Code.UNKNOWN
-        try:
+        with self.outcome(call, started):
             with self.acquire(call.spec) as ref:
                 name = call.spec.signature
                 if ref.runs_on_loop(name):
-                    code = None  # not answered here: the caller awaits predict instead
-                    raise RunsOnLoop(name)
+                    raise RunsOnLoop(name)  # uncounted: the caller awaits predict instead
                 signature = ref.signatures.get(name)
                 if signature is None:
                     raise (missing_signature or signature_not_found)(name)
@@ -189,18 +170,7 @@ class DataPlane:
             backstop_s = self._backstop(call.timeout_s)
             if backstop_s is not None and time.perf_counter() - started > backstop_s:
                 raise DeadlineExceeded(DEADLINE_MESSAGE)
-            code = Code.OK
             return InferenceResult(outputs, ref.id, name, signature)
-        except RunsOnLoop:
-            raise
-        except Exception as exc:
-            code = as_serving_error(exc).code
-            raise
-        finally:
-            if code is not None:
-                self.observer.request_finished(
-                    call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
-                )
 
     async def classify(
         self, call: ExampleInference, *, missing_signature: MissingSignature | None = None
@@ -268,6 +238,19 @@ class DataPlane:
         code = Code.OK if error is None else as_serving_error(error).code
         self.observer.request_finished(model, api, protocol, code, time.perf_counter() - started)
 
+    def outcome(
+        self, call: Inference | ExampleInference, started: float | None = None
+    ) -> RequestOutcome:
+        """Counts ``call`` once when the block around it ends (see RequestOutcome);
+        ``started`` defaults to the call's own start, else now."""
+        return RequestOutcome(
+            self.observer,
+            call.spec.name,
+            call.api,
+            call.protocol,
+            call.started if started is None else started,
+        )
+
     def acquire(self, spec: ModelSpec, backstop_s: float | None = None) -> ModelRef:
         """Hold the version ``spec`` names until the returned ref is closed; its model
         calls fail DEADLINE_EXCEEDED after ``backstop_s`` seconds.
@@ -293,30 +276,16 @@ class DataPlane:
         run: Callable[[ModelRef, str, Sequence[bytes], float | None], Awaitable[T]],
         missing_signature: MissingSignature | None,
     ) -> ExampleResult[T]:
-        started = time.perf_counter() if call.started is None else call.started
-        code = Code.UNKNOWN
-        try:
-            with self.acquire(call.spec, self._backstop(call.timeout_s)) as ref:
-                name = call.spec.signature
-                # TF Serving's order: the signature, then the input.
-                if name not in ref.signatures:
-                    raise (missing_signature or example_signature_not_found)(name)
-                if not call.examples:
-                    raise InvalidArgument("Input is empty.")
-                self.observer.examples(call.spec.name, len(call.examples))
-                result = await run(ref, name, call.examples, call.timeout_s)
-            code = Code.OK
+        with self.outcome(call), self.acquire(call.spec, self._backstop(call.timeout_s)) as ref:
+            name = call.spec.signature
+            # TF Serving's order: the signature, then the input.
+            if name not in ref.signatures:
+                raise (missing_signature or example_signature_not_found)(name)
+            if not call.examples:
+                raise InvalidArgument("Input is empty.")
+            self.observer.examples(call.spec.name, len(call.examples))
+            result = await run(ref, name, call.examples, call.timeout_s)
             return ExampleResult(result, ref.id, name)
-        except asyncio.CancelledError:
-            code = Code.CANCELLED
-            raise
-        except Exception as exc:
-            code = as_serving_error(exc).code
-            raise
-        finally:
-            self.observer.request_finished(
-                call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
-            )
 
     def _backstop(self, timeout_s: float | None) -> float | None:
         """Seconds after which a model run fails DEADLINE_EXCEEDED: the client's

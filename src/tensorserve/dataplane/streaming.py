@@ -13,16 +13,13 @@ Call from the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncGenerator
 
-from tensorserve.core.errors import Code, InvalidArgument, as_serving_error
+from tensorserve.core.errors import InvalidArgument
 from tensorserve.dataplane.dataplane import (
     DataPlane,
     MissingSignature,
-    StaleSignature,
     signature_not_found,
 )
 from tensorserve.dataplane.inference import Inference, InferenceResult
@@ -32,46 +29,28 @@ async def stream_inference(
     dataplane: DataPlane, call: Inference, *, missing_signature: MissingSignature | None = None
 ) -> AsyncGenerator[InferenceResult, None]:
     """Run ``call`` as a stream; see the module docstring. Errors raise from the iterator."""
-    started = time.perf_counter() if call.started is None else call.started
-    code: Code | None = Code.UNKNOWN
-    try:
-        with dataplane.acquire(call.spec) as ref:
-            name = call.spec.signature
-            signature = ref.signatures.get(name)
-            if signature is None:
-                raise (missing_signature or signature_not_found)(name)
-            unknown = [alias for alias in call.output_filter if alias not in signature.outputs]
-            if unknown:
-                raise InvalidArgument(
-                    f"unexpected inference output '{unknown[0]}' for model '{call.spec.name}'"
-                )
-            inputs = await dataplane.convert(call.size_hint, call.decode, signature)
-            model = ref.model
-            streams = getattr(model, "is_streaming", None)
-            if streams is None or not streams(name):
-                outputs = await ref.predict(name, inputs, call.output_filter, call.timeout_s)
-                yield InferenceResult(outputs, ref.id, name, signature)
-            else:
-                chunks = model.astream(  # type: ignore[attr-defined]
-                    name, inputs, call.timeout_s, dataplane.run_blocking
-                )
-                async with contextlib.aclosing(chunks):
-                    async for outputs in chunks:
-                        if call.output_filter:
-                            outputs = {alias: outputs[alias] for alias in call.output_filter}
-                        yield InferenceResult(outputs, ref.id, name, signature)
-        code = Code.OK
-    except (asyncio.CancelledError, GeneratorExit):
-        code = Code.CANCELLED
-        raise
-    except StaleSignature:
-        code = None
-        raise
-    except Exception as exc:
-        code = as_serving_error(exc).code
-        raise
-    finally:
-        if code is not None:
-            dataplane.observer.request_finished(
-                call.spec.name, call.api, call.protocol, code, time.perf_counter() - started
+    with dataplane.outcome(call), dataplane.acquire(call.spec) as ref:
+        name = call.spec.signature
+        signature = ref.signatures.get(name)
+        if signature is None:
+            raise (missing_signature or signature_not_found)(name)
+        unknown = [alias for alias in call.output_filter if alias not in signature.outputs]
+        if unknown:
+            raise InvalidArgument(
+                f"unexpected inference output '{unknown[0]}' for model '{call.spec.name}'"
             )
+        inputs = await dataplane.convert(call.size_hint, call.decode, signature)
+        model = ref.model
+        streams = getattr(model, "is_streaming", None)
+        if streams is None or not streams(name):
+            outputs = await ref.predict(name, inputs, call.output_filter, call.timeout_s)
+            yield InferenceResult(outputs, ref.id, name, signature)
+        else:
+            chunks = model.astream(  # type: ignore[attr-defined]
+                name, inputs, call.timeout_s, dataplane.run_blocking
+            )
+            async with contextlib.aclosing(chunks):
+                async for outputs in chunks:
+                    if call.output_filter:
+                        outputs = {alias: outputs[alias] for alias in call.output_filter}
+                    yield InferenceResult(outputs, ref.id, name, signature)

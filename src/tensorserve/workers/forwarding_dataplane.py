@@ -31,7 +31,6 @@ from tensorserve.core.errors import (
     Code,
     ServingError,
     Unavailable,
-    as_serving_error,
 )
 from tensorserve.core.servable_state import ServableStateMonitor
 from tensorserve.dataplane import (
@@ -46,6 +45,7 @@ from tensorserve.dataplane import (
 )
 from tensorserve.dataplane.dataplane import MissingSignature, RunsOnLoop, signature_not_found
 from tensorserve.dataplane.model_executor import ModelExecutor
+from tensorserve.dataplane.observer import outcome_code
 from tensorserve.dataplane.repository import RepositoryEntry
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import Signature
@@ -216,10 +216,9 @@ class _LocalOutcome:
     ) -> None:
         if error is None or self._forwarded:
             return
-        if isinstance(error, asyncio.CancelledError | GeneratorExit):
-            self._count(Code.CANCELLED)
-        else:
-            self._count(as_serving_error(error).code)
+        code = outcome_code(error)
+        if code is not None:
+            self._count(code)
 
 
 class BlockingLink:
