@@ -18,11 +18,24 @@ from pathlib import Path
 
 from tests.support.waiting import GiveUp, wait_until
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free a moment ago on 127.0.0.1 that this process has not handed out before.
+
+    The kernel may hand the same port to two binds in a row (the first probe is closed
+    by then: about 1 pair in 10,000 here), and a server given one port as both ``--port``
+    and ``--rest_api_port`` serves gRPC alone, as TensorFlow Serving does. A test suite
+    starts hundreds of servers, so that was a red run every few dozen.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @dataclasses.dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -15,6 +14,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from tensorserve.webapp import WebAppConfig, create_app
+from tests.support.server_process import free_port
 from tests.webapp.fake_model_server import FakeModelServer
 
 AppFactory = Callable[..., Flask]
@@ -29,11 +29,9 @@ def fake_server() -> Iterator[FakeModelServer]:
 
 @pytest.fixture
 def dead_server_url() -> str:
-    """A URL where nothing listens (a port the OS just handed out and took back)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    """A URL where nothing listens (a port the OS just handed out and took back, and
+    which no server a later test starts is given)."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture
