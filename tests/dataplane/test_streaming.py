@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tensorserve.core.errors import InvalidArgument
+from tensorserve.core.errors import Code, InvalidArgument
 from tensorserve.core.servable_state import ServableStateMonitor
 from tensorserve.dataplane import DataPlane, Inference, ModelSpec, stream_inference
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import PREDICT_METHOD, Signature, TensorInfo
+from tests.dataplane.test_dataplane import Observer
 from tests.support.fake_manager import FakeManager
 
 INT = DataType.DT_INT64
@@ -114,3 +115,31 @@ def test_an_unknown_output_is_refused_before_the_model_runs() -> None:
     with pytest.raises(InvalidArgument, match="unexpected inference output 'nope'"):
         asyncio.run(run())
     assert manager.open_handles == 0
+
+
+def test_a_stream_is_counted_once_when_it_ends_however_it_ends() -> None:
+    manager = FakeManager({"counter": {1: Counter(streams=True)}})
+    observer = Observer()
+    plane = DataPlane(manager, ServableStateMonitor(), ThreadPoolExecutor(2), observer)
+
+    async def read_all() -> None:
+        async for _ in stream_inference(plane, _call(3)):
+            assert observer.finished == []  # not while it runs
+
+    async def close_early() -> None:
+        results = stream_inference(plane, _call(100))
+        await anext(results)
+        await results.aclose()
+
+    async def refused() -> None:
+        with pytest.raises(InvalidArgument):
+            async for _ in stream_inference(plane, _call(3, ["nope"])):
+                pass
+
+    for scenario in (read_all, close_early, refused):
+        asyncio.run(scenario())
+    assert [code for *_, code in observer.finished] == [
+        Code.OK,
+        Code.CANCELLED,
+        Code.INVALID_ARGUMENT,
+    ]
