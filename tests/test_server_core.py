@@ -266,11 +266,18 @@ def test_restoring_a_model_still_unloading_waits_for_its_fresh_load(tmp_path: Pa
     ticked.core.reload_config(config(ModelConfig("a", ticked.config.models[0].base_path)), 5)
     ticked.manager.manage_state_once()  # applies the list without b, starts b's unload
     assert old_b.unload_started.wait(5)
+    sent = len(ticked.manager.lists)
     restored = ticked.reload(ticked.config)
-    for _ in range(20):
-        ticked.manager.manage_state_once()
-    assert not restored.done()
-    old_b.unload_gate.set()
+    try:
+        # The ticks must come after the restored list reached the manager (ticking at
+        # once, they usually all ran before the reload's thread polled, and the check
+        # below held without a deferred list to test).
+        assert ticked.manager.wait_for_list("b", [1], after=sent)
+        for _ in range(20):
+            ticked.manager.manage_state_once()
+        assert not restored.done()
+    finally:
+        old_b.unload_gate.set()  # a failure must not leave the unload thread blocked
     ticked.tick_until_done(restored)
     new_b = ticked.platform.loaders[ServableId("b", 1)]
     assert new_b is not old_b and new_b.load_calls == 1
