@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,20 +63,30 @@ def test_an_unreadable_file_is_logged_and_changes_nothing(
     assert len(target.reloads) == 1
 
 
-def test_polling_goes_on_after_a_bad_file_and_stops_when_asked(tmp_path: Path) -> None:
+async def until(condition: Callable[[], object], timeout_s: float = 10.0) -> None:
+    """Yield to the loop (the poller's task) until ``condition()`` holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def test_polling_goes_on_after_a_bad_file_and_stops_when_asked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path, target = tmp_path / "models.config", Target()
     path.write_bytes(b"\xff\xfe\xfd")
 
     async def scenario() -> None:
         poller = ModelConfigPoller(str(path), 0.01, lambda: target.current, target.reload)
         poller.start()
-        await asyncio.sleep(0.05)
+        # The good file goes in only once a poll has read the bad one (after a fixed
+        # sleep, a poller task started late never saw the bad file).
+        await until(lambda: "Failed to read ModelServerConfig file" in caplog.text)
         path.write_text(CONFIG)
-        for _ in range(200):
-            if target.reloads:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: target.reloads)
         await poller.stop()
 
-    asyncio.run(scenario())
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(scenario())
     assert len(target.reloads) == 1

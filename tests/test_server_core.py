@@ -23,6 +23,7 @@ from tensorserve.dataplane.repository import RepositoryEntry
 from tensorserve.dataplane.version_labels import VersionLabels
 from tensorserve.server_core import ServerCore
 from tensorserve.sources.servable_version_policy import All
+from tests.core.test_aspired_versions_manager import EndHeld
 
 Core = tuple[ServerCore, list[VersionLabels]]
 
@@ -197,8 +198,10 @@ class Ticked:
     """A ServerCore whose manager ticks only when the test says, so a test sets the exact
     interleaving of source lists and manager ticks. Reloads run in a thread."""
 
-    def __init__(self, tmp_path: Path, **options: Any) -> None:
-        self.monitor = ServableStateMonitor()
+    def __init__(
+        self, tmp_path: Path, monitor: ServableStateMonitor | None = None, **options: Any
+    ) -> None:
+        self.monitor = monitor or ServableStateMonitor()
         self.manager = RecordingManager(
             self.monitor, ManagerOptions(max_num_load_retries=0, load_retry_interval_s=0, **options)
         )
@@ -266,14 +269,46 @@ def test_restoring_a_model_still_unloading_waits_for_its_fresh_load(tmp_path: Pa
     ticked.core.reload_config(config(ModelConfig("a", ticked.config.models[0].base_path)), 5)
     ticked.manager.manage_state_once()  # applies the list without b, starts b's unload
     assert old_b.unload_started.wait(5)
+    sent = len(ticked.manager.lists)
     restored = ticked.reload(ticked.config)
-    for _ in range(20):
-        ticked.manager.manage_state_once()
-    assert not restored.done()
-    old_b.unload_gate.set()
+    try:
+        # The ticks must come after the restored list reached the manager (ticking at
+        # once, they usually all ran before the reload's thread polled, and the check
+        # below held without a deferred list to test).
+        assert ticked.manager.wait_for_list("b", [1], after=sent)
+        for _ in range(20):
+            ticked.manager.manage_state_once()
+        assert not restored.done()
+    finally:
+        old_b.unload_gate.set()  # a failure must not leave the unload thread blocked
     ticked.tick_until_done(restored)
     new_b = ticked.platform.loaders[ServableId("b", 1)]
     assert new_b is not old_b and new_b.load_calls == 1
+    assert ticked.monitor.versions("b")[1].state is ManagerState.AVAILABLE
+    ticked.core.stop(timeout=5)
+
+
+def test_restoring_a_model_whose_unload_is_ending_waits_for_its_fresh_load(
+    tmp_path: Path,
+) -> None:
+    # b is unloaded but its END not yet published when the manager applies the restoring
+    # list. Tracking b afresh then let that END land after the new load: the reload
+    # answered "b: no version is available yet" and b's status stayed END while it served.
+    held = EndHeld(ServableId("b", 1))
+    ticked = Ticked(tmp_path, held, num_unload_threads=1)
+    ticked.tick_until_done(ticked.reload(ticked.config))
+    ticked.core.reload_config(config(ModelConfig("a", ticked.config.models[0].base_path)), 5)
+    ticked.manager.manage_state_once()  # applies the list without b, starts b's unload
+    sent = len(ticked.manager.lists)
+    try:
+        assert held.reached.wait(5)  # b is unloaded; its END is held
+        restored = ticked.reload(ticked.config)
+        assert ticked.manager.wait_for_list("b", [1], after=sent)
+        ticked.manager.manage_state_once()
+    finally:
+        held.release.set()
+    ticked.tick_until_done(restored)
+    assert ticked.serves("b")
     assert ticked.monitor.versions("b")[1].state is ManagerState.AVAILABLE
     ticked.core.stop(timeout=5)
 

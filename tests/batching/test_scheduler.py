@@ -80,6 +80,11 @@ def test_open_batch_waits_for_timeout_unless_full() -> None:
     recorder = Recorder()
     options = BatchingOptions(max_batch_size=3, batch_timeout_micros=50_000)
     queue = scheduler.add_queue(options, recorder.processor("q"))
+    # A timeout no test run outlasts: only filling the batch can send it off. (With
+    # 50 ms here, a caller thread starting late on a loaded machine found the batch
+    # already sent on its timeout, and ran in a batch of its own.)
+    never = BatchingOptions(max_batch_size=3, batch_timeout_micros=3_600_000_000)
+    full = scheduler.add_queue(never, recorder.processor("full"))
     try:
         started = time.monotonic()
         submit_and_wait(queue)
@@ -87,9 +92,9 @@ def test_open_batch_waits_for_timeout_unless_full() -> None:
 
         calls = ThreadResults()
         for i in range(3):
-            calls.start(i, submit_and_wait, queue)
+            calls.start(i, submit_and_wait, full)
         calls.join()
-        assert [sizes for _, sizes in recorder.order][-1] == [1, 1, 1]
+        assert recorder.order[-1] == ("full", [1, 1, 1])
     finally:
         scheduler.stop()
 

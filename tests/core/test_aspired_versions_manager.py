@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,9 +26,9 @@ LATEST = ServableRequest.latest("m")
 class Harness:
     """A manager plus its monitor and a recording of every published state."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, monitor: ServableStateMonitor | None = None, **options: Any) -> None:
         options.setdefault("load_retry_interval_s", 0.0)
-        self.monitor = ServableStateMonitor()
+        self.monitor = monitor or ServableStateMonitor()
         self.recorder = StateRecorder()
         self.monitor.add_listener(self.recorder)
         self.manager = AspiredVersionsManager(self.monitor, ManagerOptions(**options))
@@ -43,6 +44,14 @@ class Harness:
             if not self.manager.manage_state_once():
                 return
         raise AssertionError("manager never settled")
+
+    def tick_until(self, condition: Callable[[], bool], timeout: float = 5) -> None:
+        """Tick until ``condition()`` holds (pool threads finish in between)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "condition not met in time"
+            if not self.manager.manage_state_once():
+                time.sleep(0.001)
 
     def state(self, servable_id: ServableId) -> ServableState | None:
         return self.monitor.versions(servable_id.name).get(servable_id.version)
@@ -235,6 +244,46 @@ def test_reaspiring_a_version_being_unloaded_waits_for_its_unload() -> None:
     made.settle()
     assert made.manager.available_ids() == [V1]
     assert reloaded.load_calls == 1
+    assert made.manager.stop(timeout=5)
+
+
+class EndHeld(ServableStateMonitor):
+    """Holds the thread publishing the first END of ``held`` until ``release`` is set:
+    the version is unloaded (its harness final) but not yet reported so."""
+
+    def __init__(self, held: ServableId) -> None:
+        super().__init__()
+        self.held = held
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def publish(self, state: ServableState) -> None:
+        if state.id == self.held and state.state is END and not self.reached.is_set():
+            self.reached.set()
+            assert self.release.wait(10)
+        super().publish(state)
+
+
+def test_a_version_reaspired_as_its_unload_ends_starts_after_its_end() -> None:
+    # A tick between the unload thread's last harness transition and its END forgot the
+    # version and tracked the re-aspired one at once: the old END then landed after the
+    # new START (even after AVAILABLE), so clients saw a served version as END.
+    monitor = EndHeld(V1)
+    made = Harness(monitor, num_unload_threads=1)
+    made.aspire((1, FakeLoader()))
+    made.settle()
+    made.aspire()
+    assert made.manager.manage_state_once()  # v1's unload runs on the pool thread
+    try:
+        assert monitor.reached.wait(5)  # v1 unloaded, its END not yet published
+        made.aspire((1, FakeLoader()))
+        made.manager.manage_state_once()
+    finally:
+        monitor.release.set()
+    made.tick_until(lambda: made.manager.available_ids() == [V1])
+    first_life = [START, LOADING, AVAILABLE, UNLOADING, END]
+    assert made.recorder.states_of(V1) == [*first_life, START, LOADING, AVAILABLE]
+    assert made.state(V1) == ServableState(V1, AVAILABLE)
     assert made.manager.stop(timeout=5)
 
 

@@ -177,6 +177,8 @@ def test_a_load_past_its_timeout_is_abandoned_without_retry_and_ends_in_error() 
     )
     assert harness.state is HarnessState.ERROR
     assert harness.error is caught.value
+    # The abandoned attempt's thread may reach the loader only after the 0.05 s are up.
+    assert loader.load_started.wait(10)
     assert loader.load_calls == 1  # the loader is still busy: never called again
     gate.set()  # the hung load finally returns: what it loaded is released
     assert loader.unload_started.wait(10)

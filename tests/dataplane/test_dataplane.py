@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -40,6 +41,7 @@ from tensorserve.servables.signature import (
     TensorInfo,
 )
 from tests.support.fake_manager import FakeManager
+from tests.support.waiting import wait_until
 
 FLOAT = DataType.DT_FLOAT
 SIGNATURES = {
@@ -428,7 +430,16 @@ def test_predict_blocking_counts_every_error_and_releases_the_version(
 def test_predict_blocking_past_its_deadline_and_grace_is_deadline_exceeded() -> None:
     harness = Harness(deadline_grace_s=0.02)
     harness.model.gate.clear()
-    opener = threading.Timer(0.1, harness.model.gate.set)
+
+    def open_late() -> None:
+        # The run lasts 0.1 s from the model's entry, past the 0.03 s of deadline and
+        # grace. (A timer started before the call could fire first when this thread
+        # was held up on a loaded machine, and the run then ended in time.)
+        wait_until(lambda: harness.model.timeouts, 10, interval=0.001)
+        time.sleep(0.1)
+        harness.model.gate.set()
+
+    opener = threading.Thread(target=open_late)
     opener.start()
     try:
         with pytest.raises(DeadlineExceeded, match="Timed out waiting for notification"):

@@ -3,7 +3,7 @@
 Sources call :meth:`AspiredVersionsManager.aspired_versions_callback` with the
 full list of versions they want per servable name. A manage-state thread (or
 :meth:`~AspiredVersionsManager.manage_state_once` in tests) reconciles: each
-tick it (a) forgets un-aspired versions that reached a final state, (b)
+tick it (a) forgets un-aspired versions whose last job ended in a final state, (b)
 applies the newest pending list of each name, (c) asks the version policy
 for one action per stream, orders unloads before loads and executes the
 first. Loads run on ``num_load_threads`` pool threads, or inline in the tick
@@ -79,6 +79,11 @@ class _AspiredSnapshot:
 class _ManagedVersion:
     harness: LoaderHarness
     is_aspired: bool = True
+    #: A load or unload job runs for it. Its harness reaches a final state before the
+    #: job publishes END, so a version is forgotten only once its job ended: else a
+    #: re-aspired version's START could precede the old END. Set by the tick, cleared
+    #: by the job's thread as it ends (a bool store needs no lock).
+    in_flight: bool = False
 
 
 class AspiredVersionsManager(Manager):
@@ -254,7 +259,7 @@ class AspiredVersionsManager(Manager):
             stream = self._streams[name]
             for version, managed in list(stream.items()):
                 state = managed.harness.state
-                if managed.is_aspired or state not in forgettable:
+                if managed.is_aspired or managed.in_flight or state not in forgettable:
                     continue
                 del stream[version]
                 if state is HarnessState.NEW:
@@ -285,7 +290,8 @@ class AspiredVersionsManager(Manager):
         )
 
     def _apply_aspired_list(self, name: str, versions: Sequence[ServableData[Loader]]) -> bool:
-        """Apply one list; False (deferred) when it re-aspires a version still unloading."""
+        """Apply one list; False (deferred) when it re-aspires a version still unloading
+        (or whose END is not yet published)."""
         stream = self._streams.get(name, {})
         wanted = {data.id.version: data for data in versions}
         if any(v in stream and not stream[v].is_aspired for v in wanted):
@@ -303,23 +309,25 @@ class AspiredVersionsManager(Manager):
 
     def _execute(self, action: VersionAction) -> None:
         managed = self._streams[action.id.name][action.id.version]
+        managed.in_flight = True
         if action.kind is ActionKind.LOAD:
             managed.harness.load_requested()
-            _run(self._load_pool, self._guarded(self._transitions.load, managed.harness))
+            _run(self._load_pool, self._guarded(self._transitions.load, managed))
         else:
             managed.harness.unload_requested()
             self._tracker.start_unload()
-            _run(self._unload_pool, self._guarded(self._transitions.unload, managed.harness))
+            _run(self._unload_pool, self._guarded(self._transitions.unload, managed))
 
     def _guarded(
-        self, job: Callable[[LoaderHarness], None], harness: LoaderHarness
+        self, job: Callable[[LoaderHarness], None], managed: _ManagedVersion
     ) -> Callable[[], None]:
         def run() -> None:
             try:
-                job(harness)
+                job(managed.harness)
             except Exception:
-                _log.exception("Unexpected failure managing %s", harness.id)
+                _log.exception("Unexpected failure managing %s", managed.harness.id)
             finally:
+                managed.in_flight = False
                 self._wake.set()
 
         return run
