@@ -115,7 +115,9 @@ def test_an_unknown_dependency_is_not_found(served, tmp_path: Path) -> None:  # 
 
 def test_a_nested_call_gets_only_the_time_left(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _, models, _ = served
-    sleeper = doubler().replace("return {", "import time; time.sleep(0.3); return {")
+    # The caller spends its whole deadline before calling on; a nested call given more than
+    # the time left would run the sleeper's 5 s, far beyond what a loaded machine adds.
+    sleeper = doubler().replace("return {", "import time; time.sleep(5); return {")
     _serve(served, tmp_path, "sleeper", sleeper)
     _serve(
         served,
@@ -129,7 +131,7 @@ def test_a_nested_call_gets_only_the_time_left(served, tmp_path: Path) -> None: 
     with pytest.raises(ServingError) as caught:
         models.predict("caller", {"x": np.array([1.0], np.float32)}, timeout_s=0.2)
     assert caught.value.code is Code.DEADLINE_EXCEEDED
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 3
 
 
 def test_a_stream_holds_its_version_until_closed(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
