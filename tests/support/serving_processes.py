@@ -13,7 +13,7 @@ import http.client
 import json
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import psutil
@@ -21,6 +21,8 @@ import pytest
 
 from tests.support.server_process import ServerProcess
 from tests.support.waiting import wait_until
+
+T = TypeVar("T")
 
 #: ``--num_workers`` values for suites that run under both: one process, and one
 #: transport worker beside the model process.
@@ -79,23 +81,41 @@ def _accepted_by(server: ServerProcess, port: int, client_port: int) -> int:
 
 
 @contextlib.contextmanager
-def socket_on_each_process(server: ServerProcess, port: int) -> Iterator[dict[int, socket.socket]]:
-    """A connected TCP socket to ``port`` held by each server process, by pid."""
-    sockets: dict[int, socket.socket] = {}
-    spare: list[socket.socket] = []
+def _one_per_process(
+    server: ServerProcess,
+    port: int,
+    open_one: Callable[[], tuple[T, int]],
+    close: Callable[[T], None],
+) -> Iterator[dict[int, T]]:
+    """Open connections to ``port`` (``open_one``: the connection and its local port)
+    until each server process holds one; those, by pid. Closes every one at the end."""
+    held: dict[int, T] = {}
+    spare: list[T] = []
     try:
         for _ in range(MAX_CONNECTIONS):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            pid = _accepted_by(server, port, sock.getsockname()[1])
-            (spare if pid in sockets else []).append(sock)
-            sockets.setdefault(pid, sock)
-            if len(sockets) == server.workers:
+            connection, client_port = open_one()
+            pid = _accepted_by(server, port, client_port)
+            (spare if pid in held else []).append(connection)
+            held.setdefault(pid, connection)
+            if len(held) == server.workers:
                 break
-        assert len(sockets) == server.workers, f"reached only processes {sorted(sockets)}"
-        yield sockets
+        assert len(held) == server.workers, f"reached only processes {sorted(held)}"
+        yield held
     finally:
-        for sock in [*sockets.values(), *spare]:
-            sock.close()
+        for connection in [*held.values(), *spare]:
+            close(connection)
+
+
+def socket_on_each_process(
+    server: ServerProcess, port: int
+) -> contextlib.AbstractContextManager[dict[int, socket.socket]]:
+    """A connected TCP socket to ``port`` held by each server process, by pid."""
+
+    def open_one() -> tuple[socket.socket, int]:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        return sock, sock.getsockname()[1]
+
+    return _one_per_process(server, port, open_one, lambda sock: sock.close())
 
 
 def rest_on_each_process(
@@ -136,30 +156,20 @@ def _own_connections(port: int) -> set[int]:
 OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
 
-@contextlib.contextmanager
 def grpc_channel_on_each_process(
     server: ServerProcess,
     open_channel: Callable[[list[tuple[str, Any]]], grpc.Channel] | None = None,
-) -> Iterator[dict[int, grpc.Channel]]:
+) -> contextlib.AbstractContextManager[dict[int, grpc.Channel]]:
     """A connected channel held by each server process, by pid. ``open_channel(options)``
     makes one (default: plaintext to the server's gRPC port). Opens one channel at a
     time, so the connection it adds is the only new one to the port."""
     make = open_channel or (lambda options: grpc.insecure_channel(server.grpc_target, options))
-    channels: dict[int, grpc.Channel] = {}
-    spare: list[grpc.Channel] = []
-    try:
-        for _ in range(MAX_CONNECTIONS):
-            before = _own_connections(server.grpc_port)
-            channel = make(OWN_CONNECTION)
-            grpc.channel_ready_future(channel).result(timeout=30)
-            [client_port] = _own_connections(server.grpc_port) - before
-            pid = _accepted_by(server, server.grpc_port, client_port)
-            (spare if pid in channels else []).append(channel)
-            channels.setdefault(pid, channel)
-            if len(channels) == server.workers:
-                break
-        assert len(channels) == server.workers, f"reached only processes {sorted(channels)}"
-        yield channels
-    finally:
-        for channel in [*channels.values(), *spare]:
-            channel.close()
+
+    def open_one() -> tuple[grpc.Channel, int]:
+        before = _own_connections(server.grpc_port)
+        channel = make(OWN_CONNECTION)
+        grpc.channel_ready_future(channel).result(timeout=30)
+        [client_port] = _own_connections(server.grpc_port) - before
+        return channel, client_port
+
+    return _one_per_process(server, server.grpc_port, open_one, lambda channel: channel.close())
