@@ -9,9 +9,10 @@ lists, then numpy's nested-list inference): ``parse_request_object`` then
 The collector is frozen after imports, as the server freezes it after loading
 models (without that, each list orjson builds makes collections walk
 TensorFlow's ~10^6 objects, and the general path costs ten times more). With
-``--before-src DIR`` the float encoder of another source tree
-(``DIR/tensorserve/rest/float_text.py``, self-contained) is timed beside this one's,
-and their texts compared::
+``--before-src DIR`` the number-array parser and the float encoder of another
+source tree (``DIR/tensorserve/rest/json_number_array.py`` and ``float_text.py``,
+each self-contained) are timed beside this one's, on the image batch's array
+text, and their arrays and texts compared::
 
     PYTHONPATH=src python benchmarks/json_decode.py [--seconds 2] [--before-src /tmp/before/src]
 """
@@ -49,11 +50,14 @@ def cost_us(fn: Callable[[], Any], seconds: float) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
-    parser.add_argument("--before-src", help="time this src/'s float encoder beside ours")
+    parser.add_argument(
+        "--before-src", help="time this src/'s number-array parser and float encoder beside ours"
+    )
     args = parser.parse_args(argv)
 
     from tensorserve.rest.float_text import float_json
     from tensorserve.rest.json_document import parse_request_object
+    from tensorserve.rest.json_number_array import parse_number_array
     from tensorserve.rest.predict_body import parse_predict_body
     from tensorserve.rest.predict_request import RequestFormat, decode_predict_inputs
     from tensorserve.rest.predict_response import render_predict_response
@@ -81,6 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         for path, fn in (("general", general), ("number array", number_array)):
             wall, cpu = cost_us(fn, args.seconds)
             print(f"{label:<34} {path:<14} {wall:9,.0f} {cpu:9,.0f}")
+    parsers: list[tuple[str, Callable[[bytes], Any]]] = [("this checkout", parse_number_array)]
+    if args.before_src:
+        parsers.append(("--before-src", _function_of(Path(args.before_src), "json_number_array")))
+    text = json.dumps([pixels] * BATCH).encode()
+    arrays = [parse(text) for _, parse in parsers]
+    assert all(a.tobytes() == arrays[0].tobytes() for a in arrays), "the parsers disagree"
+    for label, parse in parsers:
+        wall, cpu = cost_us(lambda parse=parse: parse(text), args.seconds)
+        print(f"{'parse_number_array 32x28x28x1':<34} {label:<14} {wall:9,.0f} {cpu:9,.0f}")
     rng = np.random.default_rng(1)
     for shape in ((BATCH, 10), (BATCH, 28, 28, 1)):
         outputs = {"probabilities": rng.random(shape).astype(np.float32)}
@@ -92,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'encode float32 ' + size:<34} {'predictions':<14} {wall:9,.0f} {cpu:9,.0f}")
     encoders: list[tuple[str, Callable[[np.ndarray], str]]] = [("this checkout", float_json)]
     if args.before_src:
-        encoders.append(("--before-src", _float_json_of(Path(args.before_src))))
+        encoders.append(("--before-src", _function_of(Path(args.before_src), "float_text")))
     images = rng.random((BATCH, 28, 28, 1)).astype(np.float32)
     for values, name in ((images, "random"), (np.round(images, 3), "3 decimals")):
         texts = {encode(values) for _, encode in encoders}
@@ -103,16 +116,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _float_json_of(src: Path) -> Callable[[np.ndarray], str]:
-    """``float_json`` from another tree's ``float_text.py`` (it imports only numpy)."""
-    path = src / "tensorserve" / "rest" / "float_text.py"
-    spec = importlib.util.spec_from_file_location("before_float_text", path)
+_FUNCTIONS = {"float_text": "float_json", "json_number_array": "parse_number_array"}
+
+
+def _function_of(src: Path, module_name: str) -> Callable[..., Any]:
+    """The function this benchmark times from another tree's ``rest/<module_name>.py``
+    (each imports only third-party packages, so it loads on its own)."""
+    path = src / "tensorserve" / "rest" / f"{module_name}.py"
+    spec = importlib.util.spec_from_file_location(f"before_{module_name}", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    encode: Callable[[np.ndarray], str] = module.float_json
-    return encode
+    function: Callable[..., Any] = getattr(module, _FUNCTIONS[module_name])
+    return function
 
 
 if __name__ == "__main__":
