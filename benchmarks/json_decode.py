@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         for path, fn in (("general", general), ("number array", number_array)):
             wall, cpu = cost_us(fn, args.seconds)
             print(f"{label:<34} {path:<14} {wall:9,.0f} {cpu:9,.0f}")
+    for nested in (False, True):
+        _time_v2_json(pixels, nested, args.seconds)
     parsers: list[tuple[str, Callable[[bytes], Any]]] = [("this checkout", parse_number_array)]
     if args.before_src:
         parsers.append(("--before-src", _function_of(Path(args.before_src), "json_number_array")))
@@ -114,6 +116,33 @@ def main(argv: list[str] | None = None) -> int:
             wall, cpu = cost_us(lambda values=values, encode=encode: encode(values), args.seconds)
             print(f"{'float_json 32x28x28x1, ' + name:<34} {label:<14} {wall:9,.0f} {cpu:9,.0f}")
     return 0
+
+
+def _time_v2_json(pixels: list[Any], nested: bool, seconds: float) -> None:
+    """The same 32 images as a V2 JSON request header (``tritonclient.http`` sends ``data``
+    flat), decoded to the FP32 tensor: the general parse against the native one."""
+    from tensorserve.rest.json_document import parse_json
+    from tensorserve.v2.datatypes import parse_datatype
+    from tensorserve.v2.json_number_data import parse_request_header
+    from tensorserve.v2.json_tensors import decode_json_data
+
+    images = [pixels] * BATCH
+    data = images if nested else np.asarray(images).ravel().tolist()
+    tensor = {"name": "images", "shape": [BATCH, 28, 28, 1], "datatype": "FP32", "data": data}
+    header = json.dumps({"inputs": [tensor]}).encode()
+    fp32 = parse_datatype("FP32", "images")
+
+    def decode(parse: Callable[[bytes], Any]) -> np.ndarray:
+        entry = parse(header)["inputs"][0]
+        return decode_json_data(entry["data"], fp32, entry["shape"], "images", may_hold_bools=False)
+
+    paths = {"general": parse_json, "native": parse_request_header}
+    arrays = [decode(parse) for parse in paths.values()]
+    assert arrays[0].tobytes() == arrays[1].tobytes()
+    label = f"V2 JSON data {'nested' if nested else 'flat'} {len(header) // 1000} KB"
+    for path, parse in paths.items():
+        wall, cpu = cost_us(lambda parse=parse: decode(parse), seconds)
+        print(f"{label:<34} {path:<14} {wall:9,.0f} {cpu:9,.0f}")
 
 
 _FUNCTIONS = {"float_text": "float_json", "json_number_array": "parse_number_array"}

@@ -183,6 +183,40 @@ def test_half_plus_two_in_two_dimensions(client: Any, binary: bool) -> None:
     assert y[1, 0] == 4.5 and np.isnan(y[1, 1])
 
 
+def test_a_large_json_tensor_is_served_as_its_binary_twin(client: Any) -> None:
+    # 2,000 values: the JSON header is parsed natively (v2/json_number_data).
+    x = np.random.default_rng(3).random((50, 40)).astype(np.float32)
+    answers = [
+        client.infer("half_plus_two", [infer_input("x", x, "FP32", binary)]).as_numpy("y")
+        for binary in (False, True)
+    ]
+    np.testing.assert_array_equal(answers[0], answers[1])
+    np.testing.assert_allclose(answers[0], x / 2 + 2, rtol=1e-6)
+
+
+def _json_values(array: np.ndarray) -> list[Any]:
+    return [v.decode() if isinstance(v, bytes) else v for v in array.tolist()]
+
+
+def test_a_large_json_tensor_out_of_its_datatypes_range_is_400(
+    v2_server: ServerProcess,
+) -> None:
+    inputs = [
+        {"name": n, "shape": list(a.shape), "datatype": d, "data": _json_values(a)}
+        for n, (a, d) in DTYPE_INPUTS.items()
+        if n != "i32"
+    ]
+    big = [*range(2000), 2**31]
+    inputs.append({"name": "i32", "shape": [len(big)], "datatype": "INT32", "data": big})
+    body = json.dumps({"inputs": inputs}).encode()
+    status, _, answer = raw(v2_server, "POST", "/v2/models/dtypes/infer", body)
+    assert status == 400
+    assert json.loads(answer) == {
+        "error": "value 2147483648 of input 'i32' is out of range for INT32 "
+        "[-2147483648, 2147483647]"
+    }
+
+
 def test_bytes_in_binary_carry_anything_and_json_refuses_what_is_not_utf8(client: Any) -> None:
     inputs = {**DTYPE_INPUTS, "text": (np.array([b"", b"\xff\x00a"], dtype=object), "BYTES")}
     tensors = [infer_input(n, a, d, True) for n, (a, d) in inputs.items()]

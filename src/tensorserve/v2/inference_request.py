@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from tensorserve.core.errors import InvalidArgument
-from tensorserve.rest.json_document import parse_json
 from tensorserve.servables.signature import Signature
 from tensorserve.v2.binary_extension import BlobReader, split_body
 from tensorserve.v2.datatypes import Datatype, parse_datatype
 from tensorserve.v2.input_checks import DeclaredInput, check_inputs, check_outputs
+from tensorserve.v2.json_number_data import parse_request_header
 from tensorserve.v2.json_tensors import decode_json_data
 from tensorserve.v2.raw_tensors import decode_raw, element_count
 
@@ -77,7 +77,7 @@ class InferenceRequest:
 def parse_inference_request(body: bytes, header_length: bytes | None) -> InferenceRequest:
     """The request ``body`` holds; ``header_length`` is ``Inference-Header-Content-Length``."""
     header, binary = split_body(body, header_length)
-    document = parse_json(header)
+    document = parse_request_header(header)
     if not isinstance(document, dict):
         raise InvalidArgument("the inference request must be a JSON object")
     request_id = document.get("id")

@@ -7,8 +7,10 @@ integers in the type's range for the integer types (checked, unlike Triton),
 numbers for FP32/FP64 (the ``NaN``/``Infinity`` tokens included), strings for
 BYTES (sent as their UTF-8 bytes). FP16 and BF16 have no JSON form.
 
-The common case, a regular list of numbers, takes a vectorised path: numpy
-infers the array and its kind and range are checked. numpy cannot tell
+A large number array may arrive already parsed, as a numpy array
+(``json_number_data``); it is only converted. The common case, a regular list
+of numbers, takes a vectorised path: numpy infers the array and its kind and
+range are checked. numpy cannot tell
 ``true`` from ``1`` once it has mixed them, so callers say whether the body
 may hold booleans at all (a byte search answers that); anything else is
 walked value by value, which also finds the first bad value for the message.
@@ -48,7 +50,12 @@ def decode_json_data(
         )
     count = element_count(shape, tensor)
     array = None
-    if datatype.name != BYTES:
+    if isinstance(data, np.ndarray):
+        # Parsed from the body natively (json_number_data), which passes on only numbers
+        # that decode for this datatype, as _fast_numeric would convert them.
+        with np.errstate(over="ignore"):
+            array = data.reshape(-1).astype(datatype.numpy, copy=False)
+    elif datatype.name != BYTES:
         array = _fast_numeric(data, datatype, may_hold_bools=may_hold_bools)
     if array is None:
         array = _walked(data, datatype, tensor)
