@@ -12,6 +12,11 @@ gives images/s, latency per request, and the server tree's CPU per request::
     git archive fbb462a src | tar -x -C /tmp/before
     python benchmarks/rest_image_batch.py --before-src /tmp/before/src --rounds 3 --duration 4
 
+A third tensorserve (this checkout) serves the CNN's verified ONNX twin with
+``--prefer_onnx_model`` (issue 12's fast path), so its row shows what the same
+request costs when the model runs in ONNX Runtime; ``--skip-onnx`` leaves it out.
+The goals are read on the TensorFlow rows, like for like with MLServer's TensorFlow.
+
 The load generator (wrk) shares the machine's cores with the servers.
 """
 
@@ -37,6 +42,7 @@ from harness.suite import median_cell
 BATCH = 32
 AFTER = "tensorserve REST (this checkout)"
 BEFORE = "tensorserve REST (--before-src)"
+ONNX = "tensorserve REST --prefer_onnx_model"
 MLSERVER = "MLServer V2 REST (JSON), 2 workers"
 LIMIT = f"in-process, batch {BATCH} (1 thread)"
 
@@ -79,11 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         ]
         # Three decimals per pixel, as the harness's row body: about 225 KB for 32 images.
         rest_body = json.dumps({"instances": [model.row_input] * BATCH}).encode()
-        servers = [(AFTER, str(models.REPO_ROOT / "src"))]
+        src = str(models.REPO_ROOT / "src")
+        servers: list[tuple[str, str, tuple[str, ...]]] = [(AFTER, src, ())]
         if args.before_src:
-            servers.append((BEFORE, str(Path(args.before_src).resolve())))
-        for label, source in servers:
-            endpoints = running.enter_context(_tensorserve(model, work_dir, label, source))
+            servers.append((BEFORE, str(Path(args.before_src).resolve()), ()))
+        if not args.skip_onnx:
+            from tensorserve.export.onnx_twins import write_twins
+
+            twin = write_twins(model.version_path, 1e-4)["serving_default"]
+            print(f"small_cnn twin: {twin}", file=sys.stderr)
+            servers.append((ONNX, src, ("--prefer_onnx_model",)))
+        for label, source, flags in servers:
+            endpoints = running.enter_context(_tensorserve(model, work_dir, label, source, flags))
             _check(endpoints.predict_url, rest_body, expected, "predictions")
             cells.append(_wrk_cell(label, endpoints, rest_body, work_dir, wrk_tool.path, args))
         if not args.skip_mlserver:
@@ -104,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def _tensorserve(
-    model: models.BenchModel, work_dir: Path, label: str, source: str
+    model: models.BenchModel, work_dir: Path, label: str, source: str, flags: tuple[str, ...]
 ) -> Iterator[targets.Endpoints]:
-    """``python -m tensorserve serve`` with ``source`` first on PYTHONPATH."""
+    """``python -m tensorserve serve [flags]`` with ``source`` first on PYTHONPATH."""
     rest_port, grpc_port = processes.free_port(), processes.free_port()
     command = [
         sys.executable,
@@ -117,10 +130,11 @@ def _tensorserve(
         f"--rest_api_port={rest_port}",
         f"--model_name={model.name}",
         f"--model_base_path={model.base_path}",
+        *flags,
     ]
     rest = f"http://127.0.0.1:{rest_port}"
     ready = processes.http_ready(f"{rest}/v1/models/{model.name}")
-    name = label.split("(")[-1].strip(")-").replace(" ", "-")
+    name = label.split("(")[-1].strip(")-").replace(" ", "-").replace("--", "")
     env = {"PYTHONPATH": source, "PYTHONUNBUFFERED": "1"}
     with processes.running(name, command, ready, work_dir / f"{name}.log", env) as process:
         yield targets.Endpoints(f"{rest}/v1/models/{model.name}:predict", pid=process.pid)
@@ -234,6 +248,8 @@ def _render(results: list[Measurement], args: argparse.Namespace, body_bytes: in
         f"goal: {AFTER} >= 2.00x {MLSERVER}: {ratio(AFTER, MLSERVER)}",
         f"before: {BEFORE} / {LIMIT}: {ratio(BEFORE, LIMIT)}; "
         f"/ {MLSERVER}: {ratio(BEFORE, MLSERVER)}; after / before: {ratio(AFTER, BEFORE)}",
+        f"not a goal (ONNX Runtime against MLServer's TensorFlow): {ONNX} / {MLSERVER}: "
+        f"{ratio(ONNX, MLSERVER)}; / {AFTER}: {ratio(ONNX, AFTER)}",
     ]
     return "\n".join(lines)
 
@@ -246,6 +262,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--skip-mlserver", action="store_true")
+    parser.add_argument("--skip-onnx", action="store_true", help="no --prefer_onnx_model row")
     return parser.parse_args(sys.argv[1:] if argv is None else argv)
 
 
