@@ -111,11 +111,16 @@ def _regular_shape(skeleton: bytes) -> tuple[int, ...] | None:
     child = b""  # the skeleton of one element of the level below: a number has none
     for level in range(rank, 0, -1):
         first = level - 1  # the first list of this level opens here
-        # It ends at its last child followed by "]"; earlier children are followed by ",".
-        end = skeleton.find(child + b"]", first + 1)
-        if end < 0:
-            return None
-        length = end + len(child) + 1 - first
+        if level == 1:
+            # The outermost list is the whole skeleton (the comparison below checks it):
+            # no search for its end, which at this size costs more than the rest together.
+            length = len(skeleton)
+        else:
+            # It ends at its last child followed by "]"; earlier ones are followed by ",".
+            end = skeleton.find(child + b"]", first + 1)
+            if end < 0:
+                return None
+            length = end + len(child) + 1 - first
         size, extra = divmod(length - 1, len(child) + 1)
         if extra or size < 1:
             return None
