@@ -30,7 +30,9 @@ one comparison and simdjson's parse, linear in the size.
 
 Thread-safe: each thread parses with its own ``simdjson.Parser`` (a parser keeps
 its buffers between documents, ~35% faster than a fresh one for an image batch,
-and must not be shared while a document it parsed is alive).
+and must not be shared while a document it parsed is alive). Texts above
+:data:`REUSE_MAX_BYTES` get a parser of their own, so one huge request does not
+leave every thread holding buffers its size.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ _NOT_SKELETON = b" \t\n\r0123456789.eE+-"
 """JSON whitespace and the characters of JSON numbers: what the skeleton is without."""
 _FLOAT_MARKS = (b".", b"e", b"E")
 _parsers = threading.local()
+REUSE_MAX_BYTES = 4 << 20
+"""Texts up to this size are parsed by the thread's kept parser, which then holds up to
+~20 MB; larger ones by a parser of their own, freed with it (a 57 MB array left ~290 MB
+in a kept parser)."""
 
 
 def parse_number_array(text: bytes) -> np.ndarray | None:
@@ -74,7 +80,7 @@ def _flat_numbers(
     """Every number of the JSON array ``text`` in document order, as ``dtype`` (a fresh,
     writable array), or None when simdjson refuses the text or a value's type."""
     try:
-        document = _parser().parse(text)
+        document = _parser_for(len(text)).parse(text)
         if not isinstance(document, simdjson.Array):
             return None
         buffer = document.as_buffer(of_type=of_type)
@@ -91,7 +97,11 @@ def _flat_numbers(
     return np.frombuffer(buffer, dtype=dtype).copy()
 
 
-def _parser() -> simdjson.Parser:
+def _parser_for(size: int) -> simdjson.Parser:
+    """The thread's kept parser, or a fresh one for a text above :data:`REUSE_MAX_BYTES`
+    (a parser keeps buffers sized to the largest document it parsed: ~5x the text)."""
+    if size > REUSE_MAX_BYTES:
+        return simdjson.Parser()
     parser: simdjson.Parser | None = getattr(_parsers, "parser", None)
     if parser is None:
         parser = _parsers.parser = simdjson.Parser()
