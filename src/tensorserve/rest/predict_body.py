@@ -39,10 +39,11 @@ _NAMED_ARRAY = re.compile(rb'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*
 _ARRAY_END = re.compile(rb"\][ \t\n\r]*(?:(,)(?=[ \t\n\r]*\")|\})")
 _TAIL = re.compile(rb"[ \t\n\r]*(?:,[ \t\n\r]*" + _NAME_MEMBER + rb"[ \t\n\r]*)?\}[ \t\n\r]*\Z")
 _FORMATS = {b"instances": RequestFormat.ROW, b"inputs": RequestFormat.COLUMNAR}
-NUMBER_ARRAY_MIN_BYTES = 4096
-"""Smaller bodies go the general way: its fixed cost is lower (4 µs against 19 µs for
-``{"instances": [1.0]}``), and the number-array path only wins once there are lists to
-save (at about 2 KB of nested numbers: 48 µs against 44)."""
+NUMBER_ARRAY_MIN_BYTES = 1024
+"""Smaller bodies go the general way: its fixed cost is lower (7 µs against 23 µs for
+``{"instances": [[0.5]]}``), and the number-array path wins once there are lists to
+save: at 578 bytes of ``[[0.5], ...]`` 16 µs against 19, at 1,150 bytes 36 against 32,
+at 2,305 bytes 65 against 36 (decoded to float32, collector frozen)."""
 
 
 class PredictBody:
