@@ -12,9 +12,12 @@ gives images/s, latency per request, and the server tree's CPU per request::
     git archive fbb462a src | tar -x -C /tmp/before
     python benchmarks/rest_image_batch.py --before-src /tmp/before/src --rounds 3 --duration 4
 
-A third tensorserve (this checkout) serves the CNN's verified ONNX twin with
-``--prefer_onnx_model`` (issue 12's fast path), so its row shows what the same
-request costs when the model runs in ONNX Runtime; ``--skip-onnx`` leaves it out.
+Each tensorserve without ``--prefer_onnx_model`` is also timed on its V2 route with
+MLServer's own V2 JSON body (``tensorserve V2 REST JSON`` rows): the same body and
+protocol as MLServer's row. A third tensorserve (this checkout) serves the CNN's
+verified ONNX twin with ``--prefer_onnx_model`` (issue 12's fast path), so its row
+shows what the same request costs when the model runs in ONNX Runtime;
+``--skip-onnx`` leaves it out.
 The goals are read on the TensorFlow rows, like for like with MLServer's TensorFlow.
 
 The load generator (wrk) shares the machine's cores with the servers.
@@ -28,6 +31,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -43,6 +47,8 @@ BATCH = 32
 AFTER = "tensorserve REST (this checkout)"
 BEFORE = "tensorserve REST (--before-src)"
 ONNX = "tensorserve REST --prefer_onnx_model"
+V2_AFTER = "tensorserve V2 REST JSON (this checkout)"
+V2_BEFORE = "tensorserve V2 REST JSON (--before-src)"
 MLSERVER = "MLServer V2 REST (JSON), 2 workers"
 LIMIT = f"in-process, batch {BATCH} (1 thread)"
 
@@ -95,19 +101,25 @@ def main(argv: list[str] | None = None) -> int:
             twin = write_twins(model.version_path, 1e-4)["serving_default"]
             print(f"small_cnn twin: {twin}", file=sys.stderr)
             servers.append((ONNX, src, ("--prefer_onnx_model",)))
+        v2_body = _v2_body(model)
+        v2_labels = {AFTER: V2_AFTER, BEFORE: V2_BEFORE}
         for label, source, flags in servers:
             endpoints = running.enter_context(_tensorserve(model, work_dir, label, source, flags))
             _check(endpoints.predict_url, rest_body, expected, "predictions")
             cells.append(_wrk_cell(label, endpoints, rest_body, work_dir, wrk_tool.path, args))
+            if label in v2_labels:  # MLServer's own body, to the same server's V2 route
+                v2 = dataclasses.replace(endpoints, predict_url=endpoints.v2_infer_url)
+                _check(v2.predict_url, v2_body, expected, "outputs")
+                cell = _wrk_cell(v2_labels[label], v2, v2_body, work_dir, wrk_tool.path, args)
+                cells.append(cell)
         if not args.skip_mlserver:
             mlserver = tools.mlserver(log)
             if mlserver.available:
                 endpoints = running.enter_context(
                     targets.start_mlserver(mlserver.path, model, work_dir)
                 )
-                body = _v2_body(model)
-                _check(endpoints.predict_url, body, expected, "outputs")
-                cells.append(_wrk_cell(MLSERVER, endpoints, body, work_dir, wrk_tool.path, args))
+                _check(endpoints.predict_url, v2_body, expected, "outputs")
+                cells.append(_wrk_cell(MLSERVER, endpoints, v2_body, work_dir, wrk_tool.path, args))
             else:
                 print(f"MLServer skipped: {mlserver.reason}", file=sys.stderr)
         results = _run_rounds(cells, args)
@@ -137,7 +149,11 @@ def _tensorserve(
     name = label.split("(")[-1].strip(")-").replace(" ", "-").replace("--", "")
     env = {"PYTHONPATH": source, "PYTHONUNBUFFERED": "1"}
     with processes.running(name, command, ready, work_dir / f"{name}.log", env) as process:
-        yield targets.Endpoints(f"{rest}/v1/models/{model.name}:predict", pid=process.pid)
+        yield targets.Endpoints(
+            f"{rest}/v1/models/{model.name}:predict",
+            pid=process.pid,
+            v2_infer_url=f"{rest}/v2/models/{model.name}/infer",
+        )
 
 
 def _check(url: str, body: bytes, expected: np.ndarray, key: str) -> None:
@@ -173,7 +189,7 @@ def _wrk_cell(
     args: argparse.Namespace,
 ) -> Cell:
     script = wrk.write_binary_script(
-        work_dir / f"{label.split()[0]}-{endpoints.pid}.lua",
+        work_dir / f"{re.sub(r'[^A-Za-z0-9]+', '-', label)}-{endpoints.pid}.lua",
         body,
         {"Content-Type": "application/json"},
     )
@@ -250,6 +266,8 @@ def _render(results: list[Measurement], args: argparse.Namespace, body_bytes: in
         f"/ {MLSERVER}: {ratio(BEFORE, MLSERVER)}; after / before: {ratio(AFTER, BEFORE)}",
         f"not a goal (ONNX Runtime against MLServer's TensorFlow): {ONNX} / {MLSERVER}: "
         f"{ratio(ONNX, MLSERVER)}; / {AFTER}: {ratio(ONNX, AFTER)}",
+        f"V2 JSON, the same body to both: {V2_AFTER} / {MLSERVER}: "
+        f"{ratio(V2_AFTER, MLSERVER)}; after / before: {ratio(V2_AFTER, V2_BEFORE)}",
     ]
     return "\n".join(lines)
 
