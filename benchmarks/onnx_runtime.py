@@ -9,7 +9,9 @@ then measures images/s at each batch size:
   the same loader wrapped by ``TwinLoader`` (the server's ONNX Runtime call);
 * served: per model one server without and one with ``--prefer_onnx_model``, each called
   over TensorFlow Serving gRPC (a prebuilt ``PredictRequest``) and V2 REST with the
-  binary tensor extension (``tritonclient.http``), one client, closed loop.
+  binary tensor extension (``tritonclient.http``), one client, closed loop. With
+  ``--in-flight N`` the gRPC client keeps N requests outstanding (futures), so the
+  server, not one round trip, sets the rate; V2 REST is then left out.
 
 Every cell is timed ``--duration`` seconds (two calls at least), cells interleaved over
 ``--rounds`` rounds, median kept; served cells also give the server's CPU µs per request
@@ -24,6 +26,7 @@ cell: images/s with ``--prefer_onnx_model`` >= 3x without. A ratio from one run 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import dataclasses
 import json
@@ -59,6 +62,9 @@ class Cell:
     call: Callable[[], Any]
     server_pid: int | None
     """The server whose CPU prices a request; None prices this process's CPU."""
+    submit: Callable[[], Callable[[], Any]] | None = None
+    """Sends one request and returns what waits for its answer (for ``in_flight`` > 1)."""
+    in_flight: int = 1
     rates: list[float] = dataclasses.field(default_factory=list)
     cpu_us: list[float] = dataclasses.field(default_factory=list)
 
@@ -68,6 +74,8 @@ class Cell:
         cpu_before = self._cpu_s()
         calls = 0
         started = time.perf_counter()
+        if self.submit is not None and self.in_flight > 1:
+            calls = self._pipelined(self.submit, started, duration_s)
         while calls < 2 or time.perf_counter() - started < duration_s:
             self.call()
             calls += 1
@@ -76,6 +84,22 @@ class Cell:
         self.rates.append(calls * self.batch / elapsed)
         if cpu_before is not None and cpu_after is not None:
             self.cpu_us.append((cpu_after - cpu_before) / calls * 1e6)
+
+    def _pipelined(
+        self, submit: Callable[[], Callable[[], Any]], started: float, duration_s: float
+    ) -> int:
+        """Answers received with ``in_flight`` requests kept outstanding, oldest first;
+        the ones still out at the end are waited for and counted."""
+        waiting = collections.deque(submit() for _ in range(self.in_flight))
+        calls = 0
+        while time.perf_counter() - started < duration_s:
+            waiting.popleft()()
+            calls += 1
+            waiting.append(submit())
+        while waiting:
+            waiting.popleft()()
+            calls += 1
+        return calls
 
     def _cpu_s(self) -> float | None:
         if self.server_pid is None:
@@ -122,7 +146,13 @@ def server(
         yield process.pid, f"127.0.0.1:{grpc_port}", rest
 
 
-def grpc_call(target: str, model: BenchModel, batch: np.ndarray) -> Callable[[], Any]:
+Call = Callable[[], Any]
+"""One request, answered."""
+Submit = Callable[[], Callable[[], Any]]
+"""One request sent; the returned callable waits for its answer."""
+
+
+def grpc_call(target: str, model: BenchModel, batch: np.ndarray) -> tuple[Call, Submit]:
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -132,17 +162,20 @@ def grpc_call(target: str, model: BenchModel, batch: np.ndarray) -> Callable[[],
     request.inputs[model.input_name].CopyFrom(tf.make_tensor_proto(batch))
     channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    return lambda: stub.Predict(request, timeout=60)
+    return (
+        lambda: stub.Predict(request, timeout=60),
+        lambda: stub.Predict.future(request, timeout=60).result,
+    )
 
 
-def v2_binary_call(target: str, model: BenchModel, batch: np.ndarray) -> Callable[[], Any]:
+def v2_binary_call(target: str, model: BenchModel, batch: np.ndarray) -> tuple[Call, None]:
     import tritonclient.http as triton_http
 
     client = triton_http.InferenceServerClient(target, network_timeout=60.0)
     tensor = triton_http.InferInput(model.input_name, list(batch.shape), "FP32")
     tensor.set_data_from_numpy(batch, binary_data=True)
     output = triton_http.InferRequestedOutput(model.output_name, binary_data=True)
-    return lambda: client.infer(model.name, [tensor], outputs=[output])
+    return lambda: client.infer(model.name, [tensor], outputs=[output]), None
 
 
 def predict_call(servable: Any, input_name: str, batch: np.ndarray) -> Callable[[], Any]:
@@ -194,19 +227,16 @@ def served_cells(
             server(model, work, prefer_onnx, args.server_flag, args.server_onednn)
         )
         for n, batch in batches.items():
-            cells.append(
-                Cell(model.name, PLACES[1], runtime, n, grpc_call(grpc_target, model, batch), pid)
-            )
-            cells.append(
-                Cell(
-                    model.name,
-                    PLACES[2],
-                    runtime,
-                    n,
-                    v2_binary_call(rest_target, model, batch),
-                    pid,
-                )
-            )
+            places: list[tuple[str, tuple[Call, Submit | None]]] = [
+                (PLACES[1], grpc_call(grpc_target, model, batch))
+            ]
+            if args.in_flight == 1:
+                # tritonclient's async_infer with several requests out ran at ~100
+                # requests/s whatever the model (a client-side stall, not the server's):
+                # V2 REST is timed closed-loop only.
+                places.append((PLACES[2], v2_binary_call(rest_target, model, batch)))
+            for place, (call, submit) in places:
+                cells.append(Cell(model.name, place, runtime, n, call, pid, submit, args.in_flight))
     return cells
 
 
@@ -249,6 +279,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--mobilenet-size", type=int, default=224, help="image side in pixels")
     parser.add_argument("--mobilenet-batches", default="1,32")
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=1,
+        help="requests each served cell's client keeps outstanding (1: closed loop)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="1 round of 1 s cells, MobileNetV2 at batch 1 and 8"
     )
@@ -306,6 +342,7 @@ def main(argv: list[str]) -> int:
     report(cells)
     print(
         f"\nload average after: {os.getloadavg()}; {time.monotonic() - started:.0f} s in all; "
+        f"{args.in_flight} request(s) in flight per served cell; "
         f"served with oneDNN {'on' if args.server_onednn else 'off (server default)'}, "
         f"extra server flags {args.server_flag or 'none'}; in-process TensorFlow as this "
         f"process imported it (TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')})"
