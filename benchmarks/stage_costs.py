@@ -1,10 +1,12 @@
 """Per-request cost of each stage of a REST predict, in microseconds, in one process.
 
-Stages, in request order: HTTP parse (httptools), JSON decode (orjson + the
-request decoder), dispatch (handle + hand-over to a worker and back), the model
-call itself, JSON encode, and a whole request through the HTTP protocol. Each
-is timed in a tight loop on the same model, so the figures add up to what the
-server spends and show what is not the model's own work.
+Stages, in request order: HTTP parse (httptools), JSON decode (the server's
+``parse_predict_body`` and its decode to the signature's dtypes, so bodies of
+1 KB or more take the native number-array path as they do in the server), dispatch
+(handle + hand-over to a worker and back), the model call itself, JSON encode, and a
+whole request through the HTTP protocol. Each is timed in a tight loop on the same
+model, so the figures add up to what the server spends and show what is not the
+model's own work.
 
     .venv/bin/python benchmarks/stage_costs.py [--model-dir DIR] [--batch N]
 """
@@ -55,8 +57,7 @@ def main() -> int:
     from tensorserve.core.servable_id import ServableId
     from tensorserve.dataplane.model_executor import ModelExecutor
     from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
-    from tensorserve.rest.json_document import parse_request_object
-    from tensorserve.rest.predict_request import decode_predict_inputs
+    from tensorserve.rest.predict_body import parse_predict_body
     from tensorserve.rest.predict_response import render_predict_response
 
     loader = SavedModelLoader(ServableId("m", int(version_dir.name)), version_dir)
@@ -68,7 +69,9 @@ def main() -> int:
     declared = signature.inputs[alias].shape or (-1,)
     # The signature's shape with the batch first and unknown dimensions as 1.
     shape = (args.batch, *(dim if dim > 0 else 1 for dim in declared[1:]))
-    body = orjson.dumps({"instances": np.ones(shape).tolist()})
+    # Three-decimal pixels, like an image a client scaled to [0, 1] and rounded.
+    pixels = np.random.default_rng(0).random(shape).round(3)
+    body = orjson.dumps({"instances": pixels.tolist()})
     raw = (
         b"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -83,16 +86,13 @@ def main() -> int:
     def http_parse() -> None:
         httptools.HttpRequestParser(Sink()).feed_data(raw)
 
-    may_hold_bools = b"true" in body or b"false" in body  # as the REST handler decides
-
     def json_decode() -> None:
-        document, name = parse_request_object(body)
-        decode_predict_inputs(document, name, dtypes, may_hold_bools=may_hold_bools)
+        parse_predict_body(body).decode(dtypes)
 
     def model_call() -> None:
         model.predict("serving_default", inputs)
 
-    request_format = decode_predict_inputs(*parse_request_object(body), dtypes)[1]
+    request_format = parse_predict_body(body).request_format
 
     def json_encode() -> None:
         render_predict_response(outputs, request_format)
@@ -110,7 +110,7 @@ def main() -> int:
 
     stages = [
         ("HTTP parse (httptools)", per_call_us(http_parse, args.seconds)),
-        ("JSON decode (orjson + request decoder)", per_call_us(json_decode, args.seconds)),
+        ("JSON decode (parse_predict_body + decode)", per_call_us(json_decode, args.seconds)),
         ("dispatch (hand-over to a worker and back, 1 caller)", run(dispatch_loop, 20000)),
         ("model call (TensorFlowModel.predict)", per_call_us(model_call, args.seconds)),
         ("JSON encode (render predictions)", per_call_us(json_encode, args.seconds)),

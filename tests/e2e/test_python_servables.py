@@ -93,6 +93,19 @@ class Counter(tensorserve.Servable):
 """
 )
 
+TF_API = (
+    SERVABLE_HEADER
+    + """
+import tensorflow as tf  # the server's lean TensorFlow: tf.* loads on first use
+
+class Squares(tensorserve.Servable):
+    signatures = {"serving_default": sig()}
+
+    def predict(self, inputs, context):
+        return {"y": tf.math.square(tf.constant(inputs["x"])).numpy()}
+"""
+)
+
 
 def _readme_servable() -> str:
     """The README's Python servable, so the tour below runs what it shows."""
@@ -119,7 +132,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     write_version(root / "cycle_b", 1, {"servable.py": _calls("cycle_a")})
     write_version(root / "pipeline", 1, {"servable.py": _calls("half_plus_two")})
     write_version(root / "counter", 1, {"servable.py": COUNTER})
-    platforms = {name: "python" for name in ("fails", "cycle_a", "cycle_b", "pipeline")}
+    write_version(root / "tf_api", 1, {"servable.py": TF_API})
+    platforms = {name: "python" for name in ("fails", "cycle_a", "cycle_b", "pipeline", "tf_api")}
     models = {p.name: p for p in root.iterdir()}
     if HALF_PLUS_TWO.is_dir():
         models["half_plus_two"] = HALF_PLUS_TWO
@@ -249,6 +263,18 @@ def test_a_python_servable_calls_a_saved_model(server: ServerProcess) -> None:
         pytest.skip("TensorFlow Serving test data not found")
     answer = _json(server.post("/v1/models/pipeline:predict", {"instances": [1.0, 2.0]}))
     assert answer == (200, {"predictions": [2.5, 3.0]})
+
+
+def test_a_python_servable_uses_tensorflow_beside_a_saved_model(server: ServerProcess) -> None:
+    """The server loads SavedModels on TensorFlow's runtime without its ``tf.*`` API; a
+    servable that uses ``tf.*`` gets the whole API, and the SavedModels serve on."""
+    answer = _json(server.post("/v1/models/tf_api:predict", {"instances": [3.0, -2.0]}))
+    assert answer == (200, {"predictions": [9.0, 4.0]})
+    if HALF_PLUS_TWO.is_dir():
+        answer = _json(server.post("/v1/models/half_plus_two:predict", {"instances": [1.0]}))
+        assert answer == (200, {"predictions": [2.5]})
+        answer = _json(server.post("/v1/models/pipeline:predict", {"instances": [2.0]}))
+        assert answer == (200, {"predictions": [3.0]})
 
 
 def _count_request(n: int, signature: str = "serving_default") -> dict:  # type: ignore[type-arg]

@@ -14,15 +14,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import tensorflow as tf
-from tensorflow.core.protobuf import config_pb2
-from tensorflow.python.saved_model import loader_impl
-
 from tensorserve.core import errors
 from tensorserve.core.loader import Loader, ResourceEstimate
 from tensorserve.core.servable_id import ServableId
 
 from .options import TensorFlowOptions
+from .runtime import Graph, OpError, Session, config_pb2, loader_impl, meta_graph_pb2
 from .session_runner import SessionRunner, serving_error
 from .tensorflow_model import TensorFlowModel
 from .warmup import run_warmup
@@ -116,15 +113,15 @@ class SavedModelLoader(Loader):
             raise errors.FailedPrecondition(f"Servable {self.servable_id} is not loaded")
         return self._model
 
-    def _new_session(self) -> tf.compat.v1.Session:
+    def _new_session(self) -> Session:
         config = config_pb2.ConfigProto(
             intra_op_parallelism_threads=self.options.intra_op_parallelism,
             inter_op_parallelism_threads=self.options.inter_op_parallelism or _CALLER_THREAD,
             allow_soft_placement=True,
         )
-        return tf.compat.v1.Session(graph=tf.Graph(), config=config)
+        return Session(graph=Graph(), config=config)
 
-    def _load_meta_graph(self, session: tf.compat.v1.Session) -> tf.compat.v1.MetaGraphDef:
+    def _load_meta_graph(self, session: Session) -> meta_graph_pb2.MetaGraphDef:
         export_dir = os.fspath(self.path)
         tags = sorted(self.options.saved_model_tags)
         try:
@@ -140,8 +137,8 @@ class SavedModelLoader(Loader):
             )
         try:
             with session.graph.as_default():
-                meta_graph_def: tf.compat.v1.MetaGraphDef = saved_model.load(session, tags)
-        except tf.errors.OpError as exc:
+                meta_graph_def: meta_graph_pb2.MetaGraphDef = saved_model.load(session, tags)
+        except OpError as exc:
             error = serving_error(exc)
             raise type(error)(
                 f"Failed to load SavedModel at {export_dir}: {exc.message}", error.code
@@ -167,7 +164,7 @@ def _unreadable_saved_model(export_dir: Path, exc: Exception) -> errors.ServingE
         file = export_dir / name
         if not file.exists():
             continue
-        if isinstance(exc, tf.errors.OpError):  # the read itself failed
+        if isinstance(exc, OpError):  # the read itself failed
             return errors.DataLoss(f"Could not read {file}: {exc.message}")
         if isinstance(exc, OSError) and exc.errno is not None:
             return errors.DataLoss(f"Could not read {file}: {exc.strerror}")

@@ -17,12 +17,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
-from tensorflow.core.protobuf import config_pb2
-from tensorflow.python.client import pywrap_tf_session
 
 from tensorserve.core import errors
 from tensorserve.core.errors import Code, ServingError
+
+from .runtime import OpError, Session, config_pb2, pywrap_tf_session
 
 MAX_TIMEOUTS_PER_STEP = 8
 """Distinct timeouts one (feeds, fetches) step gets its own callable for."""
@@ -45,7 +44,7 @@ Step = tuple[tuple[str, ...], tuple[str, ...]]
 """Feed tensor names and fetch tensor names of one run."""
 
 
-def serving_error(exc: tf.errors.OpError) -> ServingError:
+def serving_error(exc: OpError) -> ServingError:
     """A TensorFlow error as a ServingError with the same canonical code and message."""
     code = Code(exc.error_code)
     error_type = _ERRORS_BY_CODE.get(code, ServingError)
@@ -70,7 +69,7 @@ class SessionRunner:
     """Runs steps of one ``tf.compat.v1.Session``. Thread-safe; ``close`` must not race
     with runs (the manager unloads a version only when no request holds it)."""
 
-    def __init__(self, session: tf.compat.v1.Session) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
         self._lock = threading.Lock()
         self._callables: dict[tuple[Step, int | None], Any] = {}
@@ -100,7 +99,7 @@ class SessionRunner:
                 results = run_callable(*feeds)
             else:
                 results = self._run_with_options(step, feeds, timeout_in_ms)
-        except tf.errors.OpError as exc:
+        except OpError as exc:
             raise serving_error(exc) from None
         except UnicodeDecodeError as exc:
             # TensorFlow echoed non-UTF-8 input bytes in its error message, so the Python

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import DEFAULT_SIGNATURE, Signature, TensorInfo
+
+from .runtime import make_ndarray
 
 
 def resolve_signature_name(signature_name: str) -> str:
@@ -59,7 +60,7 @@ def signatures(
 
 def default_inputs(proto: meta_graph_pb2.SignatureDef) -> dict[str, np.ndarray]:
     """The signature's default input values (``SignatureDef.defaults``) as arrays."""
-    return {alias: tf.make_ndarray(proto.defaults[alias]) for alias in sorted(proto.defaults)}
+    return {alias: make_ndarray(proto.defaults[alias]) for alias in sorted(proto.defaults)}
 
 
 def debug_string(proto: meta_graph_pb2.SignatureDef) -> str:

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from tensorserve.core import errors
 from tensorserve.servables.example_input import serialized_examples
 
+from .runtime import DataLossError, OpError, make_ndarray, tf_record_iterator
 from .session_runner import serving_error
 from .tensorflow_model import TensorFlowModel
 
@@ -46,7 +46,7 @@ def run_warmup(
     started = time.monotonic()
     records = 0
     try:
-        for record in tf.compat.v1.io.tf_record_iterator(os.fspath(path)):
+        for record in tf_record_iterator(os.fspath(path)):
             log = _parse(record, path)
             for _ in range(iterations):
                 run_warmup_request(model, log)
@@ -55,11 +55,11 @@ def run_warmup(
                 raise errors.InvalidArgument(
                     f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}"
                 )
-    except tf.errors.DataLossError as exc:
+    except DataLossError as exc:
         raise errors.DataLoss(
             f"{exc.message}. Please verify your warmup data is in TFRecord format."
         ) from None
-    except tf.errors.OpError as exc:
+    except OpError as exc:
         raise serving_error(exc) from None
     elapsed_us = int((time.monotonic() - started) * 1_000_000)
     logger.info(
@@ -121,7 +121,7 @@ def _predict_inputs(request: predict_pb2.PredictRequest) -> dict[str, np.ndarray
     inputs = {}
     for alias, tensor_proto in request.inputs.items():
         try:
-            inputs[alias] = tf.make_ndarray(tensor_proto)
+            inputs[alias] = make_ndarray(tensor_proto)
         except Exception:
             raise errors.InvalidArgument(f"tensor parsing error: {alias}") from None
     return inputs

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
+from tensorflow.lite.python.interpreter import Interpreter
 
 from tensorserve.core import errors
 from tensorserve.core.loader import ResourceEstimate
@@ -42,7 +42,7 @@ class InterpreterPool:
             with warnings.catch_warnings():
                 # Its deprecation notice (LiteRT) is for users of the API, not a server log.
                 warnings.simplefilter("ignore", UserWarning)
-                interpreter = tf.lite.Interpreter(model_content=model_bytes)
+                interpreter = Interpreter(model_content=model_bytes)
             interpreter.allocate_tensors()
             self._idle.put(interpreter)
 
