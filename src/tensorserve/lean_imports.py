@@ -41,8 +41,13 @@ from pathlib import Path
 from typing import Any
 
 EAGER_KERAS_IMPORT = "keras.src.optimizers"
-SESSION_RUNTIME = ("tensorflow.python.client.session", "tensorflow.python.saved_model.loader_impl")
-"""What a deferred ``import tensorflow`` loads at once: the bulk of the session runtime."""
+SESSION_RUNTIME = (
+    "tensorflow.python.client.pywrap_tf_session",
+    "tensorflow.python.framework.errors_impl",
+    "tensorflow.python.lib.io.tf_record",
+)
+"""What a deferred ``import tensorflow`` loads at once, before the collector freezes its
+objects: the modules ``platforms/tensorflow/runtime.py`` imports."""
 
 
 def import_tensorflow_without_keras() -> None:

@@ -47,7 +47,6 @@ from tensorserve.grpc.status import (
     grpc_status_code,
     truncate_message,
 )
-from tensorserve.grpc.tensor_proto import ndarray_to_tensor_proto
 from tensorserve.protos.tfserving import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -60,6 +59,7 @@ from tensorserve.servables.example_input import serialized_examples
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import CLASSIFY_METHOD, Signature
 from tensorserve.tfserving import signature_def_map
+from tensorserve.tfserving.tensor_proto import ndarray_to_tensor_proto
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)

@@ -13,7 +13,6 @@ import numpy as np
 from tensorserve.core.errors import Code, InvalidArgument
 from tensorserve.core.servable_state import ServableState
 from tensorserve.dataplane.model_spec import ModelSpec
-from tensorserve.grpc.tensor_proto import tensor_proto_to_ndarray
 from tensorserve.protos.tfserving import (
     classification_pb2,
     get_model_status_pb2,
@@ -21,6 +20,7 @@ from tensorserve.protos.tfserving import (
     regression_pb2,
 )
 from tensorserve.servables.model import Classifications
+from tensorserve.tfserving.tensor_proto import tensor_proto_to_ndarray
 
 
 def model_spec_from_proto(proto: model_pb2.ModelSpec) -> ModelSpec:

@@ -28,7 +28,7 @@ def signature_def_map(
         for alias, info in signature.outputs.items():
             _fill_tensor_info(proto.outputs[alias], info)
         if signature.defaults:
-            from tensorserve.grpc.tensor_proto import ndarray_to_tensor_proto
+            from tensorserve.tfserving.tensor_proto import ndarray_to_tensor_proto
 
             for alias, value in signature.defaults.items():
                 ndarray_to_tensor_proto(value, out=proto.defaults[alias])

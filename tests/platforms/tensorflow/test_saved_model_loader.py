@@ -174,11 +174,11 @@ def test_unload_frees_the_graph(built_models: dict[str, Path]) -> None:
     loader.load()
     model = loader.servable()
     model.predict("", {"x": X})
-    graph = weakref.ref(model._runner._session.graph)
+    session = weakref.ref(model._runner._session)  # owns the graph: both go together
     del model
     loader.unload()
     gc.collect()
-    assert graph() is None
+    assert session() is None
     with pytest.raises(FailedPrecondition):
         loader.servable()
 
@@ -198,7 +198,7 @@ def test_session_parallelism_options_are_applied(built_models: dict[str, Path]) 
     loader = SavedModelLoader(ServableId("m", 1), built_models["half_plus_two"], options)
     loader.load()
     try:
-        config = loader.servable()._runner._session._config
+        config = loader.servable()._runner._session.config
         assert config.intra_op_parallelism_threads == 1
         assert config.inter_op_parallelism_threads == 1
         np.testing.assert_allclose(loader.servable().predict("", {"x": X})["y"], [2.5, 3, 4.5])
@@ -212,7 +212,7 @@ def test_ops_run_on_the_calling_thread_by_default(built_models: dict[str, Path])
     )
     loader.load()
     try:
-        config = loader.servable()._runner._session._config
+        config = loader.servable()._runner._session.config
         assert config.inter_op_parallelism_threads < 0  # TensorFlow's "caller's thread"
         np.testing.assert_allclose(loader.servable().predict("", {"x": X})["y"], [2.5, 3, 4.5])
     finally:

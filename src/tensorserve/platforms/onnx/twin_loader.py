@@ -244,16 +244,18 @@ def _warmup_inputs(path: Path, signature: Signature) -> Iterable[dict[str, np.nd
     records = path / WARMUP_FILE
     if not records.is_file():
         return
-    import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    for record in tf.compat.v1.io.tf_record_iterator(str(records)):
+    from tensorserve.platforms.tensorflow.runtime import tf_record_iterator
+    from tensorserve.tfserving.tensor_proto import tensor_proto_to_ndarray
+
+    for record in tf_record_iterator(str(records)):
         log = prediction_log_pb2.PredictionLog.FromString(record)
         if not log.HasField("predict_log"):
             continue
         request = log.predict_log.request
         if (request.model_spec.signature_name or DEFAULT_SIGNATURE) != signature.name:
             continue
-        inputs = {alias: tf.make_ndarray(t) for alias, t in request.inputs.items()}
+        inputs = {alias: tensor_proto_to_ndarray(t) for alias, t in request.inputs.items()}
         if set(inputs) == set(signature.inputs):
             yield inputs

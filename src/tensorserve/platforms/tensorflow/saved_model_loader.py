@@ -1,8 +1,9 @@
-"""The Loader of one SavedModel version: a MetaGraph in its own Graph and Session.
+"""The Loader of one SavedModel version: a MetaGraph in its own graph and session.
 
-TensorFlow's v1 session loader is used because it loads every SavedModel
-TensorFlow Serving loads (TF1 exports included, which ``tf.saved_model.load``
-rejects), and a v1 Session offers C++ callables for a cheap per-call path.
+Loaded as TensorFlow Serving loads it (:mod:`.saved_model_bundle`, TensorFlow's C++
+``LoadSavedModel`` steps), so every SavedModel it serves loads here, TF1 exports
+included, which ``tf.saved_model.load`` rejects; the session offers C++ callables for a
+cheap per-call path.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from tensorserve.core import errors
 from tensorserve.core.loader import Loader, ResourceEstimate
 from tensorserve.core.servable_id import ServableId
 
+from .graph_session import GraphSession
 from .options import TensorFlowOptions
-from .runtime import Graph, OpError, Session, config_pb2, loader_impl, meta_graph_pb2
+from .runtime import OpError, config_pb2, meta_graph_pb2
+from .saved_model_bundle import UnreadableSavedModel, load_into_session, read_saved_model
 from .session_runner import SessionRunner, serving_error
 from .tensorflow_model import TensorFlowModel
 from .warmup import run_warmup
@@ -73,9 +76,9 @@ class SavedModelLoader(Loader):
     def load(self) -> None:
         """Load the MetaGraph, restore variables, run warmup. Raises ServingError naming
         the path on failure, leaving nothing allocated."""
-        session = self._new_session()
+        meta_graph_def = self._read_meta_graph()
+        session = self._open_session(meta_graph_def)
         try:
-            meta_graph_def = self._load_meta_graph(session)
             model = TensorFlowModel(SessionRunner(session), meta_graph_def, self.options)
         except BaseException:
             session.close()
@@ -113,62 +116,67 @@ class SavedModelLoader(Loader):
             raise errors.FailedPrecondition(f"Servable {self.servable_id} is not loaded")
         return self._model
 
-    def _new_session(self) -> Session:
+    def _read_meta_graph(self) -> meta_graph_pb2.MetaGraphDef:
+        """The MetaGraph whose tags are the options' tag set; NotFound, or DataLoss for a
+        SavedModel proto that is there but unreadable, as TensorFlow Serving reports."""
+        export_dir = os.fspath(self.path)
+        tags = sorted(self.options.saved_model_tags)
+        try:
+            saved_model = read_saved_model(self.path)
+        except UnreadableSavedModel as exc:
+            raise _unreadable_saved_model(self.path, exc) from None
+        for meta_graph in saved_model.meta_graphs:
+            if set(meta_graph.meta_info_def.tags) == set(tags):
+                return meta_graph
+        raise errors.NotFound(
+            "Could not find meta graph def matching supplied tags: "
+            f"{{ {' '.join(tags)} }}. To inspect available tag-sets in the SavedModel, "
+            f"please use the SavedModel CLI: `saved_model_cli` (export dir: {export_dir})"
+        )
+
+    def _open_session(self, meta_graph_def: meta_graph_pb2.MetaGraphDef) -> GraphSession:
+        """A session over the MetaGraph, variables restored and init op run; errors
+        name the export directory and keep TensorFlow's code and message."""
         config = config_pb2.ConfigProto(
             intra_op_parallelism_threads=self.options.intra_op_parallelism,
             inter_op_parallelism_threads=self.options.inter_op_parallelism or _CALLER_THREAD,
             allow_soft_placement=True,
         )
-        return Session(graph=Graph(), config=config)
-
-    def _load_meta_graph(self, session: Session) -> meta_graph_pb2.MetaGraphDef:
         export_dir = os.fspath(self.path)
-        tags = sorted(self.options.saved_model_tags)
         try:
-            saved_model = loader_impl.SavedModelLoader(export_dir)
-        except Exception as exc:
-            raise _unreadable_saved_model(self.path, exc) from None
-        available = [set(graph.meta_info_def.tags) for graph in saved_model.saved_model.meta_graphs]
-        if set(tags) not in available:
-            raise errors.NotFound(
-                "Could not find meta graph def matching supplied tags: "
-                f"{{ {' '.join(tags)} }}. To inspect available tag-sets in the SavedModel, "
-                f"please use the SavedModel CLI: `saved_model_cli` (export dir: {export_dir})"
-            )
-        try:
-            with session.graph.as_default():
-                meta_graph_def: meta_graph_pb2.MetaGraphDef = saved_model.load(session, tags)
+            return load_into_session(self.path, meta_graph_def, config)
         except OpError as exc:
             error = serving_error(exc)
             raise type(error)(
                 f"Failed to load SavedModel at {export_dir}: {exc.message}", error.code
             ) from None
+        except errors.ServingError as exc:
+            message = f"Failed to load SavedModel at {export_dir}: {exc.message}"
+            raise type(exc)(message, exc.code) from None
         except Exception as exc:
             raise errors.Internal(
                 f"Failed to load SavedModel at {export_dir}: {type(exc).__name__}: {exc}"
             ) from None
-        return meta_graph_def
 
 
-_SAVED_MODEL_FILES = (("saved_model.pb", "binary"), ("saved_model.pbtxt", "text"))
-"""The files TensorFlow reads a SavedModel from, in its order, with their proto format."""
+_PROTO_FORMATS = {"saved_model.pb": "binary", "saved_model.pbtxt": "text"}
+"""The files TensorFlow reads a SavedModel from, with their proto format."""
 
 
-def _unreadable_saved_model(export_dir: Path, exc: Exception) -> errors.ServingError:
+def _unreadable_saved_model(
+    export_dir: Path, unreadable: UnreadableSavedModel
+) -> errors.ServingError:
     """The error TensorFlow Serving reports when ``export_dir``'s SavedModel proto
     cannot be read: NOT_FOUND only when neither file is there; a file that is there
     but does not parse (or cannot be read) is DATA_LOSS naming it (``ReadBinaryProto``'s
     "Can't parse ... as binary proto"), so a corrupt or half-copied file is not
     reported as a missing one."""
-    for name, kind in _SAVED_MODEL_FILES:
-        file = export_dir / name
-        if not file.exists():
-            continue
-        if isinstance(exc, OpError):  # the read itself failed
-            return errors.DataLoss(f"Could not read {file}: {exc.message}")
-        if isinstance(exc, OSError) and exc.errno is not None:
-            return errors.DataLoss(f"Could not read {file}: {exc.strerror}")
-        return errors.DataLoss(f"Can't parse {file} as {kind} proto")
-    return errors.NotFound(
-        f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {export_dir}"
-    )
+    file, cause = unreadable.file, unreadable.cause
+    if file is None:
+        return errors.NotFound(
+            "Could not find SavedModel .pb or .pbtxt at supplied export directory path: "
+            f"{export_dir}"
+        )
+    if isinstance(cause, OSError) and cause.errno is not None:
+        return errors.DataLoss(f"Could not read {file}: {cause.strerror}")
+    return errors.DataLoss(f"Can't parse {file} as {_PROTO_FORMATS[file.name]} proto")

@@ -1,8 +1,8 @@
-"""Fast, thread-safe ``Session`` runs of fixed feeds and fetches.
+"""Fast, thread-safe session runs of fixed feeds and fetches.
 
-``Session.run`` spends most of its time in Python (feed conversion, fetch
-handling); a callable made once with ``Session._make_callable_from_options``
-runs the same step in C++ for a fraction of that. A callable bakes its
+A generic session run names its feeds and fetches on every call; a callable made
+once (``GraphSession.make_callable``, C++ ``Session::MakeCallable``) runs the same
+step with only the arrays passed. A callable bakes its
 ``RunOptions`` (the timeout) in, so one is cached per (feeds, fetches, timeout);
 timeouts are rounded up (:func:`timeout_ms`) so per-call deadlines share a few
 callables, and past :data:`MAX_TIMEOUTS_PER_STEP` distinct timeouts a step runs
@@ -21,7 +21,8 @@ import numpy as np
 from tensorserve.core import errors
 from tensorserve.core.errors import Code, ServingError
 
-from .runtime import OpError, Session, config_pb2, pywrap_tf_session
+from .graph_session import GraphSession
+from .runtime import OpError, config_pb2
 
 MAX_TIMEOUTS_PER_STEP = 8
 """Distinct timeouts one (feeds, fetches) step gets its own callable for."""
@@ -66,15 +67,14 @@ def timeout_ms(timeout_s: float | None) -> int | None:
 
 
 class SessionRunner:
-    """Runs steps of one ``tf.compat.v1.Session``. Thread-safe; ``close`` must not race
+    """Runs steps of one :class:`GraphSession`. Thread-safe; ``close`` must not race
     with runs (the manager unloads a version only when no request holds it)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: GraphSession) -> None:
         self._session = session
         self._lock = threading.Lock()
         self._callables: dict[tuple[Step, int | None], Any] = {}
         self._timeouts_per_step: dict[Step, int] = {}
-        self._tf_outputs: dict[Step, tuple[list[Any], list[Any]]] = {}
         self._closed = False
 
     def run(
@@ -117,7 +117,6 @@ class SessionRunner:
                 return
             self._closed = True
             self._callables.clear()
-            self._tf_outputs.clear()
             self._session.close()
 
     def _make_callable(self, step: Step, timeout_in_ms: int | None) -> Any | None:
@@ -134,7 +133,7 @@ class SessionRunner:
             options = config_pb2.CallableOptions(feed=step[0], fetch=step[1])
             if timeout_in_ms is not None:
                 options.run_options.timeout_in_ms = timeout_in_ms
-            run_callable = self._session._make_callable_from_options(options)
+            run_callable = self._session.make_callable(options)
             self._callables[key] = run_callable
             self._timeouts_per_step[step] = made + 1
             return run_callable
@@ -142,21 +141,7 @@ class SessionRunner:
     def _run_with_options(
         self, step: Step, feeds: Sequence[np.ndarray], timeout_in_ms: int | None
     ) -> list[Any]:
-        outputs = self._tf_outputs.get(step)
-        if outputs is None:
-            graph = self._session.graph
-            outputs = (
-                [graph.get_tensor_by_name(name)._as_tf_output() for name in step[0]],
-                [graph.get_tensor_by_name(name)._as_tf_output() for name in step[1]],
-            )
-            with self._lock:
-                self._tf_outputs[step] = outputs
-        feed_dict = dict(zip(outputs[0], feeds, strict=True))
         options = config_pb2.RunOptions()
         if timeout_in_ms is not None:
             options.timeout_in_ms = timeout_in_ms
-        buffer = pywrap_tf_session.TF_NewBufferFromString(options.SerializeToString())
-        try:
-            return list(self._session._call_tf_sessionrun(buffer, feed_dict, outputs[1], [], None))
-        finally:
-            pywrap_tf_session.TF_DeleteBuffer(buffer)
+        return self._session.run(dict(zip(step[0], feeds, strict=True)), step[1], options=options)

@@ -16,8 +16,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import DEFAULT_SIGNATURE, Signature, TensorInfo
-
-from .runtime import make_ndarray
+from tensorserve.tfserving.tensor_proto import tensor_proto_to_ndarray
 
 
 def resolve_signature_name(signature_name: str) -> str:
@@ -60,7 +59,8 @@ def signatures(
 
 def default_inputs(proto: meta_graph_pb2.SignatureDef) -> dict[str, np.ndarray]:
     """The signature's default input values (``SignatureDef.defaults``) as arrays."""
-    return {alias: make_ndarray(proto.defaults[alias]) for alias in sorted(proto.defaults)}
+    defaults = proto.defaults
+    return {alias: tensor_proto_to_ndarray(defaults[alias]) for alias in sorted(defaults)}
 
 
 def debug_string(proto: meta_graph_pb2.SignatureDef) -> str:

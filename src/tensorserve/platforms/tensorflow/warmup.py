@@ -20,8 +20,9 @@ from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from tensorserve.core import errors
 from tensorserve.servables.example_input import serialized_examples
+from tensorserve.tfserving.tensor_proto import tensor_proto_to_ndarray
 
-from .runtime import DataLossError, OpError, make_ndarray, tf_record_iterator
+from .runtime import DataLossError, OpError, tf_record_iterator
 from .session_runner import serving_error
 from .tensorflow_model import TensorFlowModel
 
@@ -121,7 +122,7 @@ def _predict_inputs(request: predict_pb2.PredictRequest) -> dict[str, np.ndarray
     inputs = {}
     for alias, tensor_proto in request.inputs.items():
         try:
-            inputs[alias] = make_ndarray(tensor_proto)
+            inputs[alias] = tensor_proto_to_ndarray(tensor_proto)
         except Exception:
             raise errors.InvalidArgument(f"tensor parsing error: {alias}") from None
     return inputs

@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from tensorserve.core.errors import InvalidArgument
-from tensorserve.grpc.tensor_proto import ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from tensorserve.tfserving.tensor_proto import ndarray_to_tensor_proto, tensor_proto_to_ndarray
 
 NUMERIC_DTYPES = [
     np.float16,
