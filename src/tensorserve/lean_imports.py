@@ -17,7 +17,7 @@ pays for it.
 
 The lean way also defers TensorFlow's public API. ``tensorflow/__init__.py`` imports
 the whole ``tf.*`` tree (about 2,400 modules, 1.7 s and ~120 MB resident here), while
-the server's models run on the ~700 modules of the session runtime, which it imports
+the server's models run on the ~150 modules of the session runtime, which it imports
 from where they are defined (:mod:`tensorserve.platforms.tensorflow.runtime`). So the
 first ``import tensorflow`` makes the package and loads the session runtime, as
 ``__init__`` would have (TF2 behaviour on, plugin kernels loaded), and runs

@@ -31,29 +31,33 @@ ASSETS_KEY = "saved_model_assets"
 
 
 class UnreadableSavedModel(Exception):
-    """The SavedModel proto is missing (``file`` None) or cannot be read or parsed."""
+    """The SavedModel proto is missing (``file`` None) or cannot be read or parsed;
+    ``kind`` is the file's proto format (``binary`` or ``text``)."""
 
-    def __init__(self, file: Path | None, cause: BaseException | None = None) -> None:
+    def __init__(
+        self, file: Path | None, cause: BaseException | None = None, kind: str = ""
+    ) -> None:
         super().__init__(str(file))
         self.file = file
         self.cause = cause
+        self.kind = kind
 
 
 def read_saved_model(export_dir: Path) -> saved_model_pb2.SavedModel:
     """``saved_model.pb``, else ``saved_model.pbtxt``, parsed; raises
     UnreadableSavedModel naming the file that failed, or none when neither is there."""
-    binary, text = export_dir / "saved_model.pb", export_dir / "saved_model.pbtxt"
     saved_model = saved_model_pb2.SavedModel()
-    for file in (binary, text):
+    for name, kind in (("saved_model.pb", "binary"), ("saved_model.pbtxt", "text")):
+        file = export_dir / name
         if not file.exists():
             continue
         try:
-            if file is binary:
+            if kind == "binary":
                 saved_model.ParseFromString(file.read_bytes())
             else:
                 text_format.Parse(file.read_text(), saved_model)
         except (OSError, DecodeError, text_format.ParseError, UnicodeDecodeError) as exc:
-            raise UnreadableSavedModel(file, exc) from None
+            raise UnreadableSavedModel(file, exc, kind) from None
         return saved_model
     raise UnreadableSavedModel(None)
 

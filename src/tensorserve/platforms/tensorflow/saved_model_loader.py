@@ -159,10 +159,6 @@ class SavedModelLoader(Loader):
             ) from None
 
 
-_PROTO_FORMATS = {"saved_model.pb": "binary", "saved_model.pbtxt": "text"}
-"""The files TensorFlow reads a SavedModel from, with their proto format."""
-
-
 def _unreadable_saved_model(
     export_dir: Path, unreadable: UnreadableSavedModel
 ) -> errors.ServingError:
@@ -179,4 +175,4 @@ def _unreadable_saved_model(
         )
     if isinstance(cause, OSError) and cause.errno is not None:
         return errors.DataLoss(f"Could not read {file}: {cause.strerror}")
-    return errors.DataLoss(f"Can't parse {file} as {_PROTO_FORMATS[file.name]} proto")
+    return errors.DataLoss(f"Can't parse {file} as {unreadable.kind} proto")
