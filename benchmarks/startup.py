@@ -5,7 +5,9 @@ MobileNetV2 (``harness.models.mobilenet_v2``: built, ``tensorserve export``, ver
 twin) as a SavedModel, as a SavedModel with ``--prefer_onnx_model`` (its twin checked
 and timed against TensorFlow at load) and as its twin alone in ``model.onnx`` - starts
 ``tensorserve serve`` ``--runs`` times, measures from ``Popen`` to the first status
-answer saying AVAILABLE, then reads the process's resident set (``VmRSS``), its dirty
+answer saying AVAILABLE, then reads the process's resident set (``VmRSS``), then
+again after ``--predicts`` REST predict calls (the server hands back library pages only
+start-up touched, ``code_pages.py``, and serving reads some of them back), its dirty
 private memory (``Private_Dirty`` of ``smaps_rollup``: the heap and other written pages,
 what each more replica on the node adds; RSS also counts clean pages of shared
 libraries, 360 MB of them for TensorFlow's, which replicas share through the page cache,
@@ -46,6 +48,8 @@ class Config:
     name: str
     base: Path
     flags: tuple[str, ...] = ()
+    instance: object = dataclasses.field(default_factory=lambda: [1.0])
+    """One ``instances`` element of a predict body for the model."""
 
 
 def write_onnx_half_plus_two(version_dir: Path) -> Path:
@@ -81,15 +85,15 @@ def available(rest_port: int, model: str) -> bool:
     return any(state["state"] == "AVAILABLE" for state in states)
 
 
-def rss_mb(pid: int) -> float:
+def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def private_mb(pid: int) -> float:
-    """Written pages only this process holds, in MB."""
+def private_mib(pid: int) -> float:
+    """Written pages only this process holds, in MiB."""
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
         if line.startswith("Private_Dirty:"):
             return int(line.split()[1]) / 1024
@@ -112,7 +116,15 @@ def heavy_imports(pid: int) -> str:
     return ",".join(found) or "-"
 
 
-def one_start(config: Config) -> tuple[float, float, float, str]:
+def predict(rest_port: int, config: Config, times: int) -> None:
+    url = f"http://127.0.0.1:{rest_port}/v1/models/{config.model}:predict"
+    body = json.dumps({"instances": [config.instance]}).encode()
+    for _ in range(times):
+        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=60) as answer:
+            answer.read()
+
+
+def one_start(config: Config, predicts: int) -> tuple[float, float, float, float, str]:
     rest_port = free_port()
     command = [
         sys.executable, "-m", "tensorserve", "serve", f"--port={free_port()}",
@@ -130,7 +142,15 @@ def one_start(config: Config) -> tuple[float, float, float, str]:
                 raise RuntimeError(f"server exited with {process.returncode}")
             time.sleep(0.02)
         seconds = time.perf_counter() - started
-        return seconds, rss_mb(process.pid), private_mb(process.pid), heavy_imports(process.pid)
+        at_start = rss_mib(process.pid)
+        predict(rest_port, config, predicts)
+        return (
+            seconds,
+            at_start,
+            rss_mib(process.pid),
+            private_mib(process.pid),
+            heavy_imports(process.pid),
+        )
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -152,16 +172,23 @@ def configs(work: Path, models: list[str], mobilenet_size: int) -> list[Config]:
         ]
     if "mobilenet" in models:
         mobilenet = mobilenet_v2(work, mobilenet_size)
+        image = [[[0.5, -0.5, 0.25]] * mobilenet_size] * mobilenet_size
         twin = mobilenet.version_path / "assets.extra" / "onnx" / "serving_default.onnx"
         found += [
-            Config(mobilenet.name, "SavedModel", mobilenet.base_path),
+            Config(mobilenet.name, "SavedModel", mobilenet.base_path, instance=image),
             Config(
                 mobilenet.name,
                 "SavedModel + --prefer_onnx_model",
                 mobilenet.base_path,
                 ("--prefer_onnx_model",),
+                image,
             ),
-            Config(mobilenet.name, "ONNX only", onnx_only(twin, work / "mobilenet-onnx" / "1")),
+            Config(
+                mobilenet.name,
+                "ONNX only",
+                onnx_only(twin, work / "mobilenet-onnx" / "1"),
+                instance=image,
+            ),
         ]
     return found
 
@@ -171,23 +198,27 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--model", default=f"{MODEL},mobilenet", help="half_plus_two, mobilenet")
     parser.add_argument("--mobilenet-size", type=int, default=224, help="image side in pixels")
+    parser.add_argument(
+        "--predicts", type=int, default=100, help="REST predicts before the second RSS reading"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     print(
-        "| model | configuration | launch to AVAILABLE (s) | RSS (MB) | private dirty (MB) "
-        "| imported |\n"
-        "|---|---|---:|---:|---:|---|"
+        "| model | configuration | launch to AVAILABLE (s) | RSS at AVAILABLE (MiB) "
+        f"| RSS after {args.predicts} predicts (MiB) | private dirty (MiB) | imported |\n"
+        "|---|---|---:|---:|---:|---:|---|"
     )
     for config in configs(work, args.model.split(","), args.mobilenet_size):
-        runs = [one_start(config) for _ in range(args.runs)]
-        seconds = statistics.median(r[0] for r in runs)
-        rss = statistics.median(r[1] for r in runs)
-        private = statistics.median(r[2] for r in runs)
+        runs = [one_start(config, args.predicts) for _ in range(args.runs)]
+        seconds, rss, served, private = (
+            statistics.median(r[column] for r in runs) for column in range(4)
+        )
         print(
-            f"| {config.model} | {config.name} | {seconds:.2f} | {rss:.0f} | {private:.0f} "
-            f"| {runs[-1][3]} |"
+            f"| {config.model} | {config.name} | {seconds:.2f} | {rss:.0f} | {served:.0f} "
+            f"| {private:.0f} | {runs[-1][4]} |",
+            flush=True,
         )
     print(f"load average after: {os.getloadavg()}", file=sys.stderr)
     return 0

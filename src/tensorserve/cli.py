@@ -48,9 +48,7 @@ def serve(argv: Sequence[str], program: str = "tensorserve serve") -> int:
     from tensorserve.tensorflow_environment import set_serving_defaults
 
     set_serving_defaults()  # TensorFlow reads them once, when the first SavedModel imports it
-    # TensorFlow's ~10^6 objects, frozen out of the collector's sight as start-up freezes
-    # them (server.py): unloading a SavedModel runs a full collection.
-    import_tensorflow_lazily_without_keras(then=gc.freeze)
+    import_tensorflow_lazily_without_keras(then=_after_tensorflow_loads)
     from tensorserve.config.flags import parse_flags
     from tensorserve.core.errors import ServingError
 
@@ -62,6 +60,17 @@ def serve(argv: Sequence[str], program: str = "tensorserve serve") -> int:
     from tensorserve.server import run_server
 
     return run_server(options)
+
+
+def _after_tensorflow_loads() -> None:
+    """TensorFlow's ~10^6 objects, frozen out of the collector's sight as start-up freezes
+    them (server.py): unloading a SavedModel runs a full collection. And the ~300 MiB
+    of its code that only its initialisers ran, handed back (``code_pages.py``), here as
+    well as after the initial load, for a TensorFlow first imported by a later load."""
+    from tensorserve.code_pages import release_clean_file_pages
+
+    gc.freeze()
+    release_clean_file_pages()
 
 
 def tensorflow_model_server() -> int:

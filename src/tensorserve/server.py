@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
+from tensorserve.code_pages import release_clean_file_pages
 from tensorserve.config.model_server_config import (
     ModelServerConfig,
     config_from_proto,
@@ -147,6 +148,8 @@ class ModelServer:
         # TensorFlow leaves ~10^6 long-lived objects; freezing them keeps each
         # collection (and the one every unload runs) from walking them again.
         gc.freeze()
+        # After the initial load: what start-up alone touched goes back (code_pages.py).
+        release_clean_file_pages()
         await self._start_transports()
         opts = self.options
         if opts.model_config_file and opts.model_config_file_poll_wait_seconds > 0:
