@@ -24,8 +24,10 @@ timeout is a failure. A version that ends in error, or a reload that does not ta
 effect within 30 s, is a failure too.
 
 Every ``--window`` seconds it reports requests, failures and p99 per kind, and the
-server's resident memory and open file descriptors (sampled every 2 s). The summary
-compares memory and descriptors at the end with their values when ``--warmup`` ended.
+server's resident anonymous memory (RSS less file-backed pages: what a leak grows; the
+server hands back library code only its start-up ran, and serving reads some back) and
+open file descriptors (sampled every 2 s). The summary compares memory and descriptors
+at the end with their values when ``--warmup`` ended.
 Exit status 1 when anything failed. Run it niced on a shared machine.
 """
 
@@ -76,7 +78,7 @@ class Recorder:
         self._lock = threading.Lock()
         self.answers: list[tuple[float, str, float]] = []  # (t, kind, seconds)
         self.failures: list[tuple[float, str, str]] = []  # (t, kind, detail)
-        self.samples: list[tuple[float, int, int, int]] = []  # (t, rss, fds, webapp rss)
+        self.samples: list[tuple[float, int, int, int]] = []  # (t, anon, fds, webapp rss)
         self.swaps = 0
         self.reloads = 0
 
@@ -88,9 +90,9 @@ class Recorder:
         with self._lock:
             self.failures.append((time.monotonic() - self.started, kind, detail[:300]))
 
-    def sample(self, rss: int, fds: int, webapp_rss: int) -> None:
+    def sample(self, anonymous: int, fds: int, webapp_rss: int) -> None:
         with self._lock:
-            self.samples.append((time.monotonic() - self.started, rss, fds, webapp_rss))
+            self.samples.append((time.monotonic() - self.started, anonymous, fds, webapp_rss))
 
     def count(self, what: str) -> None:
         with self._lock:
@@ -305,7 +307,8 @@ def sampler(server_pid: int, webapp_pid: int, stop: threading.Event, record: Rec
             webapp_rss = webapp.memory_info().rss + sum(
                 child.memory_info().rss for child in webapp.children(recursive=True)
             )
-            record.sample(server.memory_info().rss, server.num_fds(), webapp_rss)
+            memory = server.memory_info()
+            record.sample(memory.rss - memory.shared, server.num_fds(), webapp_rss)
 
 
 # -- report -------------------------------------------------------------------------
@@ -332,7 +335,7 @@ def summarise(record: Recorder, options: SoakOptions) -> dict[str, Any]:
                 "requests": len(answers) + sum(start <= t < end for t, _, _ in record.failures),
                 "failures": sum(start <= t < end for t, _, _ in record.failures),
                 "p99_ms": {k: p99_ms([s for kk, s in answers if kk == k]) for k in kinds},
-                "rss_mb": round(samples[-1][1] / 2**20, 1) if samples else None,
+                "anon_mb": round(samples[-1][1] / 2**20, 1) if samples else None,
                 "fds": samples[-1][2] if samples else None,
                 "webapp_rss_mb": round(samples[-1][3] / 2**20, 1) if samples else None,
             }
@@ -340,7 +343,7 @@ def summarise(record: Recorder, options: SoakOptions) -> dict[str, Any]:
     after = [s for s in record.samples if s[0] >= options.warmup_s]
     baseline = after[0] if after else None
     final = after[-3:]
-    rss_end = statistics.median(s[1] for s in final) if final else None
+    anon_end = statistics.median(s[1] for s in final) if final else None
     summary: dict[str, Any] = {
         "duration_s": options.duration_s,
         "warmup_s": options.warmup_s,
@@ -356,12 +359,12 @@ def summarise(record: Recorder, options: SoakOptions) -> dict[str, Any]:
         "p99_ms": {k: p99_ms([s for _, kk, s in record.answers if kk == k]) for k in kinds},
         "windows": windows,
     }
-    if baseline is not None and rss_end is not None:
+    if baseline is not None and anon_end is not None:
         summary |= {
-            "rss_after_warmup_mb": round(baseline[1] / 2**20, 1),
-            "rss_end_mb": round(rss_end / 2**20, 1),
-            "rss_growth": round(rss_end / baseline[1] - 1, 4),
-            "rss_max_growth": round(max(s[1] for s in after) / baseline[1] - 1, 4),
+            "anon_after_warmup_mb": round(baseline[1] / 2**20, 1),
+            "anon_end_mb": round(anon_end / 2**20, 1),
+            "anon_growth": round(anon_end / baseline[1] - 1, 4),
+            "anon_max_growth": round(max(s[1] for s in after) / baseline[1] - 1, 4),
             "fds_after_warmup": baseline[2],
             "fds_end": final[-1][2],
             "fds_min_max": [min(s[2] for s in after), max(s[2] for s in after)],
@@ -372,12 +375,12 @@ def summarise(record: Recorder, options: SoakOptions) -> dict[str, Any]:
 
 def print_table(summary: dict[str, Any], out: Any) -> None:
     print(f"{'t(s)':>6} {'requests':>8} {'fail':>5} {'p99 rest':>9} {'p99 grpc':>9} "
-          f"{'p99 web':>8} {'rss MB':>8} {'fds':>5} {'web MB':>7}", file=out)  # fmt: skip
+          f"{'p99 web':>8} {'anon MB':>8} {'fds':>5} {'web MB':>7}", file=out)  # fmt: skip
     for w in summary["windows"]:
         p99 = w["p99_ms"]
         print(
             f"{w['t_s']:>6} {w['requests']:>8} {w['failures']:>5} {p99.get('rest')!s:>9} "
-            f"{p99.get('grpc')!s:>9} {p99.get('webapp')!s:>8} {w['rss_mb']!s:>8} "
+            f"{p99.get('grpc')!s:>9} {p99.get('webapp')!s:>8} {w['anon_mb']!s:>8} "
             f"{w['fds']!s:>5} {w['webapp_rss_mb']!s:>7}",
             file=out,
         )

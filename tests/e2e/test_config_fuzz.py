@@ -33,6 +33,7 @@ from tests.support.config_texts import (
     invalid_model_server_configs,
     refused,
 )
+from tests.support.memory import anonymous_bytes
 from tests.support.paths import tfserving_model
 from tests.support.server_process import ServerProcess, free_port, running_server, server_command
 from tests.support.waiting import wait_until
@@ -139,7 +140,7 @@ def test_bad_reloads_change_nothing_and_the_poller_survives(
         stub = model_service_pb2_grpc.ModelServiceStub(channel)
         before = statuses(stub, STEADY)
         assert before == [(123, 30)]  # AVAILABLE
-        rss_before = proc.memory_info().rss
+        rss_before = anonymous_bytes(proc)
         codes: dict[str, int] = {}
 
         @seed(SEED)
@@ -161,7 +162,7 @@ def test_bad_reloads_change_nothing_and_the_poller_survives(
             assert statuses(stub, "other") == [(-1, grpc.StatusCode.NOT_FOUND.value[0])]
 
         bad_reload()
-        rss_after = proc.memory_info().rss
+        rss_after = anonymous_bytes(proc)
         with capsys.disabled():
             print(
                 f"config fuzz: {sum(codes.values())} bad gRPC reloads, codes {codes}, RSS "

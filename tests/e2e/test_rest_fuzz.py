@@ -23,6 +23,7 @@ import numpy as np
 import psutil
 import pytest
 
+from tests.support.memory import anonymous_bytes
 from tests.support.server_process import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -315,9 +316,9 @@ def test_hostile_requests_get_json_errors_and_the_server_survives(
     server_errors = 0
     for i in range(total):
         if i % 250 == 0:
-            samples[i] = proc.memory_info().rss // 2**20
+            samples[i] = anonymous_bytes(proc) // 2**20
         if i == warmup:
-            rss_after_warmup = proc.memory_info().rss
+            rss_after_warmup = anonymous_bytes(proc)
         expected: bytes | None = None
         if i % 200 == 0:
             request = gzip_bomb(rng)
@@ -342,20 +343,24 @@ def test_hostile_requests_get_json_errors_and_the_server_survives(
         except AssertionError as error:
             failures.append(f"case {i}: {error}")
     conn.close()
-    rss_end = proc.memory_info().rss
+    rss_end = anonymous_bytes(proc)
     growth = rss_end / rss_after_warmup - 1
     print(
         f"REST fuzz: seed {seed}: {total} cases, {len(failures)} failed ({server_errors} 5xx), "
-        f"RSS {rss_after_warmup // 2**20} -> {rss_end // 2**20} MiB after warm-up "
+        f"anonymous RSS {rss_after_warmup // 2**20} -> {rss_end // 2**20} MiB after warm-up "
         f"({growth:+.1%}); MiB by case: {samples}"
     )
     assert not failures, f"seed {seed}: {len(failures)} bad answers, first: {failures[:5]}"
     assert tfs_server.alive()
     status, body = tfs_server.post("/v1/models/half_plus_two:predict", {"instances": [1.0, 5.0]})
     assert (status, json.loads(body)) == (200, {"predictions": [2.5, 4.5]})
-    assert growth < 0.05, (
-        f"seed {seed}: server RSS grew {growth:.1%} over {total - warmup} hostile requests "
-        f"(MiB by request number: {samples})"
+    # A leak grows without bound; the allocator's arenas and caches settle within ~10 MiB
+    # of this traffic (100 MB gzip bombs among it). The bound is the 5% of ~640 MiB this
+    # test allowed when it read all of RSS, TensorFlow's start-up code pages included.
+    grown_mib = (rss_end - rss_after_warmup) / 2**20
+    assert grown_mib < 32, (
+        f"seed {seed}: server anonymous RSS grew {grown_mib:.0f} MiB over {total - warmup} "
+        f"hostile requests (MiB by request number: {samples})"
     )
 
 

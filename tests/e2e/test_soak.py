@@ -46,6 +46,6 @@ def test_three_minutes_of_mixed_load_with_swaps_and_reloads(tmp_path: Path) -> N
     assert min(summary["requests_by_kind"].values()) > 0, report
     assert summary["swaps"] >= DURATION_S // 5 - 2, report
     assert summary["reloads"] >= DURATION_S // 15 - 2, report
-    assert summary["rss_growth"] <= 0.05, report
+    assert summary["anon_growth"] <= 0.05, report
     assert summary["fds_end"] <= summary["fds_after_warmup"] + 3, report
     assert run.returncode == 0, report
