@@ -15,6 +15,8 @@ from tensorserve.server import grpc_server_kind
         ("auto", True, "asyncio"),  # no thread held per request waiting for its batch
         ("threads", True, "threads"),
         ("asyncio", False, "asyncio"),
+        ("h2", False, "h2"),  # by name only
+        ("h2", True, "h2"),
     ],
 )
 def test_auto_grpc_server_is_asyncio_only_with_batching(

@@ -2,12 +2,14 @@
 
 Run as a script (its own interpreter, so its CPU is its own)::
 
-    python grpc_floor_server.py threads|asyncio PORT
+    python grpc_floor_server.py threads|asyncio|h2 PORT
 
 It prints ``ready`` once listening. TF Serving's Predict method name is served so
 the same h2load frame drives it; the answer is one fixed PredictResponse (y = 2.5),
 so whatever CPU the server spends per request is grpcio's machinery and the
-request's parse. Needs only grpcio and tensorflow-serving-api's protos.
+request's parse. Needs only grpcio and tensorflow-serving-api's protos; ``h2`` is
+tensorserve's own HTTP/2 server (``tensorserve.grpc.h2``) with the same constant
+handler, on uvloop as the server runs it.
 """
 
 from __future__ import annotations
@@ -74,11 +76,29 @@ async def serve_asyncio(port: int, response: bytes) -> None:
     await server.wait_for_termination()
 
 
+async def serve_h2(port: int, response: bytes) -> None:
+    from tensorserve.grpc.h2.server import H2Server
+
+    async def predict(request: Any, context: Any) -> bytes:
+        return response
+
+    server = H2Server()
+    server.add_generic_rpc_handlers([handler(predict)])
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print("ready", flush=True)
+    await server.wait_for_termination()
+
+
 def main(argv: list[str]) -> int:
     kind, port = argv[0], int(argv[1])
     response = constant_response()
     if kind == "threads":
         serve_threads(port, response)
+    elif kind == "h2":
+        import uvloop
+
+        uvloop.run(serve_h2(port, response))
     else:
         asyncio.run(serve_asyncio(port, response))
     return 0

@@ -427,9 +427,9 @@ def _warn_inert_flags(options: ServerOptions) -> None:
             _LOG.warning(
                 "--%s is accepted for compatibility but has no effect in tensorserve", name
             )
-    asyncio_server = grpc_server_kind(options) == "asyncio"
-    if asyncio_server and options.grpc_max_threads != defaults.grpc_max_threads:
-        _LOG.warning("--grpc_max_threads has no effect with --grpc_server=asyncio")
+    kind = grpc_server_kind(options)
+    if kind != "threads" and options.grpc_max_threads != defaults.grpc_max_threads:
+        _LOG.warning("--grpc_max_threads has no effect with --grpc_server=%s", kind)
 
 
 async def _serve(options: ServerOptions) -> int:

@@ -208,7 +208,8 @@ def grpc_server_kind(options: ServerOptions) -> str:
 
     The threaded server holds one handler thread per RPC in flight, so with
     batching it would cap a batch at ``--grpc_max_threads`` requests; grpc.aio
-    holds none.
+    holds none. The h2 server (``grpc/h2/``) is chosen by name only, until its
+    shutdown under load has been proven against grpcio's clients (see its README).
     """
     if options.grpc_server != "auto":
         return options.grpc_server

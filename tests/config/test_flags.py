@@ -251,10 +251,11 @@ def test_negative_shutdown_times_are_refused(flag: str) -> None:
         parse([*BASE, flag])
 
 
-def test_grpc_server_defaults_to_auto_and_takes_threads_or_asyncio() -> None:
+def test_grpc_server_defaults_to_auto_and_takes_threads_asyncio_or_h2() -> None:
     assert parse(BASE).grpc_server == "auto"
     assert parse([*BASE, "--grpc_server=asyncio"]).grpc_server == "asyncio"
     assert parse([*BASE, "--grpc_server=threads"]).grpc_server == "threads"
+    assert parse([*BASE, "--grpc_server=h2"]).grpc_server == "h2"
     assert error_of([*BASE, "--grpc_server=aio"]).message == (
-        "--grpc_server must be one of auto, threads, asyncio, not 'aio'."
+        "--grpc_server must be one of auto, threads, asyncio, h2, not 'aio'."
     )

@@ -43,12 +43,22 @@ def half_plus_two_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tfs_server(half_plus_two_config: Path) -> Iterator[ServerProcess]:
+def grpc_server_flags() -> tuple[str, ...]:
+    """Extra flags choosing the gRPC server; a module parametrizes this to run its
+    tests on each kind (``--grpc_server=h2``), the default takes none."""
+    return ()
+
+
+@pytest.fixture(scope="module")
+def tfs_server(
+    half_plus_two_config: Path, grpc_server_flags: tuple[str, ...]
+) -> Iterator[ServerProcess]:
     """One server for the module: every test model, the broken one included."""
     with running_server(
         f"--model_config_file={half_plus_two_config}",
         "--max_num_load_retries=0",
         "--file_system_poll_wait_seconds=1",
+        *grpc_server_flags,
     ) as server:
         yield server
 

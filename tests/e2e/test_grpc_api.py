@@ -38,6 +38,12 @@ pytestmark = pytest.mark.e2e
 TIMEOUT_S = 30.0
 
 
+@pytest.fixture(scope="module", params=[(), ("--grpc_server=h2",)], ids=["default", "h2"])
+def grpc_server_flags(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """Every test here runs on the default gRPC server and on tensorserve's own (h2)."""
+    return tuple(request.param)
+
+
 @pytest.fixture(scope="module")
 def tf() -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -31,8 +31,10 @@ HALF_PLUS_TWO = TFSERVING_TESTDATA / "saved_model_half_plus_two_cpu"
 DATATYPES = {"f": "FP32", "i32": "INT32", "i64": "INT64", "flag": "BOOL", "text": "BYTES"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=[(), ("--grpc_server=h2",)], ids=["default", "h2"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("v2grpc")
     write_typed_model(root / "typed" / "1")
     write_typed_model(root / "reloadable" / "1")
@@ -54,6 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         f"--model_config_file={config}",
         f"--monitoring_config_file={monitoring}",
         "--enable_grpc_healthcheck_service=true",
+        *request.param,
     ) as process:
         yield process
 

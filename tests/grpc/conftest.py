@@ -2,7 +2,7 @@
 
 The server runs on its own event loop in a thread; tests call it through the
 official ``tensorflow_serving.apis`` stubs on a plain synchronous channel. Every
-test that uses a server runs once per kind (``--grpc_server``: threads, asyncio).
+test that uses a server runs once per kind (``--grpc_server``: threads, asyncio, h2).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tensorserve.core.errors import FailedPrecondition, NotFound
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
 from tensorserve.dataplane import DataPlane, VersionLabels
-from tensorserve.grpc.server import ASYNCIO, THREADS, GrpcOptions, GrpcServer
+from tensorserve.grpc.server import ASYNCIO, H2, THREADS, GrpcOptions, GrpcServer
 from tests.grpc.fakes import HalfPlusTwo, RecordingObserver
 from tests.support.fake_manager import FakeManager
 
@@ -98,7 +98,7 @@ class ServerHarness:
         self._executor.shutdown()
 
 
-@pytest.fixture(scope="module", params=[THREADS, ASYNCIO])
+@pytest.fixture(scope="module", params=[THREADS, ASYNCIO, H2])
 def server_kind(request: pytest.FixtureRequest) -> str:
     """Which gRPC server the module's tests run against."""
     return str(request.param)

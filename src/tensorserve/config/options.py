@@ -17,8 +17,9 @@ from typing import Any
 
 from tensorserve.config.text_protos import default_num_batch_threads
 
-GRPC_SERVERS = ("auto", "threads", "asyncio")
-"""``--grpc_server`` values: grpcio's threaded server, grpc.aio, or chosen by batching."""
+GRPC_SERVERS = ("auto", "threads", "asyncio", "h2")
+"""``--grpc_server`` values: grpcio's threaded server, grpc.aio, tensorserve's own HTTP/2
+server on the event loop, or chosen by batching."""
 
 
 def schedulable_cpus() -> int:
@@ -256,8 +257,11 @@ class ServerOptions:
         "auto", "tensorserve: how the gRPC server runs RPCs: 'threads' (grpc.server with "
         "--grpc_max_threads handler threads; Predict runs on the thread that took it, about "
         "half the CPU per RPC of grpc.aio), 'asyncio' (grpc.aio on the event loop; no thread "
-        "per RPC in flight), or 'auto': asyncio with --enable_batching (so a batch can "
-        "gather more requests than there are threads), threads otherwise."
+        "per RPC in flight), 'h2' (tensorserve's own HTTP/2 gRPC server on the event loop, "
+        "grpc.aio's servicers without grpcio's server machinery: about a third of the "
+        "threaded server's CPU per RPC; --grpc_channel_arguments do not apply to it), or "
+        "'auto': asyncio with --enable_batching (so a batch can gather more requests than "
+        "there are threads), threads otherwise."
     )  # fmt: skip
     shutdown_timeout_seconds: float = _flag(
         30.0, "tensorserve: after the drain delay, how long in-flight requests may take to "

@@ -41,6 +41,7 @@ from tensorserve.config import SslConfig
 from tensorserve.config.text_protos import check_ssl_pem
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.dataplane import DataPlane
+from tensorserve.grpc.h2.server import H2Server, TlsFiles
 from tensorserve.grpc.handler_pool import HandlerPool
 from tensorserve.grpc.health_servicer import HealthServicer as ThreadedHealthServicer
 from tensorserve.grpc.loop_bridge import LoopBridge
@@ -64,8 +65,9 @@ V2_INFERENCE_SERVICE = "inference.GRPCInferenceService"
 ChannelArgument = tuple[str, "int | str"]
 THREADS = "threads"
 ASYNCIO = "asyncio"
-AnyServer: TypeAlias = "grpc.aio.Server | LoopBridge"
-"""A server being built: grpc.aio's, or the threaded one behind its bridge."""
+H2 = "h2"
+AnyServer: TypeAlias = "grpc.aio.Server | LoopBridge | H2Server"
+"""A server being built: grpc.aio's, the threaded one behind its bridge, or the h2 one."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -152,9 +154,15 @@ def create_grpc_server(
             dataplane, loop, tensor_content_outputs=options.tensor_content_outputs
         )
     else:
-        server = grpc.aio.server(
-            options=channel_options(options), maximum_concurrent_rpcs=options.max_concurrent_rpcs
-        )
+        if options.server == H2:
+            server = H2Server(
+                max_concurrent_rpcs=options.max_concurrent_rpcs, reuse_port=options.reuse_port
+            )
+        else:
+            server = grpc.aio.server(
+                options=channel_options(options),
+                maximum_concurrent_rpcs=options.max_concurrent_rpcs,
+            )
         prediction = PredictionService(
             dataplane, tensor_content_outputs=options.tensor_content_outputs
         )
@@ -176,7 +184,15 @@ def create_grpc_server(
         names.append(HEALTH_SERVICE)
     if options.enable_reflection:
         # A grpc.aio server gets grpc.aio's servicer; the bridge gets the threaded one.
-        reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
+        reflected = [*names, reflection.SERVICE_NAME]
+        if isinstance(server, H2Server):  # runs grpc.aio's servicers
+            from grpc_reflection.v1alpha import _async, reflection_pb2_grpc
+
+            reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+                _async.ReflectionServicer(reflected), server
+            )
+        else:
+            reflection.enable_server_reflection(reflected, server)
     return server
 
 
@@ -202,6 +218,8 @@ def ssl_server_credentials(config: SslConfig) -> grpc.ServerCredentials:
 def bind_ports(server: AnyServer, options: GrpcOptions) -> int:
     """Listen on the TCP port and the UNIX socket ``options`` name; returns the TCP port
     bound (0 when none). Raises OSError when an address cannot be bound."""
+    if isinstance(server, H2Server):
+        return _bind_h2(server, options)
     credentials = ssl_server_credentials(options.ssl) if options.ssl else None
     addresses = []
     if options.port is not None:
@@ -221,6 +239,37 @@ def bind_ports(server: AnyServer, options: GrpcOptions) -> int:
             raise OSError(f"Failed to bind gRPC address {address}: {exc}") from exc
         if not address.startswith("unix:"):
             bound_port = port
+    return bound_port
+
+
+def _bind_h2(server: H2Server, options: GrpcOptions) -> int:
+    """:func:`bind_ports` for the h2 server: the same addresses and TLS settings."""
+    tls = None
+    if options.ssl is not None:
+        config = options.ssl
+        if config.client_verify and not config.custom_ca:
+            raise InvalidArgument("ssl client_verify requires custom_ca to verify clients against")
+        check_ssl_pem(config)
+        tls = TlsFiles(
+            config.server_key, config.server_cert, config.custom_ca, config.client_verify
+        )
+    bound_port = 0
+    if options.port is not None:
+        address = f"{options.host}:{options.port}"
+        try:
+            bound_port = (
+                server.add_secure_port(address, tls) if tls else server.add_insecure_port(address)
+            )
+        except OSError as exc:
+            raise OSError(f"Failed to bind gRPC address {address}: {exc}") from exc
+    if options.socket_path:
+        address = f"unix:{options.socket_path}"
+        if tls:
+            server.add_secure_port(address, tls)
+        else:
+            server.add_insecure_port(address)
+    if options.port is None and not options.socket_path:
+        raise ValueError("gRPC needs a TCP port or a UNIX socket path")
     return bound_port
 
 

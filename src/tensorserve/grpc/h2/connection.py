@@ -1,0 +1,700 @@
+"""One client connection: HTTP/2 frames in, gRPC calls run as tasks, frames out.
+
+Receiving: the connection advertises the largest windows HTTP/2 allows and returns
+connection-level credit in large steps, so a client is never held up by this side's
+flow control (a call's request is bounded by the message size instead, as grpcio's is).
+Sending: DATA respects the client's connection and stream windows; what does not fit
+waits on its stream until WINDOW_UPDATE frames arrive, and a streaming handler's
+``write`` waits while more than :data:`WRITE_BUFFER` bytes are queued.
+
+A unary call whose request arrived whole is answered with one ``transport.write``:
+headers, message and trailers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import logging
+import zlib
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import grpc
+import grpc.aio
+
+from tensorserve.grpc.h2 import frames
+from tensorserve.grpc.h2.context import ServicerContext
+from tensorserve.grpc.h2.frames import ProtocolError, frame
+from tensorserve.grpc.h2.headers import (
+    OK_TRAILERS,
+    RESPONSE_HEADERS,
+    Header,
+    HeaderDecoder,
+    Metadata,
+    grpc_timeout_s,
+    invocation_metadata,
+    literal_block,
+    metadata_headers,
+    status_headers,
+)
+
+if TYPE_CHECKING:
+    from tensorserve.grpc.h2.server import H2Server
+
+_LOG = logging.getLogger(__name__)
+
+_END = frames.END_HEADERS | frames.END_STREAM
+
+MAX_HEADER_BLOCK = 64 * 1024
+"""Header list and CONTINUATION accumulation limit (grpcio's default is 8 KiB of
+metadata; this leaves room while bounding what a client can make the server hold)."""
+MAX_FRAME = 1 << 20
+"""The largest frame this side accepts (SETTINGS_MAX_FRAME_SIZE): fewer frames to parse
+for large tensors."""
+MAX_MESSAGE = 2**31 - 1
+"""TensorFlow Serving's receive limit (INT32_MAX)."""
+WRITE_BUFFER = 1 << 20
+"""Queued answer bytes past which a streaming ``write`` waits for the client's window."""
+_CONNECTION_CREDIT = frames.MAX_WINDOW - frames.DEFAULT_WINDOW
+
+_ENCODINGS: dict[bytes, Callable[[bytes], bytes]] = {
+    b"identity": lambda data: data,
+    b"gzip": lambda data: zlib.decompress(data, 16 + zlib.MAX_WBITS),
+    b"deflate": zlib.decompress,
+}
+
+
+class Stream:
+    """One call: its request messages in, its answer out."""
+
+    __slots__ = (
+        "body",
+        "cancelled",
+        "closed",
+        "connection",
+        "consumed",
+        "deadline",
+        "decompress",
+        "drained",
+        "ended",
+        "headers",
+        "headers_sent",
+        "id",
+        "initial_metadata",
+        "invocation_metadata",
+        "messages",
+        "peer",
+        "pending",
+        "pending_end",
+        "send_window",
+        "task",
+        "timer",
+        "waiter",
+    )  # fmt: skip
+
+    def __init__(self, stream_id: int, connection: Connection, headers: list[Header]) -> None:
+        self.id = stream_id
+        self.connection = connection
+        self.headers = headers
+        self.invocation_metadata: Metadata | None = None
+        self.deadline: float | None = None
+        self.peer = connection.peer
+        self.cancelled = False
+        self.closed = False
+        self.messages: collections.deque[bytes] = collections.deque()
+        self.body = bytearray()
+        self.ended = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.decompress: Callable[[bytes], bytes] | None = None
+        self.send_window = connection.peer_initial_window
+        self.pending = bytearray()
+        self.pending_end: bytes | None = None
+        self.drained: asyncio.Future[None] | None = None
+        self.headers_sent = False
+        self.initial_metadata: Metadata = ()
+        self.task: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.consumed = 0
+        """Request bytes since this stream's window was last topped up."""
+
+    # -- the Call protocol the context uses --------------------------------------
+
+    @property
+    def metadata(self) -> Metadata:
+        """The call's metadata, read off its headers when first asked for."""
+        if self.invocation_metadata is None:
+            self.invocation_metadata = invocation_metadata(self.headers)
+        return self.invocation_metadata
+
+    def now(self) -> float:
+        return self.connection.loop.time()
+
+    def send_initial_metadata(self, metadata: Metadata) -> None:
+        if self.headers_sent:
+            raise RuntimeError("initial metadata was sent already")
+        self.initial_metadata = metadata
+
+    async def read(self) -> bytes | None:
+        """The next request message; None after the client's last."""
+        while not self.messages:
+            if self.ended:
+                return None
+            self.waiter = self.connection.loop.create_future()
+            await self.waiter
+        return self.messages.popleft()
+
+    async def write(self, message: bytes) -> None:
+        if self.closed:
+            raise asyncio.CancelledError()
+        head = self._head()
+        if head:
+            self.connection.write(head)
+        self.connection.send_data(self, _framed(message))
+        while len(self.pending) > WRITE_BUFFER and not self.closed:
+            self.drained = self.connection.loop.create_future()
+            await self.drained
+
+    # -- used by the connection --------------------------------------------------
+
+    def received(self, data: bytes, end: bool) -> None:
+        """Request bytes arrived; complete messages go to ``messages``."""
+        body = self.body
+        body += data
+        while len(body) >= 5:
+            length = int.from_bytes(body[1:5], "big")
+            if length > MAX_MESSAGE:
+                raise _CallError(grpc.StatusCode.RESOURCE_EXHAUSTED, _too_large(length))
+            if len(body) < 5 + length:
+                break
+            compressed = body[0]
+            message = bytes(body[5 : 5 + length])
+            del body[: 5 + length]
+            if compressed:
+                if self.decompress is None:
+                    raise _CallError(
+                        grpc.StatusCode.INTERNAL,
+                        "Compressed message without a grpc-encoding header",
+                    )
+                try:
+                    message = self.decompress(message)
+                except zlib.error as exc:
+                    raise _CallError(
+                        grpc.StatusCode.INTERNAL, f"Bad compressed message: {exc}"
+                    ) from exc
+            self.messages.append(message)
+        if end:
+            self.ended = True
+            if body:
+                raise _CallError(grpc.StatusCode.INTERNAL, "The request ended inside a message")
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _head(self, end_stream_block: bytes = b"") -> bytes:
+        """The response's HEADERS frame if not sent yet, else nothing; with
+        ``end_stream_block``, a trailers-only response ending the call."""
+        if self.headers_sent:
+            return b""
+        self.headers_sent = True
+        block = RESPONSE_HEADERS
+        if self.initial_metadata:
+            block += literal_block(metadata_headers(self.initial_metadata))
+        if end_stream_block:
+            return self._header_frames(block + end_stream_block, end_stream=True)
+        return self._header_frames(block, end_stream=False)
+
+    def _header_frames(self, block: bytes, *, end_stream: bool) -> bytes:
+        """HEADERS (and CONTINUATION frames, past the client's frame size) for ``block``."""
+        limit = self.connection.peer_max_frame
+        flags = frames.END_STREAM if end_stream else 0
+        if len(block) <= limit:
+            return frame(frames.HEADERS, flags | frames.END_HEADERS, self.id, block)
+        parts = [block[start : start + limit] for start in range(0, len(block), limit)]
+        out = [frame(frames.HEADERS, flags, self.id, parts[0])]
+        out += [frame(frames.CONTINUATION, 0, self.id, part) for part in parts[1:-1]]
+        out.append(frame(frames.CONTINUATION, frames.END_HEADERS, self.id, parts[-1]))
+        return b"".join(out)
+
+    def respond(self, message: bytes) -> None:
+        """A unary answer: headers, the message and OK trailers, in one write when the
+        client's windows allow."""
+        data = _framed(message)
+        head = self._head()
+        connection = self.connection
+        size = len(data)
+        trailers = frame(frames.HEADERS, _END, self.id, OK_TRAILERS)
+        if (
+            not self.pending
+            and size <= self.send_window
+            and size <= connection.send_window
+            and size <= connection.peer_max_frame
+        ):
+            self.send_window -= size
+            connection.send_window -= size
+            self.close(head + frame(frames.DATA, 0, self.id, data) + trailers)
+            return
+        if head:
+            connection.write(head)
+        connection.send_data(self, data)
+        self._end(trailers)
+
+    def finish(self, code: grpc.StatusCode, details: str = "", trailing: Metadata = ()) -> None:
+        """End the call with ``code``; trailers-only when nothing was sent yet."""
+        block = status_headers(code.value[0], details, trailing)
+        if not self.headers_sent:
+            self.close(self._head(block))
+        else:
+            self._end(self._header_frames(block, end_stream=True))
+
+    def _end(self, trailers: bytes) -> None:
+        """End with ``trailers`` once the queued answer bytes have gone."""
+        if self.pending:
+            self.pending_end = trailers
+        else:
+            self.close(trailers)
+
+    def close(self, last: bytes) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.connection.write(last)
+        self.connection.forget(self)
+
+    def cancel(self) -> None:
+        """The client reset the call or left: stop its handler, send nothing more."""
+        if self.closed:
+            return
+        self.cancelled = self.closed = True
+        if self.task is not None:
+            self.task.cancel()
+        self._wake()
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        self.connection.forget(self)
+
+    def expire(self) -> None:
+        """The deadline passed: the handler stops, the client hears DEADLINE_EXCEEDED."""
+        if self.closed:
+            return
+        if self.task is not None:
+            self.task.cancel()
+        self.finish(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+
+
+class _CallError(Exception):
+    """A call fails before or outside its handler (bad framing of its messages)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+class Connection(asyncio.Protocol):
+    """The HTTP/2 server side of one client connection."""
+
+    def __init__(self, server: H2Server) -> None:
+        self.server = server
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.peer = "unknown"
+        self.buffer = bytearray()
+        self.preface_seen = False
+        self.decoder = HeaderDecoder(MAX_HEADER_BLOCK)
+        self.streams: dict[int, Stream] = {}
+        self.last_stream = 0
+        self.send_window = frames.DEFAULT_WINDOW
+        self.peer_initial_window = frames.DEFAULT_WINDOW
+        self.peer_max_frame = frames.DEFAULT_MAX_FRAME
+        self.consumed = 0
+        self.continuing: tuple[int, int, bytearray] | None = None
+        """A header block awaiting CONTINUATION: stream, HEADERS flags, bytes so far."""
+        self.out: list[bytes] | None = None
+        """Frames gathered while one ``data_received`` runs, written together at its end."""
+        self.going_away = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = writer = cast(asyncio.Transport, transport)  # uvloop's: no subclass
+        self.peer = _peer(transport)
+        self.server.connections.add(self)
+        writer.write(
+            frames.settings(
+                {
+                    frames.MAX_CONCURRENT_STREAMS: self.server.max_streams,
+                    frames.INITIAL_WINDOW_SIZE: frames.MAX_WINDOW,
+                    frames.MAX_FRAME_SIZE: MAX_FRAME,
+                    frames.MAX_HEADER_LIST_SIZE: MAX_HEADER_BLOCK,
+                }
+            )
+            + frames.window_update(0, _CONNECTION_CREDIT)
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        for stream in list(self.streams.values()):
+            stream.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if not self.preface_seen:
+            if len(buffer) < len(frames.PREFACE):
+                if not frames.PREFACE.startswith(bytes(buffer)):
+                    self._abandon()
+                return
+            if buffer[: len(frames.PREFACE)] != frames.PREFACE:
+                self._abandon()
+                return
+            del buffer[: len(frames.PREFACE)]
+            self.preface_seen = True
+        out: list[bytes] = []
+        self.out = out
+        position, size = 0, len(buffer)
+        try:
+            while size - position >= 9:
+                length = int.from_bytes(buffer[position : position + 3], "big")
+                if length > MAX_FRAME:
+                    raise ProtocolError(f"frame of {length} bytes", frames.FRAME_SIZE_ERROR)
+                end = position + 9 + length
+                if end > size:
+                    break
+                kind, flags = buffer[position + 3], buffer[position + 4]
+                stream = int.from_bytes(buffer[position + 5 : position + 9], "big") & 0x7FFFFFFF
+                payload = bytes(buffer[position + 9 : end])
+                position = end
+                self._frame(kind, flags, stream, payload)
+        except ProtocolError as exc:
+            _LOG.debug("HTTP/2 protocol error from %s: %s", self.peer, exc)
+            self.out = None
+            self._fail(exc.code, str(exc))
+            return
+        except Exception:  # a defect here must cost one connection, not the server
+            _LOG.exception("HTTP/2 connection from %s failed", self.peer)
+            self.out = None
+            self._fail(frames.INTERNAL_ERROR, "internal error")
+            return
+        finally:
+            del buffer[:position]
+        self.out = None
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out))
+
+    # -- frames --------------------------------------------------------------------
+
+    def _frame(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
+        if self.continuing is not None and kind != frames.CONTINUATION:
+            raise ProtocolError("a header block was interrupted")
+        if kind == frames.DATA:
+            self._data(flags, stream_id, payload)
+        elif kind == frames.HEADERS:
+            self._headers(flags, stream_id, payload)
+        elif kind == frames.CONTINUATION:
+            self._continuation(flags, stream_id, payload)
+        elif kind == frames.WINDOW_UPDATE:
+            self._window_update(stream_id, payload)
+        elif kind == frames.SETTINGS:
+            self._settings(flags, stream_id, payload)
+        elif kind == frames.PING:
+            if len(payload) != 8 or stream_id:
+                raise ProtocolError("bad PING", frames.FRAME_SIZE_ERROR)
+            if not flags & frames.ACK:
+                self.write(frame(frames.PING, frames.ACK, 0, payload))
+        elif kind == frames.RST_STREAM:
+            stream = self.streams.get(stream_id)
+            if stream is not None:
+                stream.cancel()
+        elif kind == frames.GOAWAY:
+            self.going_away = True
+        elif kind == frames.PUSH_PROMISE:
+            raise ProtocolError("a client cannot push")
+        # PRIORITY and unknown types are ignored, as RFC 9113 asks.
+
+    def _data(self, flags: int, stream_id: int, payload: bytes) -> None:
+        self.consumed += len(payload)
+        if self.consumed > _CONNECTION_CREDIT // 2:
+            self.write(frames.window_update(0, self.consumed))
+            self.consumed = 0
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            if stream_id == 0 or stream_id > self.last_stream:
+                raise ProtocolError("DATA on an idle stream")
+            return  # a call that ended (or was refused) already: its data is dropped
+        end = bool(flags & frames.END_STREAM)
+        if not end:  # a long request stream must not run out of window
+            stream.consumed += len(payload)
+            if stream.consumed > _CONNECTION_CREDIT // 2:
+                self.write(frames.window_update(stream_id, stream.consumed))
+                stream.consumed = 0
+        self._deliver(stream, frames.unpad(flags, payload), end)
+
+    def _deliver(self, stream: Stream, data: bytes, end: bool) -> None:
+        """Hand request bytes to ``stream``; a call whose messages are malformed ends
+        with its status and a reset, and the connection goes on."""
+        try:
+            stream.received(data, end)
+        except _CallError as exc:
+            if stream.task is not None:
+                stream.task.cancel()
+            stream.finish(exc.code, exc.details)
+            self.write(frames.rst_stream(stream.id, frames.NO_ERROR))
+
+    def _headers(self, flags: int, stream_id: int, payload: bytes) -> None:
+        block = frames.unpad(flags, payload)
+        if flags & frames.PRIORITY_FLAG:
+            block = block[5:]
+        if flags & frames.END_HEADERS:
+            self._header_block(stream_id, flags, block)
+        else:
+            self.continuing = (stream_id, flags, bytearray(block))
+
+    def _continuation(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if self.continuing is None or self.continuing[0] != stream_id:
+            raise ProtocolError("CONTINUATION without its HEADERS")
+        block = self.continuing[2]
+        block += payload
+        if len(block) > MAX_HEADER_BLOCK:
+            raise ProtocolError("header block too large", frames.ENHANCE_YOUR_CALM)
+        if flags & frames.END_HEADERS:
+            _, first_flags, _ = self.continuing
+            self.continuing = None
+            self._header_block(stream_id, first_flags, bytes(block))
+
+    def _header_block(self, stream_id: int, flags: int, block: bytes) -> None:
+        headers = self.decoder.decode(block)
+        existing = self.streams.get(stream_id)
+        if existing is not None:  # trailers from the client end its side
+            self._deliver(existing, b"", True)
+            return
+        if stream_id % 2 == 0 or stream_id <= self.last_stream:
+            raise ProtocolError(f"HEADERS opening stream {stream_id}")
+        self.last_stream = stream_id
+        stream = Stream(stream_id, self, headers)
+        if self.going_away or len(self.streams) >= self.server.max_streams:
+            self.write(frames.rst_stream(stream_id, frames.REFUSED_STREAM))
+            return
+        self.streams[stream_id] = stream
+        self.server.start_call(stream, headers, bool(flags & frames.END_STREAM))
+
+    def _window_update(self, stream_id: int, payload: bytes) -> None:
+        if len(payload) != 4:
+            raise ProtocolError("bad WINDOW_UPDATE", frames.FRAME_SIZE_ERROR)
+        increment = int.from_bytes(payload, "big") & 0x7FFFFFFF
+        if stream_id == 0:
+            self.send_window += increment
+            if self.send_window > frames.MAX_WINDOW:
+                raise ProtocolError("window past 2**31-1", frames.FLOW_CONTROL_ERROR)
+            for waiting in list(self.streams.values()):
+                if waiting.pending:
+                    self.flush(waiting)
+            return
+        stream = self.streams.get(stream_id)
+        if stream is not None:
+            stream.send_window += increment
+            self.flush(stream)
+
+    def _settings(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if stream_id:
+            raise ProtocolError("SETTINGS on a stream")
+        if flags & frames.ACK:
+            return
+        if len(payload) % 6:
+            raise ProtocolError("bad SETTINGS", frames.FRAME_SIZE_ERROR)
+        for offset in range(0, len(payload), 6):
+            key = int.from_bytes(payload[offset : offset + 2], "big")
+            value = int.from_bytes(payload[offset + 2 : offset + 6], "big")
+            if key == frames.INITIAL_WINDOW_SIZE:
+                if value > frames.MAX_WINDOW:
+                    raise ProtocolError("initial window past 2**31-1", frames.FLOW_CONTROL_ERROR)
+                delta = value - self.peer_initial_window
+                self.peer_initial_window = value
+                for stream in self.streams.values():
+                    stream.send_window += delta
+            elif key == frames.MAX_FRAME_SIZE:
+                if not frames.DEFAULT_MAX_FRAME <= value <= 2**24 - 1:
+                    raise ProtocolError("bad MAX_FRAME_SIZE")
+                self.peer_max_frame = value
+        self.write(frame(frames.SETTINGS, frames.ACK, 0))
+        for stream in list(self.streams.values()):
+            if stream.pending:
+                self.flush(stream)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.out is not None:
+            self.out.append(data)
+        elif self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def send_data(self, stream: Stream, data: bytes) -> None:
+        """Queue ``data`` as the stream's DATA and send what the windows allow."""
+        stream.pending += data
+        self.flush(stream)
+
+    def flush(self, stream: Stream) -> None:
+        pending = stream.pending
+        chunks = []
+        while pending and stream.send_window > 0 and self.send_window > 0:
+            size = min(len(pending), stream.send_window, self.send_window, self.peer_max_frame)
+            chunks.append(frame(frames.DATA, 0, stream.id, bytes(pending[:size])))
+            del pending[:size]
+            stream.send_window -= size
+            self.send_window -= size
+        if chunks:
+            self.write(b"".join(chunks))
+        if not pending and stream.pending_end is not None:
+            last, stream.pending_end = stream.pending_end, None
+            stream.close(last)
+        drained = stream.drained
+        if drained is not None and not drained.done() and len(pending) <= WRITE_BUFFER:
+            drained.set_result(None)
+
+    def forget(self, stream: Stream) -> None:
+        self.streams.pop(stream.id, None)
+        if stream.timer is not None:
+            stream.timer.cancel()
+        self.server.end_call()
+        if self.going_away and not self.streams and self.transport is not None:
+            self.transport.close()
+
+    # -- ending ----------------------------------------------------------------------
+
+    def go_away(self) -> None:
+        """Refuse new calls (GOAWAY) and close once the open ones end."""
+        self.going_away = True
+        self.write(frames.goaway(self.last_stream, frames.NO_ERROR))
+        if not self.streams and self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, code: int, message: str) -> None:
+        self.write(frames.goaway(self.last_stream, code, message.encode()[:256]))
+        for stream in list(self.streams.values()):
+            stream.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _abandon(self) -> None:
+        """Not HTTP/2 at all: close without a word."""
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _framed(message: bytes) -> bytes:
+    """One gRPC message: uncompressed flag, big-endian length, bytes."""
+    return b"\0" + len(message).to_bytes(4, "big") + message
+
+
+def _too_large(length: int) -> str:
+    return f"Received message larger than max ({length} vs. {MAX_MESSAGE})"
+
+
+def _peer(transport: asyncio.BaseTransport) -> str:
+    address = transport.get_extra_info("peername")
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
+    return f"unix:{address}" if address else "unix:"
+
+
+async def run_call(stream: Stream, handler: grpc.RpcMethodHandler) -> None:
+    """Run ``handler`` for ``stream``: read its request(s), call the behaviour, answer."""
+    context = ServicerContext(stream, handler.response_serializer, handler.request_deserializer)
+    deserialize = handler.request_deserializer or (lambda raw: raw)
+    serialize = handler.response_serializer or (lambda message: message)
+    try:
+        if handler.unary_unary is not None or handler.unary_stream is not None:
+            raw = await stream.read()
+            if raw is None:
+                stream.finish(grpc.StatusCode.INTERNAL, "The call sent no request message")
+                return
+            argument: Any = deserialize(raw)
+        else:
+            argument = _requests(stream, deserialize)
+        behavior = (
+            handler.unary_unary or handler.unary_stream or handler.stream_unary
+            or handler.stream_stream
+        )  # fmt: skip
+        result = behavior(argument, context)
+        if handler.unary_unary is not None or handler.stream_unary is not None:
+            response = await result if inspect.isawaitable(result) else result
+            code = context.code
+            if code is not None and code != grpc.StatusCode.OK:
+                stream.finish(code, context.details, context.trailing_metadata)
+            elif response is None:
+                stream.finish(grpc.StatusCode.INTERNAL, "The handler returned no response")
+            elif context.trailing_metadata or context.details:
+                await stream.write(serialize(response))
+                stream.finish(grpc.StatusCode.OK, context.details, context.trailing_metadata)
+            else:
+                stream.respond(serialize(response))
+            return
+        if inspect.isasyncgen(result):
+            async for response in result:
+                await stream.write(serialize(response))
+        elif inspect.isawaitable(result):
+            await result
+        else:
+            for response in result:
+                await stream.write(serialize(response))
+        code = context.code or grpc.StatusCode.OK
+        stream.finish(code, context.details, context.trailing_metadata)
+    except grpc.aio.AbortError:
+        stream.finish(
+            context.code or grpc.StatusCode.UNKNOWN, context.details, context.trailing_metadata
+        )
+    except asyncio.CancelledError:
+        pass  # reset, deadline or shutdown: whoever cancelled answered already
+    except Exception as exc:  # the handler's own failure: UNKNOWN, as grpcio reports it
+        _LOG.exception("gRPC handler for stream %d raised", stream.id)
+        stream.finish(grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}")
+    finally:
+        if not stream.closed and stream.pending_end is None:  # ended without an answer
+            stream.cancel()
+        for callback in context.callbacks:
+            try:
+                callback()
+            except Exception:
+                _LOG.exception("a gRPC call's callback raised")
+
+
+async def _requests(stream: Stream, deserialize: Callable[[bytes], Any]) -> AsyncIterator[Any]:
+    while True:
+        raw = await stream.read()
+        if raw is None:
+            return
+        yield deserialize(raw)
+
+
+def apply_headers(stream: Stream, headers: list[Header]) -> tuple[str, grpc.StatusCode, str]:
+    """Read the call's ``:path``, ``grpc-timeout`` and ``grpc-encoding`` into ``stream``;
+    returns the method and, when the call cannot go on, the status to end it with."""
+    method = ""
+    content_type = b""
+    for name, value in headers:
+        if name == b":path":
+            method = value.decode("latin-1")
+        elif name == b"content-type":
+            content_type = value
+        elif name == b"grpc-timeout":
+            timeout = grpc_timeout_s(value)
+            if timeout is not None:
+                stream.deadline = stream.now() + timeout
+        elif name == b"grpc-encoding":
+            decompress = _ENCODINGS.get(value)
+            if decompress is None:
+                return (
+                    method,
+                    grpc.StatusCode.UNIMPLEMENTED,
+                    (f"Compression algorithm '{value.decode('latin-1')}' is not supported"),
+                )
+            stream.decompress = decompress
+    if not content_type.startswith(b"application/grpc"):
+        return method, grpc.StatusCode.UNKNOWN, f"Unsupported content-type {content_type!r}"
+    return method, grpc.StatusCode.OK, ""

@@ -1,0 +1,362 @@
+"""The h2 gRPC server against grpcio's client and against raw HTTP/2 frames.
+
+grpcio's client checks what a user sees (answers, statuses, deadlines, metadata,
+streams, compression); raw frames check what grpcio's client never does on its own
+(a tiny receive window, pings, a broken preface, oversized frames, split header
+blocks, resets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import grpc
+import hpack
+import pytest
+
+from tensorserve.grpc.h2 import frames
+from tensorserve.grpc.h2.server import H2Server
+
+SERVICE = "t.T"
+
+
+class Handlers:
+    """Test behaviours, with what they saw."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+        self.callbacks = threading.Event()
+
+    async def echo(self, request: bytes, context: Any) -> bytes:
+        return request
+
+    async def slow(self, request: bytes, context: Any) -> bytes:
+        context.add_callback(self.callbacks.set)
+        self.started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return b""
+
+    async def fail(self, request: bytes, context: Any) -> bytes:
+        raise ValueError("boom")
+
+    async def abort(self, request: bytes, context: Any) -> bytes:
+        await context.abort(grpc.StatusCode.NOT_FOUND, "no such thing", (("x-why", "gone"),))
+        return b""
+
+    async def big_trailer(self, request: bytes, context: Any) -> bytes:
+        await context.abort(grpc.StatusCode.INTERNAL, "big", (("x-big", "v" * 40_000),))
+        return b""
+
+    async def metadata(self, request: bytes, context: Any) -> bytes:
+        context.set_trailing_metadata((("x-trailer", "t"),))
+        remaining = context.time_remaining()
+        seen = dict(context.invocation_metadata())
+        # grpcio's client rounds its timeout up a little when it writes grpc-timeout.
+        return f"{seen.get('x-in')}|{remaining is not None and 29 < remaining <= 31}".encode()
+
+    async def count(self, request: bytes, context: Any) -> AsyncIterator[bytes]:
+        for index in range(int(request)):
+            yield str(index).encode() * 1000
+
+    async def total(self, requests: AsyncIterator[bytes], context: Any) -> bytes:
+        return str(sum([len(request) async for request in requests])).encode()
+
+
+@pytest.fixture(scope="module")
+def handlers() -> Handlers:
+    return Handlers()
+
+
+@pytest.fixture(scope="module")
+def port(handlers: Handlers) -> Iterator[int]:
+    loop = asyncio.new_event_loop()
+    server = H2Server()
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                SERVICE,
+                {
+                    "Echo": grpc.unary_unary_rpc_method_handler(handlers.echo),
+                    "Slow": grpc.unary_unary_rpc_method_handler(handlers.slow),
+                    "Fail": grpc.unary_unary_rpc_method_handler(handlers.fail),
+                    "Abort": grpc.unary_unary_rpc_method_handler(handlers.abort),
+                    "Metadata": grpc.unary_unary_rpc_method_handler(handlers.metadata),
+                    "BigTrailer": grpc.unary_unary_rpc_method_handler(handlers.big_trailer),
+                    "Count": grpc.unary_stream_rpc_method_handler(handlers.count),
+                    "Total": grpc.stream_unary_rpc_method_handler(handlers.total),
+                },
+            )
+        ]
+    )
+    bound = server.add_insecure_port("127.0.0.1:0")
+    loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield bound
+    asyncio.run_coroutine_threadsafe(server.stop(1), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def channel(port: int) -> Iterator[grpc.Channel]:
+    options = [("grpc.max_receive_message_length", -1)]
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as opened:
+        yield opened
+
+
+def unary(channel: grpc.Channel, name: str) -> Any:
+    return channel.unary_unary(f"/{SERVICE}/{name}")
+
+
+def test_unary_calls_answer_with_the_handlers_bytes(channel: grpc.Channel) -> None:
+    for size in (0, 1, 70_000, 5_000_000):  # past one frame, one window, 4 MiB
+        payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        assert unary(channel, "Echo")(payload, timeout=30) == payload
+
+
+def test_many_calls_at_once_on_one_connection(channel: grpc.Channel) -> None:
+    futures = [unary(channel, "Echo").future(str(i).encode(), timeout=30) for i in range(200)]
+    assert [future.result() for future in futures] == [str(i).encode() for i in range(200)]
+
+
+def test_an_unknown_method_is_unimplemented(channel: grpc.Channel) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        unary(channel, "Nope")(b"", timeout=10)
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_a_handler_that_raises_is_unknown_and_the_server_goes_on(channel: grpc.Channel) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        unary(channel, "Fail")(b"", timeout=10)
+    assert raised.value.code() == grpc.StatusCode.UNKNOWN
+    assert "boom" in str(raised.value.details())
+    assert unary(channel, "Echo")(b"still here", timeout=10) == b"still here"
+
+
+def test_abort_sends_its_code_details_and_trailing_metadata(channel: grpc.Channel) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        unary(channel, "Abort")(b"", timeout=10)
+    error: Any = raised.value
+    assert (error.code(), error.details()) == (grpc.StatusCode.NOT_FOUND, "no such thing")
+    assert ("x-why", "gone") in error.trailing_metadata()
+
+
+def test_metadata_and_the_deadline_reach_the_handler(channel: grpc.Channel) -> None:
+    answer, call = unary(channel, "Metadata").with_call(
+        b"", timeout=30, metadata=(("x-in", "hello"),)
+    )
+    assert answer == b"hello|True"
+    assert ("x-trailer", "t") in call.trailing_metadata()
+
+
+def test_a_passed_deadline_ends_the_call_and_cancels_the_handler(
+    channel: grpc.Channel, handlers: Handlers
+) -> None:
+    handlers.cancelled.clear()
+    with pytest.raises(grpc.RpcError) as raised:
+        unary(channel, "Slow")(b"", timeout=0.2)
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert handlers.cancelled.wait(10)
+    assert handlers.callbacks.wait(10)
+
+
+def test_server_streaming_and_client_streaming(channel: grpc.Channel) -> None:
+    answers = list(channel.unary_stream(f"/{SERVICE}/Count")(b"50", timeout=30))
+    assert answers == [str(i).encode() * 1000 for i in range(50)]
+    total = channel.stream_unary(f"/{SERVICE}/Total")(iter([b"ab", b"c" * 70_000]), timeout=30)
+    assert total == b"70002"
+
+
+def test_gzip_compressed_requests_are_read(port: int) -> None:
+    with grpc.insecure_channel(
+        f"127.0.0.1:{port}", compression=grpc.Compression.Gzip
+    ) as compressed:
+        assert unary(compressed, "Echo")(b"z" * 10_000, timeout=10) == b"z" * 10_000
+
+
+# -- raw frames -------------------------------------------------------------------------
+
+
+class RawClient:
+    """A bare HTTP/2 client: frames out, frames in, nothing automatic."""
+
+    def __init__(self, port: int, settings: dict[int, int] | None = None) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.encoder = hpack.Encoder()
+        self.decoder = hpack.Decoder()
+        self.buffer = b""
+        self.sock.sendall(frames.PREFACE + frames.settings(settings or {}))
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def request(self, stream: int, path: str, body: bytes, **extra: str) -> bytes:
+        headers = [
+            (":method", "POST"), (":scheme", "http"), (":path", path),
+            (":authority", "x"), ("content-type", "application/grpc"), ("te", "trailers"),
+            *extra.items(),
+        ]  # fmt: skip
+        block = self.encoder.encode(headers)
+        message = b"\0" + len(body).to_bytes(4, "big") + body
+        return frames.frame(frames.HEADERS, frames.END_HEADERS, stream, block) + frames.frame(
+            frames.DATA, frames.END_STREAM, stream, message
+        )
+
+    def next_frame(self) -> tuple[int, int, int, bytes]:
+        while True:
+            if len(self.buffer) >= 9:
+                length = int.from_bytes(self.buffer[:3], "big")
+                if len(self.buffer) >= 9 + length:
+                    kind, flags = self.buffer[3], self.buffer[4]
+                    stream = int.from_bytes(self.buffer[5:9], "big")
+                    payload = self.buffer[9 : 9 + length]
+                    self.buffer = self.buffer[9 + length :]
+                    return kind, flags, stream, payload
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("the server closed the connection")
+            self.buffer += chunk
+
+    def frames_until(self, kind: int, stream: int, flags: int = 0) -> list[tuple[int, int, bytes]]:
+        """Frames (kind, flags, payload) of ``stream`` up to one of ``kind`` with ``flags``."""
+        seen = []
+        while True:
+            got_kind, got_flags, got_stream, payload = self.next_frame()
+            if got_stream == stream:
+                seen.append((got_kind, got_flags, payload))
+                if got_kind == kind and got_flags & flags == flags:
+                    return seen
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_an_answer_waits_for_the_clients_window(port: int) -> None:
+    client = RawClient(port, {frames.INITIAL_WINDOW_SIZE: 10})
+    body = b"y" * 100
+    client.send(client.request(1, f"/{SERVICE}/Echo", body))
+    data = b""
+    while len(data) < 10:
+        kind, _, stream, payload = client.next_frame()
+        if kind == frames.DATA and stream == 1:
+            data += payload
+    assert data == (b"\0" + (100).to_bytes(4, "big") + body)[:10]
+    client.send(frames.window_update(1, 1000))
+    rest = client.frames_until(frames.HEADERS, 1, frames.END_STREAM)
+    data += b"".join(payload for kind, _, payload in rest if kind == frames.DATA)
+    assert data[5:] == body
+    assert (b"grpc-status", b"0") in client.decoder.decode(rest[-1][2], raw=True)
+    client.close()
+
+
+def test_a_ping_is_answered(port: int) -> None:
+    client = RawClient(port)
+    client.send(frames.frame(frames.PING, 0, 0, b"12345678"))
+    while True:
+        kind, flags, _, payload = client.next_frame()
+        if kind == frames.PING:
+            assert (flags, payload) == (frames.ACK, b"12345678")
+            break
+    client.close()
+
+
+def test_a_header_block_split_over_continuation_frames(port: int) -> None:
+    client = RawClient(port)
+    whole = client.request(1, f"/{SERVICE}/Echo", b"split")
+    length = int.from_bytes(whole[:3], "big")
+    block, data = whole[9 : 9 + length], whole[9 + length :]
+    client.send(
+        frames.frame(frames.HEADERS, 0, 1, block[:5])
+        + frames.frame(frames.CONTINUATION, 0, 1, block[5:10])
+        + frames.frame(frames.CONTINUATION, frames.END_HEADERS, 1, block[10:])
+        + data
+    )
+    got = client.frames_until(frames.HEADERS, 1, frames.END_STREAM)
+    assert b"".join(payload for kind, _, payload in got if kind == frames.DATA)[5:] == b"split"
+    client.close()
+
+
+def test_a_header_block_past_the_clients_frame_size_goes_in_continuations(port: int) -> None:
+    client = RawClient(port)
+    client.send(client.request(1, f"/{SERVICE}/BigTrailer", b""))
+    got = client.frames_until(frames.CONTINUATION, 1, frames.END_HEADERS)
+    assert [kind for kind, _, _ in got] == [frames.HEADERS] + [frames.CONTINUATION] * 2
+    assert all(len(payload) <= frames.DEFAULT_MAX_FRAME for _, _, payload in got)
+    headers = dict(client.decoder.decode(b"".join(payload for _, _, payload in got), raw=True))
+    assert (headers[b"grpc-status"], headers[b"x-big"]) == (b"13", b"v" * 40_000)
+    client.close()
+
+
+def test_a_compressed_message_without_an_encoding_ends_that_call_only(port: int) -> None:
+    client = RawClient(port)
+    request = bytearray(client.request(1, f"/{SERVICE}/Echo", b"abc"))
+    request[request.index(b"\0\0\0\0\x03abc")] = 1  # the message's compressed flag
+    client.send(bytes(request))
+    got = client.frames_until(frames.HEADERS, 1, frames.END_STREAM)
+    assert (b"grpc-status", b"13") in client.decoder.decode(got[-1][2], raw=True)
+    client.send(client.request(3, f"/{SERVICE}/Echo", b"next"))
+    got = client.frames_until(frames.HEADERS, 3, frames.END_STREAM)
+    assert b"".join(payload for kind, _, payload in got if kind == frames.DATA)[5:] == b"next"
+    client.close()
+
+
+def test_a_reset_cancels_the_handler(port: int, handlers: Handlers) -> None:
+    handlers.started.clear()
+    handlers.cancelled.clear()
+    client = RawClient(port)
+    client.send(client.request(1, f"/{SERVICE}/Slow", b""))
+    assert handlers.started.wait(10)
+    client.send(frames.rst_stream(1, frames.CANCEL))
+    assert handlers.cancelled.wait(10)
+    client.send(client.request(3, f"/{SERVICE}/Echo", b"after"))
+    got = client.frames_until(frames.HEADERS, 3, frames.END_STREAM)
+    assert b"".join(payload for kind, _, payload in got if kind == frames.DATA)[5:] == b"after"
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (frames.frame(frames.DATA, 0, 0, b"x" * 10), frames.PROTOCOL_ERROR),
+        ((2**20 + 1).to_bytes(3, "big") + b"\0\0\0\0\0\0", frames.FRAME_SIZE_ERROR),
+        (frames.frame(frames.CONTINUATION, frames.END_HEADERS, 1, b""), frames.PROTOCOL_ERROR),
+        (frames.frame(frames.HEADERS, frames.END_HEADERS, 2, b"\x82"), frames.PROTOCOL_ERROR),
+        (
+            frames.frame(frames.HEADERS, frames.END_HEADERS, 1, b"\xff\xff\xff\xff"),
+            frames.COMPRESSION_ERROR,
+        ),
+    ],
+    ids=["data-on-0", "frame-too-large", "lone-continuation", "even-stream", "bad-hpack"],
+)
+def test_protocol_errors_end_the_connection_with_goaway(port: int, data: bytes, code: int) -> None:
+    client = RawClient(port)
+    client.send(data)
+    while True:
+        kind, _, _, payload = client.next_frame()
+        if kind == frames.GOAWAY:
+            assert int.from_bytes(payload[4:8], "big") == code
+            break
+    with pytest.raises((EOFError, ConnectionError)):
+        while True:
+            client.next_frame()
+    client.close()
+
+
+def test_a_client_that_does_not_speak_http2_is_closed(port: int) -> None:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    assert frames.GOAWAY not in received[3:4]  # only the server's SETTINGS, then EOF
+    sock.close()
