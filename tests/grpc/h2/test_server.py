@@ -360,3 +360,63 @@ def test_a_client_that_does_not_speak_http2_is_closed(port: int) -> None:
         received += chunk
     assert frames.GOAWAY not in received[3:4]  # only the server's SETTINGS, then EOF
     sock.close()
+
+
+def test_a_drain_sends_two_goaways_answers_what_it_took_and_refuses_the_rest() -> None:
+    """RFC 9113's graceful shutdown: GOAWAY(2**31-1) and a PING; after the ACK the final
+    GOAWAY names the last call taken; calls up to it are answered, later ones refused,
+    and the socket half-closes once the answers are out."""
+    release = asyncio.Event()
+
+    async def held(request: bytes, context: Any) -> bytes:
+        await release.wait()
+        return request
+
+    loop = asyncio.new_event_loop()
+    server = H2Server()
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                SERVICE, {"Held": grpc.unary_unary_rpc_method_handler(held)}
+            )
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    client = RawClient(port)
+    try:
+        client.send(client.request(1, f"/{SERVICE}/Held", b"first"))
+        client.frames_until(frames.SETTINGS, 0)  # the server's preface has arrived
+        stopped = asyncio.run_coroutine_threadsafe(server.stop(10), loop)
+        kind, _, _, payload = client.next_frame()
+        while kind != frames.GOAWAY:
+            kind, _, _, payload = client.next_frame()
+        assert int.from_bytes(payload[:4], "big") == frames.MAX_WINDOW
+        kind, flags, _, ping = client.next_frame()
+        assert (kind, flags) == (frames.PING, 0)
+        # A call sent before the client saw the GOAWAY is still taken...
+        client.send(client.request(3, f"/{SERVICE}/Held", b"second"))
+        client.send(frames.frame(frames.PING, frames.ACK, 0, ping))
+        kind, _, _, payload = client.next_frame()
+        assert kind == frames.GOAWAY and int.from_bytes(payload[:4], "big") == 3
+        # ...one after the final GOAWAY is refused.
+        client.send(client.request(5, f"/{SERVICE}/Held", b"late"))
+        assert client.frames_until(frames.RST_STREAM, 5)[-1][2] == (
+            frames.REFUSED_STREAM.to_bytes(4, "big")
+        )
+        loop.call_soon_threadsafe(release.set)
+        answers = {}
+        for stream in (1, 3):
+            got = client.frames_until(frames.HEADERS, stream, frames.END_STREAM)
+            answers[stream] = b"".join(p for k, _, p in got if k == frames.DATA)[5:]
+        assert answers == {1: b"first", 3: b"second"}
+        stopped.result(10)
+        with pytest.raises((EOFError, ConnectionError)):
+            while True:
+                client.next_frame()
+    finally:
+        client.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

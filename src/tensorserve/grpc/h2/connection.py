@@ -58,6 +58,14 @@ MAX_MESSAGE = 2**31 - 1
 WRITE_BUFFER = 1 << 20
 """Queued answer bytes past which a streaming ``write`` waits for the client's window."""
 _CONNECTION_CREDIT = frames.MAX_WINDOW - frames.DEFAULT_WINDOW
+_DRAIN_PING = b"tsdrain!"
+"""The PING a drain sends after its first GOAWAY; its ACK means the client has seen it."""
+DRAIN_PING_WAIT_S = 1.0
+"""How long a drain waits for that ACK before sending the final GOAWAY anyway."""
+LINGER_S = 2.0
+"""After the final GOAWAY and the last answer, how long the half-closed socket waits
+for the client to close before it is closed: closing with unread client frames in the
+kernel's buffer would reset the connection under answers still in flight."""
 
 _ENCODINGS: dict[bytes, Callable[[bytes], bytes]] = {
     b"identity": lambda data: data,
@@ -317,6 +325,10 @@ class Connection(asyncio.Protocol):
         self.out: list[bytes] | None = None
         """Frames gathered while one ``data_received`` runs, written together at its end."""
         self.going_away = False
+        """No new calls: the server drains (final GOAWAY sent) or the client said GOAWAY."""
+        self.drain_stage = 0
+        """0 serving; 1 first GOAWAY (2**31-1) and PING sent; 2 final GOAWAY sent."""
+        self.eof_sent = False
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -406,12 +418,15 @@ class Connection(asyncio.Protocol):
                 raise ProtocolError("bad PING", frames.FRAME_SIZE_ERROR)
             if not flags & frames.ACK:
                 self.write(frame(frames.PING, frames.ACK, 0, payload))
+            elif payload == _DRAIN_PING:
+                self.final_goaway()
         elif kind == frames.RST_STREAM:
             stream = self.streams.get(stream_id)
             if stream is not None:
                 stream.cancel()
         elif kind == frames.GOAWAY:
             self.going_away = True
+            self._close_if_idle()
         elif kind == frames.PUSH_PROMISE:
             raise ProtocolError("a client cannot push")
         # PRIORITY and unknown types are ignored, as RFC 9113 asks.
@@ -528,6 +543,8 @@ class Connection(asyncio.Protocol):
     # -- sending ---------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        if self.eof_sent:
+            return  # half-closed: nothing more goes out
         if self.out is not None:
             self.out.append(data)
         elif self.transport is not None and not self.transport.is_closing():
@@ -561,17 +578,50 @@ class Connection(asyncio.Protocol):
         if stream.timer is not None:
             stream.timer.cancel()
         self.server.end_call()
-        if self.going_away and not self.streams and self.transport is not None:
-            self.transport.close()
+        self._close_if_idle()
 
     # -- ending ----------------------------------------------------------------------
 
     def go_away(self) -> None:
-        """Refuse new calls (GOAWAY) and close once the open ones end."""
+        """Start a graceful drain (RFC 9113, 6.8): a GOAWAY naming no stream limit and a
+        PING; once the client acknowledges the PING (it has seen the GOAWAY, and every
+        call it started before that has arrived), the final GOAWAY with the last stream
+        taken. Calls up to it are answered; the socket closes when they are done."""
+        if self.drain_stage:
+            return
+        self.drain_stage = 1
+        self.write(
+            frames.goaway(frames.MAX_WINDOW, frames.NO_ERROR)
+            + frame(frames.PING, 0, 0, _DRAIN_PING)
+        )
+        self.loop.call_later(DRAIN_PING_WAIT_S, self.final_goaway)
+
+    def final_goaway(self) -> None:
+        """The drain's second GOAWAY: no call after the last one taken."""
+        if self.drain_stage != 1:
+            return
+        self.drain_stage = 2
         self.going_away = True
         self.write(frames.goaway(self.last_stream, frames.NO_ERROR))
-        if not self.streams and self.transport is not None:
-            self.transport.close()
+        self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        """Once no call is open and no new one may start: half-close, so the client's
+        last frames are still read, then close after :data:`LINGER_S` at the latest."""
+        transport = self.transport
+        if not self.going_away or self.streams or transport is None or self.eof_sent:
+            return
+        if self.out:
+            transport.write(b"".join(self.out))
+            self.out.clear()
+        if transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.eof_sent = True
+            self.loop.call_later(LINGER_S, transport.close)
+        else:  # TLS cannot half-close
+            transport.close()
 
     def _fail(self, code: int, message: str) -> None:
         self.write(frames.goaway(self.last_stream, code, message.encode()[:256]))

@@ -3,9 +3,9 @@
 Handlers are registered as grpcio's (``add_generic_rpc_handlers``,
 ``add_registered_method_handlers``), ports bound with ``add_insecure_port`` /
 ``add_secure_port`` (TCP ``host:port`` or ``unix:path``), and ``start``, ``stop(grace)``
-and ``wait_for_termination`` are coroutines. ``stop`` closes the listeners, sends each
-connection a GOAWAY, lets calls in flight finish for up to ``grace`` seconds, then
-cancels the rest.
+and ``wait_for_termination`` are coroutines. ``stop`` closes the listeners, drains each
+connection (RFC 9113's two GOAWAYs with a PING between), lets calls in flight finish for
+up to ``grace`` seconds, then cancels the rest.
 """
 
 from __future__ import annotations
@@ -127,11 +127,12 @@ class H2Server:
             server.close()
         for connection in list(self.connections):
             connection.go_away()
-        if self._tasks:
-            _, running = await asyncio.wait(set(self._tasks), timeout=grace)
+        if self._tasks:  # grace None: end every call now, as grpc.aio's stop(None) does
+            _, running = await asyncio.wait(set(self._tasks), timeout=grace or 0)
             for task in running:
                 task.cancel()
         for connection in list(self.connections):
+            connection.final_goaway()
             for stream in list(connection.streams.values()):
                 stream.finish(grpc.StatusCode.UNAVAILABLE, "The server is shutting down")
             if connection.transport is not None:
