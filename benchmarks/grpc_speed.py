@@ -3,13 +3,14 @@
 half_plus_two at batch 1 (TF Serving's Predict over gRPC, its row-format JSON over
 REST). One tensorserve server per gRPC variant, all started first; every cell (a
 target at one concurrency) is then timed in turn, rounds interleaved, medians kept,
-so the ratios come from one run. Variants: ``threads`` (the default gRPC server),
-``h2`` (tensorserve's own HTTP/2 server), ``asyncio`` (grpc.aio), and with ``--all`` a
-few grpcio settings (two handler threads, ``GRPC_POLL_STRATEGY=poll``); ``--v2`` adds
-V2 ``ModelInfer`` rows on each gRPC server; ``--floor`` adds bare servers (grpcio's
-threaded and grpc.aio, and tensorserve's h2) whose Predict answers a constant: each
-server's own CPU per RPC, the floor under any handler. REST is driven on the first
-server. The load generator (h2load, wrk) is pinned to the last CPU and the servers to
+so the ratios come from one run. Variants: ``h2`` (the default gRPC server,
+tensorserve's own HTTP/2), ``threads`` (grpcio's threaded server), ``asyncio``
+(grpc.aio), and with ``--all`` a few grpcio settings (two handler threads,
+``GRPC_POLL_STRATEGY=poll``); ``--v2`` adds V2 ``ModelInfer`` rows on each gRPC
+server; ``--floor`` adds bare servers (grpcio's threaded and grpc.aio, and
+tensorserve's h2) whose Predict answers a constant: each server's own CPU per RPC,
+the floor under any handler. REST is driven on the first server. The load generator
+(h2load, wrk) is pinned to the last CPU and the servers to
 the others when ``taskset`` exists and there are at least two CPUs::
 
     python benchmarks/grpc_speed.py [--duration 3] [--rounds 1] [--all] [--v2] [--floor]
@@ -51,8 +52,8 @@ class Variant:
 
 
 VARIANTS = (
-    Variant("gRPC threads", ("--grpc_server=threads",)),
     Variant("gRPC h2", ("--grpc_server=h2",)),
+    Variant("gRPC threads", ("--grpc_server=threads",)),
     Variant("gRPC asyncio", ("--grpc_server=asyncio",)),
 )
 BASELINE = Variant("gRPC (default server)")

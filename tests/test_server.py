@@ -9,18 +9,24 @@ from tensorserve.server import grpc_server_kind
 
 
 @pytest.mark.parametrize(
-    ("flag", "batching", "kind"),
+    ("flag", "batching", "channel_arguments", "kind"),
     [
-        ("auto", False, "threads"),
-        ("auto", True, "asyncio"),  # no thread held per request waiting for its batch
-        ("threads", True, "threads"),
-        ("asyncio", False, "asyncio"),
-        ("h2", False, "h2"),  # by name only
-        ("h2", True, "h2"),
+        ("auto", False, "", "h2"),
+        ("auto", True, "", "h2"),  # no thread held per request waiting for its batch
+        ("auto", False, "grpc.max_connection_age_ms=1000", "threads"),  # grpcio's arguments
+        ("auto", True, "grpc.max_connection_age_ms=1000", "asyncio"),
+        ("threads", True, "", "threads"),
+        ("asyncio", False, "", "asyncio"),
+        ("h2", False, "grpc.max_connection_age_ms=1000", "h2"),  # named: as asked
     ],
 )
-def test_auto_grpc_server_is_asyncio_only_with_batching(
-    flag: str, batching: bool, kind: str
+def test_auto_grpc_server_is_h2_unless_grpcio_is_configured(
+    flag: str, batching: bool, channel_arguments: str, kind: str
 ) -> None:
-    options = ServerOptions(model_base_path="/m", grpc_server=flag, enable_batching=batching)
+    options = ServerOptions(
+        model_base_path="/m",
+        grpc_server=flag,
+        enable_batching=batching,
+        grpc_channel_arguments=channel_arguments,
+    )
     assert grpc_server_kind(options) == kind

@@ -28,7 +28,6 @@ from pathlib import Path
 _LOG = logging.getLogger(__name__)
 
 _MADV_DONTNEED = 4
-_PAGE_SIZE = 4096
 
 
 @dataclasses.dataclass(frozen=True)

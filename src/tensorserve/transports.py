@@ -204,15 +204,20 @@ class Transports:
 
 
 def grpc_server_kind(options: ServerOptions) -> str:
-    """``--grpc_server`` resolved: ``auto`` is asyncio with batching, threads otherwise.
+    """``--grpc_server`` resolved: ``auto`` is the h2 server (``grpc/h2/``), the cheapest
+    per RPC (about a third of grpcio's threaded server's CPU, ``docs/benchmarks.md``);
+    like grpc.aio it holds no thread per RPC, so batching can gather any number of
+    requests.
 
-    The threaded server holds one handler thread per RPC in flight, so with
-    batching it would cap a batch at ``--grpc_max_threads`` requests; grpc.aio
-    holds none. The h2 server (``grpc/h2/``) is chosen by name only, until its
-    shutdown under load has been proven against grpcio's clients (see its README).
+    ``--grpc_channel_arguments`` configure grpcio's servers, which h2 is not: with them
+    ``auto`` keeps grpcio, asyncio with batching (the threaded server holds one handler
+    thread per RPC in flight, which would cap a batch at ``--grpc_max_threads``
+    requests) and threads otherwise.
     """
     if options.grpc_server != "auto":
         return options.grpc_server
+    if not options.grpc_channel_arguments:
+        return "h2"
     return "asyncio" if options.enable_batching else "threads"
 
 

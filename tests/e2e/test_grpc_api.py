@@ -38,9 +38,9 @@ pytestmark = pytest.mark.e2e
 TIMEOUT_S = 30.0
 
 
-@pytest.fixture(scope="module", params=[(), ("--grpc_server=h2",)], ids=["default", "h2"])
+@pytest.fixture(scope="module", params=[(), ("--grpc_server=threads",)], ids=["h2", "threads"])
 def grpc_server_flags(request: pytest.FixtureRequest) -> tuple[str, ...]:
-    """Every test here runs on the default gRPC server and on tensorserve's own (h2)."""
+    """Every test here runs on the default gRPC server (h2) and on grpcio's threaded one."""
     return tuple(request.param)
 
 

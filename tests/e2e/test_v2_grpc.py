@@ -31,7 +31,7 @@ HALF_PLUS_TWO = TFSERVING_TESTDATA / "saved_model_half_plus_two_cpu"
 DATATYPES = {"f": "FP32", "i32": "INT32", "i64": "INT64", "flag": "BOOL", "text": "BYTES"}
 
 
-@pytest.fixture(scope="module", params=[(), ("--grpc_server=h2",)], ids=["default", "h2"])
+@pytest.fixture(scope="module", params=[(), ("--grpc_server=threads",)], ids=["h2", "threads"])
 def server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[ServerProcess]:

@@ -260,7 +260,8 @@ class ServerOptions:
         "per RPC in flight), 'h2' (tensorserve's own HTTP/2 gRPC server on the event loop, "
         "grpc.aio's servicers without grpcio's server machinery: about a third of the "
         "threaded server's CPU per RPC; --grpc_channel_arguments do not apply to it), or "
-        "'auto': asyncio with --enable_batching (so a batch can gather more requests than "
+        "'auto': h2, unless --grpc_channel_arguments are given, which configure grpcio: "
+        "then asyncio with --enable_batching (so a batch can gather more requests than "
         "there are threads), threads otherwise."
     )  # fmt: skip
     shutdown_timeout_seconds: float = _flag(
