@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -205,9 +206,7 @@ def serves_v2(options: GrpcOptions) -> bool:
 def ssl_server_credentials(config: SslConfig) -> grpc.ServerCredentials:
     """TF Serving's TLS setup: one key/cert pair, ``custom_ca`` to verify clients, and
     ``client_verify`` to require them (which needs ``custom_ca``)."""
-    if config.client_verify and not config.custom_ca:
-        raise InvalidArgument("ssl client_verify requires custom_ca to verify clients against")
-    check_ssl_pem(config)
+    _check_ssl(config)
     return grpc.ssl_server_credentials(
         [(config.server_key.encode(), config.server_cert.encode())],
         root_certificates=config.custom_ca.encode() if config.custom_ca else None,
@@ -215,12 +214,16 @@ def ssl_server_credentials(config: SslConfig) -> grpc.ServerCredentials:
     )
 
 
+def _check_ssl(config: SslConfig) -> None:
+    """Refuse what TF Serving refuses, whichever server will use ``config``."""
+    if config.client_verify and not config.custom_ca:
+        raise InvalidArgument("ssl client_verify requires custom_ca to verify clients against")
+    check_ssl_pem(config)
+
+
 def bind_ports(server: AnyServer, options: GrpcOptions) -> int:
     """Listen on the TCP port and the UNIX socket ``options`` name; returns the TCP port
     bound (0 when none). Raises OSError when an address cannot be bound."""
-    if isinstance(server, H2Server):
-        return _bind_h2(server, options)
-    credentials = ssl_server_credentials(options.ssl) if options.ssl else None
     addresses = []
     if options.port is not None:
         addresses.append(f"{options.host}:{options.port}")
@@ -228,49 +231,30 @@ def bind_ports(server: AnyServer, options: GrpcOptions) -> int:
         addresses.append(f"unix:{options.socket_path}")
     if not addresses:
         raise ValueError("gRPC needs a TCP port or a UNIX socket path")
+    add: Callable[[str], int] = server.add_insecure_port
+    config = options.ssl
+    if config is not None and isinstance(server, H2Server):
+        _check_ssl(config)
+        tls = TlsFiles(
+            config.server_key, config.server_cert, config.custom_ca, config.client_verify
+        )
+        add = functools.partial(server.add_secure_port, tls=tls)
+    elif config is not None:
+        credentials = ssl_server_credentials(config)
+        add = functools.partial(_add_secure_port, server, credentials=credentials)
     bound_port = 0
     for address in addresses:
         try:
-            if credentials is None:
-                port = server.add_insecure_port(address)
-            else:
-                port = server.add_secure_port(address, credentials)
-        except RuntimeError as exc:  # grpcio reports a failed bind this way
+            port = add(address)
+        except (RuntimeError, OSError) as exc:  # grpcio reports a failed bind as RuntimeError
             raise OSError(f"Failed to bind gRPC address {address}: {exc}") from exc
         if not address.startswith("unix:"):
             bound_port = port
     return bound_port
 
 
-def _bind_h2(server: H2Server, options: GrpcOptions) -> int:
-    """:func:`bind_ports` for the h2 server: the same addresses and TLS settings."""
-    tls = None
-    if options.ssl is not None:
-        config = options.ssl
-        if config.client_verify and not config.custom_ca:
-            raise InvalidArgument("ssl client_verify requires custom_ca to verify clients against")
-        check_ssl_pem(config)
-        tls = TlsFiles(
-            config.server_key, config.server_cert, config.custom_ca, config.client_verify
-        )
-    bound_port = 0
-    if options.port is not None:
-        address = f"{options.host}:{options.port}"
-        try:
-            bound_port = (
-                server.add_secure_port(address, tls) if tls else server.add_insecure_port(address)
-            )
-        except OSError as exc:
-            raise OSError(f"Failed to bind gRPC address {address}: {exc}") from exc
-    if options.socket_path:
-        address = f"unix:{options.socket_path}"
-        if tls:
-            server.add_secure_port(address, tls)
-        else:
-            server.add_insecure_port(address)
-    if options.port is None and not options.socket_path:
-        raise ValueError("gRPC needs a TCP port or a UNIX socket path")
-    return bound_port
+def _add_secure_port(server: AnyServer, address: str, credentials: grpc.ServerCredentials) -> int:
+    return int(server.add_secure_port(address, credentials))  # type: ignore[arg-type]
 
 
 class GrpcServer:
