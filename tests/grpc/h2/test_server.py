@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -19,9 +20,13 @@ import hpack
 import pytest
 
 from tensorserve.grpc.h2 import frames
+from tensorserve.grpc.h2.connection import WRITE_BUFFER, WRITE_HIGH_WATER
 from tensorserve.grpc.h2.server import H2Server
+from tests.support.waiting import wait_until
 
 SERVICE = "t.T"
+_SERVERS: dict[int, H2Server] = {}
+"""The module's servers by port, to look at their connections."""
 
 
 class Handlers:
@@ -98,6 +103,7 @@ def port(handlers: Handlers) -> Iterator[int]:
         ]
     )
     bound = server.add_insecure_port("127.0.0.1:0")
+    _SERVERS[bound] = server
     loop.run_until_complete(server.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -420,3 +426,67 @@ def test_a_drain_sends_two_goaways_answers_what_it_took_and_refuses_the_rest() -
         client.close()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+def _write_buffers(port: int) -> int:
+    """Bytes the server holds for its clients' sockets, on every connection to ``port``."""
+    return sum(
+        connection.transport.get_write_buffer_size()
+        for connection in _SERVERS[port].connections
+        if connection.transport is not None
+    )
+
+
+def test_a_client_that_floods_pings_and_never_reads_is_not_buffered_for(port: int) -> None:
+    """Each PING is answered, but once the answers back up the server stops reading: the
+    flood waits in the kernel's buffers instead of growing the server's memory."""
+    client = RawClient(port)
+    client.sock.settimeout(2)
+    pings = frames.frame(frames.PING, 0, 0, b"flooding") * 4096  # 68 KiB
+    sent = 0
+    with pytest.raises(TimeoutError):
+        while sent < 64 << 20:
+            client.sock.sendall(pings)
+            sent += len(pings)
+    assert _write_buffers(port) <= 2 * WRITE_HIGH_WATER
+    client.close()
+
+
+def test_a_connection_that_never_sends_the_preface_is_closed() -> None:
+    loop = asyncio.new_event_loop()
+    server = H2Server(handshake_timeout_s=0.2)
+    port = server.add_insecure_port("127.0.0.1:0")
+    loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        talking = RawClient(port)  # sends the preface at once
+        silent = socket.create_connection(("127.0.0.1", port), timeout=10)
+        received = b""
+        while chunk := silent.recv(65536):  # the server's SETTINGS, then EOF
+            received += chunk
+        assert received[3] == frames.SETTINGS
+        silent.close()
+        # Past the timeout, the connection that sent its preface is still served.
+        talking.send(frames.frame(frames.PING, 0, 0, b"p" * 8))
+        while talking.next_frame()[0] != frames.PING:
+            pass
+        talking.close()
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(1), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def test_a_stream_to_a_client_that_does_not_read_waits_instead_of_buffering(port: int) -> None:
+    """Windows wide open, nothing read: the streaming handler is held once the transport
+    is full, so the answer never piles up in the server."""
+    client = RawClient(port, {frames.INITIAL_WINDOW_SIZE: frames.MAX_WINDOW})
+    client.send(frames.window_update(0, frames.MAX_WINDOW - frames.DEFAULT_WINDOW))
+    client.send(client.request(1, f"/{SERVICE}/Count", b"200000"))  # ~1 GB if unheld
+    connections = _SERVERS[port].connections
+    wait_until(lambda: any(c.resumed is not None for c in connections), timeout=10)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:  # it must stay bounded, not just start bounded
+        assert _write_buffers(port) <= 2 * WRITE_HIGH_WATER + WRITE_BUFFER
+    client.close()

@@ -7,6 +7,12 @@ Sending: DATA respects the client's connection and stream windows; what does not
 waits on its stream until WINDOW_UPDATE frames arrive, and a streaming handler's
 ``write`` waits while more than :data:`WRITE_BUFFER` bytes are queued.
 
+A client that does not read what it is sent (answers, PING and SETTINGS
+acknowledgements) is not read from either: once more than :data:`WRITE_HIGH_WATER`
+bytes wait in the transport, the connection stops reading until they have gone, and
+streaming handlers wait too. A flood of frames then waits in the kernel's buffers, not
+in the server's memory, as asyncio's own streams do it.
+
 A unary call whose request arrived whole is answered with one ``transport.write``:
 headers, message and trailers.
 """
@@ -57,6 +63,11 @@ MAX_MESSAGE = 2**31 - 1
 """TensorFlow Serving's receive limit (INT32_MAX)."""
 WRITE_BUFFER = 1 << 20
 """Queued answer bytes past which a streaming ``write`` waits for the client's window."""
+WRITE_HIGH_WATER = 1 << 20
+"""Bytes waiting in the transport past which the connection stops reading."""
+HANDSHAKE_TIMEOUT_S = 120.0
+"""How long a new connection may take to send the HTTP/2 preface (grpcio's default
+handshake timeout): an idle socket is closed instead of held."""
 _CONNECTION_CREDIT = frames.MAX_WINDOW - frames.DEFAULT_WINDOW
 _DRAIN_PING = b"tsdrain!"
 """The PING a drain sends after its first GOAWAY; its ACK means the client has seen it."""
@@ -159,10 +170,16 @@ class Stream:
         head = self._head()
         if head:
             self.connection.write(head)
-        self.connection.send_data(self, _framed(message))
-        while len(self.pending) > WRITE_BUFFER and not self.closed:
-            self.drained = self.connection.loop.create_future()
-            await self.drained
+        connection = self.connection
+        connection.send_data(self, _framed(message))
+        while not self.closed:
+            if len(self.pending) > WRITE_BUFFER:
+                self.drained = connection.loop.create_future()
+                await self.drained
+            elif connection.resumed is not None:
+                await connection.resumed
+            else:
+                break
 
     # -- used by the connection --------------------------------------------------
 
@@ -329,6 +346,10 @@ class Connection(asyncio.Protocol):
         self.drain_stage = 0
         """0 serving; 1 first GOAWAY (2**31-1) and PING sent; 2 final GOAWAY sent."""
         self.eof_sent = False
+        self.resumed: asyncio.Future[None] | None = None
+        """Set while the transport holds more than :data:`WRITE_HIGH_WATER` bytes;
+        done when they have gone (or the connection has)."""
+        self.handshake_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -336,6 +357,8 @@ class Connection(asyncio.Protocol):
         self.transport = writer = cast(asyncio.Transport, transport)  # uvloop's: no subclass
         self.peer = _peer(transport)
         self.server.connections.add(self)
+        writer.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.handshake_timer = self.loop.call_later(self.server.handshake_timeout_s, self._abandon)
         writer.write(
             frames.settings(
                 {
@@ -350,8 +373,25 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        if self.handshake_timer is not None:
+            self.handshake_timer.cancel()
         for stream in list(self.streams.values()):
             stream.cancel()
+        self.resume_writing()
+
+    def pause_writing(self) -> None:
+        """The client is not taking what it is sent: stop reading what it sends."""
+        if self.resumed is None:
+            self.resumed = self.loop.create_future()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        resumed, self.resumed = self.resumed, None
+        if resumed is not None and not resumed.done():
+            resumed.set_result(None)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -366,6 +406,9 @@ class Connection(asyncio.Protocol):
                 return
             del buffer[: len(frames.PREFACE)]
             self.preface_seen = True
+            if self.handshake_timer is not None:
+                self.handshake_timer.cancel()
+                self.handshake_timer = None
         out: list[bytes] = []
         self.out = out
         position, size = 0, len(buffer)

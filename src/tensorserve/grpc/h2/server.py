@@ -21,7 +21,13 @@ from collections.abc import Iterable, Mapping
 
 import grpc
 
-from tensorserve.grpc.h2.connection import Connection, Stream, apply_headers, run_call
+from tensorserve.grpc.h2.connection import (
+    HANDSHAKE_TIMEOUT_S,
+    Connection,
+    Stream,
+    apply_headers,
+    run_call,
+)
 from tensorserve.grpc.h2.headers import Header, Metadata
 
 
@@ -52,6 +58,7 @@ class H2Server:
         max_concurrent_rpcs: int | None = None,
         reuse_port: bool = False,
         max_streams: int = 1000,
+        handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
     ) -> None:
         self._generic: list[grpc.GenericRpcHandler] = []
         self._registered: dict[str, grpc.RpcMethodHandler] = {}
@@ -63,6 +70,7 @@ class H2Server:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped: asyncio.Event | None = None
         self.max_streams = max_streams
+        self.handshake_timeout_s = handshake_timeout_s
         self.connections: set[Connection] = set()
 
     # -- grpc.aio.Server's registration -------------------------------------------
