@@ -165,8 +165,8 @@ def test_bad_reloads_change_nothing_and_the_poller_survives(
         rss_after = anonymous_bytes(proc)
         with capsys.disabled():
             print(
-                f"config fuzz: {sum(codes.values())} bad gRPC reloads, codes {codes}, RSS "
-                f"{rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MiB "
+                f"config fuzz: {sum(codes.values())} bad gRPC reloads, codes {codes}, "
+                f"anonymous memory {rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MiB "
                 f"({rss_after / rss_before - 1:+.1%})"
             )
 

@@ -324,9 +324,9 @@ class Tally:
     faults: list[str] = dataclasses.field(default_factory=list)
     codes: dict[str, int] = dataclasses.field(default_factory=dict)
     rss_mib: dict[int, int] = dataclasses.field(default_factory=dict)
-    """Server RSS by case number, every 100 cases."""
+    """Server anonymous memory (MiB) by case number, every 100 cases."""
     biggest_step: tuple[int, str] = (0, "")
-    """The largest RSS growth over one case, in bytes, and that case."""
+    """The largest anonymous-memory growth over one case, in bytes, and that case."""
 
 
 def call(channel: grpc.Channel, case: Case) -> grpc.StatusCode:
@@ -407,12 +407,13 @@ def test_generated_requests_never_get_a_server_fault(
         with capsys.disabled():
             print(
                 f"gRPC fuzz: {tally.cases} cases (+{warmup.cases} warm-up), "
-                f"{len(tally.faults)} INTERNAL/UNKNOWN, RSS {rss_before / 2**20:.0f} -> "
-                f"{rss_after / 2**20:.0f} MiB ({growth:+.1%}), codes {tally.codes}, "
-                f"RSS MiB by case {tally.rss_mib}; biggest one-case step "
+                f"{len(tally.faults)} INTERNAL/UNKNOWN, "
+                f"anonymous memory {rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MiB "
+                f"({growth:+.1%}), codes {tally.codes}, "
+                f"anonymous MiB by case {tally.rss_mib}; biggest one-case step "
                 f"{tally.biggest_step[0] / 2**20:+.1f} MiB at {tally.biggest_step[1]}"
             )
     assert tally.faults == [], f"seed {SEED}"
     assert tfs_server.alive()
     assert correct_predict(channel) == [2.5, 4.5]
-    assert growth < 0.05, f"seed {SEED}: RSS grew {growth:.1%}"
+    assert growth < 0.05, f"seed {SEED}: anonymous memory grew {growth:.1%}"

@@ -60,4 +60,4 @@ def test_rss_after_60_swaps_is_within_5_percent_of_rss_after_5(tmp_path: Path) -
         assert errors == []
         growth = rss[60] / rss[5] - 1
         print(json.dumps({"rss_after_5": rss[5], "rss_after_60": rss[60], "growth": growth}))
-        assert growth < 0.05, f"RSS grew {growth:.1%} from swap 5 to swap 60"
+        assert growth < 0.05, f"anonymous memory grew {growth:.1%} from swap 5 to swap 60"

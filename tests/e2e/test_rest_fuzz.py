@@ -347,7 +347,7 @@ def test_hostile_requests_get_json_errors_and_the_server_survives(
     growth = rss_end / rss_after_warmup - 1
     print(
         f"REST fuzz: seed {seed}: {total} cases, {len(failures)} failed ({server_errors} 5xx), "
-        f"anonymous RSS {rss_after_warmup // 2**20} -> {rss_end // 2**20} MiB after warm-up "
+        f"anonymous memory {rss_after_warmup // 2**20} -> {rss_end // 2**20} MiB after warm-up "
         f"({growth:+.1%}); MiB by case: {samples}"
     )
     assert not failures, f"seed {seed}: {len(failures)} bad answers, first: {failures[:5]}"
@@ -359,7 +359,7 @@ def test_hostile_requests_get_json_errors_and_the_server_survives(
     # test allowed when it read all of RSS, TensorFlow's start-up code pages included.
     grown_mib = (rss_end - rss_after_warmup) / 2**20
     assert grown_mib < 32, (
-        f"seed {seed}: server anonymous RSS grew {grown_mib:.0f} MiB over {total - warmup} "
+        f"seed {seed}: server anonymous memory grew {grown_mib:.0f} MiB over {total - warmup} "
         f"hostile requests (MiB by request number: {samples})"
     )
 
