@@ -144,6 +144,17 @@ def goals(results: Results) -> list[Goal]:
                     minimum,
                 )
             )
+    # Issue 13, part 2: gRPC at least as fast as REST, and no queueing tail at c=32.
+    found.append(
+        _at_least(
+            f"half_plus_two c=8: {GRPC} >= 1.00x {REST}",
+            results.ratio(HALF_PLUS_TWO, GRPC, REST, 8),
+            1.0,
+        )
+    )
+    cell = results.get(HALF_PLUS_TWO, GRPC, 32)
+    spread = cell.p99_ms / cell.p50_ms if cell and cell.p50_ms > 0 else None
+    found.append(_at_most(f"half_plus_two c=32: {GRPC} p99 < 3x p50", spread, 3.0))
     for reference in (IN_PROCESS, IN_PROCESS_FUNCTION):
         limits = [results.get(HALF_PLUS_TWO, reference, c) for c in (1, 8, 32)]
         best_limit = max((cell.requests_per_s for cell in limits if cell), default=None)
