@@ -490,3 +490,18 @@ def test_a_stream_to_a_client_that_does_not_read_waits_instead_of_buffering(port
     while time.monotonic() < deadline:  # it must stay bounded, not just start bounded
         assert _write_buffers(port) <= 2 * WRITE_HIGH_WATER + WRITE_BUFFER
     client.close()
+
+
+def test_a_large_answer_within_the_windows_goes_out_as_one_data_frame(port: int) -> None:
+    """Past the copy limit the answer is written as views, unjoined; the client must
+    still see one DATA frame holding exactly the message."""
+    settings = {frames.INITIAL_WINDOW_SIZE: frames.MAX_WINDOW, frames.MAX_FRAME_SIZE: 2**24 - 1}
+    client = RawClient(port, settings)
+    client.send(frames.window_update(0, frames.MAX_WINDOW - frames.DEFAULT_WINDOW))
+    body = bytes(range(256)) * 2048  # 512 KiB, in one request frame too
+    client.send(client.request(1, f"/{SERVICE}/Echo", body))
+    got = client.frames_until(frames.HEADERS, 1, frames.END_STREAM)
+    data = [payload for kind, _, payload in got if kind == frames.DATA]
+    assert len(data) == 1
+    assert data[0] == b"\0" + len(body).to_bytes(4, "big") + body
+    client.close()

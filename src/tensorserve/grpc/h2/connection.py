@@ -14,7 +14,9 @@ streaming handlers wait too. A flood of frames then waits in the kernel's buffer
 in the server's memory, as asyncio's own streams do it.
 
 A unary call whose request arrived whole is answered with one ``transport.write``:
-headers, message and trailers.
+headers, message and trailers. An answer past :data:`COPY_LIMIT` bytes is never copied:
+its frames go out as headers plus views of the message (``transport.writelines``), so a
+32 MB answer costs the socket's copy, not seven of its own.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ MAX_MESSAGE = 2**31 - 1
 """TensorFlow Serving's receive limit (INT32_MAX)."""
 WRITE_BUFFER = 1 << 20
 """Queued answer bytes past which a streaming ``write`` waits for the client's window."""
+COPY_LIMIT = 64 * 1024
+"""Answers up to this size are joined into one write; larger ones are sent as views."""
 WRITE_HIGH_WATER = 1 << 20
 """Bytes waiting in the transport past which the connection stops reading."""
 HANDSHAKE_TIMEOUT_S = 120.0
@@ -107,6 +111,7 @@ class Stream:
         "peer",
         "pending",
         "pending_end",
+        "pending_size",
         "send_window",
         "task",
         "timer",
@@ -128,7 +133,9 @@ class Stream:
         self.waiter: asyncio.Future[None] | None = None
         self.decompress: Callable[[bytes], bytes] | None = None
         self.send_window = connection.peer_initial_window
-        self.pending = bytearray()
+        self.pending: collections.deque[memoryview] = collections.deque()
+        """Answer bytes waiting for the client's windows, as views of the messages."""
+        self.pending_size = 0
         self.pending_end: bytes | None = None
         self.drained: asyncio.Future[None] | None = None
         self.headers_sent = False
@@ -171,9 +178,9 @@ class Stream:
         if head:
             self.connection.write(head)
         connection = self.connection
-        connection.send_data(self, _framed(message))
+        connection.send_data(self, _prefix(len(message)), message)
         while not self.closed:
-            if len(self.pending) > WRITE_BUFFER:
+            if self.pending_size > WRITE_BUFFER:
                 self.drained = connection.loop.create_future()
                 await self.drained
             elif connection.resumed is not None:
@@ -248,24 +255,28 @@ class Stream:
     def respond(self, message: bytes) -> None:
         """A unary answer: headers, the message and OK trailers, in one write when the
         client's windows allow."""
-        data = _framed(message)
         head = self._head()
         connection = self.connection
-        size = len(data)
+        size = 5 + len(message)
         trailers = frame(frames.HEADERS, _END, self.id, OK_TRAILERS)
         if (
-            not self.pending
+            not self.pending_size
             and size <= self.send_window
             and size <= connection.send_window
             and size <= connection.peer_max_frame
         ):
             self.send_window -= size
             connection.send_window -= size
-            self.close(head + frame(frames.DATA, 0, self.id, data) + trailers)
+            start = head + frames.frame_header(frames.DATA, 0, self.id, size) + _prefix(size - 5)
+            if size <= COPY_LIMIT:
+                self.close(start + message + trailers)
+            else:
+                connection.write_pieces([start, message])
+                self.close(trailers)
             return
         if head:
             connection.write(head)
-        connection.send_data(self, data)
+        connection.send_data(self, _prefix(len(message)), message)
         self._end(trailers)
 
     def finish(self, code: grpc.StatusCode, details: str = "", trailing: Metadata = ()) -> None:
@@ -278,7 +289,7 @@ class Stream:
 
     def _end(self, trailers: bytes) -> None:
         """End with ``trailers`` once the queued answer bytes have gone."""
-        if self.pending:
+        if self.pending_size:
             self.pending_end = trailers
         else:
             self.close(trailers)
@@ -339,7 +350,7 @@ class Connection(asyncio.Protocol):
         self.consumed = 0
         self.continuing: tuple[int, int, bytearray] | None = None
         """A header block awaiting CONTINUATION: stream, HEADERS flags, bytes so far."""
-        self.out: list[bytes] | None = None
+        self.out: list[bytes | memoryview] | None = None
         """Frames gathered while one ``data_received`` runs, written together at its end."""
         self.going_away = False
         """No new calls: the server drains (final GOAWAY sent) or the client said GOAWAY."""
@@ -409,7 +420,7 @@ class Connection(asyncio.Protocol):
             if self.handshake_timer is not None:
                 self.handshake_timer.cancel()
                 self.handshake_timer = None
-        out: list[bytes] = []
+        out: list[bytes | memoryview] = []
         self.out = out
         position, size = 0, len(buffer)
         try:
@@ -439,7 +450,10 @@ class Connection(asyncio.Protocol):
             del buffer[:position]
         self.out = None
         if out and self.transport is not None:
-            self.transport.write(b"".join(out))
+            if len(out) == 1:
+                self.transport.write(out[0])
+            else:  # frames, and views of answers a WINDOW_UPDATE let out: not joined
+                self.transport.writelines(out)
 
     # -- frames --------------------------------------------------------------------
 
@@ -549,7 +563,7 @@ class Connection(asyncio.Protocol):
             if self.send_window > frames.MAX_WINDOW:
                 raise ProtocolError("window past 2**31-1", frames.FLOW_CONTROL_ERROR)
             for waiting in list(self.streams.values()):
-                if waiting.pending:
+                if waiting.pending_size:
                     self.flush(waiting)
             return
         stream = self.streams.get(stream_id)
@@ -580,7 +594,7 @@ class Connection(asyncio.Protocol):
                 self.peer_max_frame = value
         self.write(frame(frames.SETTINGS, frames.ACK, 0))
         for stream in list(self.streams.values()):
-            if stream.pending:
+            if stream.pending_size:
                 self.flush(stream)
 
     # -- sending ---------------------------------------------------------------------
@@ -593,27 +607,52 @@ class Connection(asyncio.Protocol):
         elif self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
-    def send_data(self, stream: Stream, data: bytes) -> None:
-        """Queue ``data`` as the stream's DATA and send what the windows allow."""
-        stream.pending += data
+    def write_pieces(self, pieces: list[bytes | memoryview]) -> None:
+        """Write ``pieces`` in order without joining them (``writelines``: one
+        ``writev`` on uvloop), so large answers are not copied here."""
+        if self.eof_sent:
+            return
+        if self.out is not None:
+            self.out.extend(pieces)
+        elif self.transport is not None and not self.transport.is_closing():
+            self.transport.writelines(pieces)
+
+    def send_data(self, stream: Stream, *data: bytes) -> None:
+        """Queue ``data`` (immutable bytes, held as views) as the stream's DATA and send
+        what the windows allow."""
+        for part in data:
+            stream.pending.append(memoryview(part))
+            stream.pending_size += len(part)
         self.flush(stream)
 
     def flush(self, stream: Stream) -> None:
         pending = stream.pending
-        chunks = []
-        while pending and stream.send_window > 0 and self.send_window > 0:
-            size = min(len(pending), stream.send_window, self.send_window, self.peer_max_frame)
-            chunks.append(frame(frames.DATA, 0, stream.id, bytes(pending[:size])))
-            del pending[:size]
+        pieces: list[bytes | memoryview] = []
+        while stream.pending_size and stream.send_window > 0 and self.send_window > 0:
+            size = min(stream.pending_size, stream.send_window, self.send_window)
+            size = min(size, self.peer_max_frame)
+            pieces.append(frames.frame_header(frames.DATA, 0, stream.id, size))
+            left = size
+            while left:
+                chunk = pending[0]
+                if len(chunk) <= left:
+                    pieces.append(chunk)
+                    pending.popleft()
+                    left -= len(chunk)
+                else:
+                    pieces.append(chunk[:left])
+                    pending[0] = chunk[left:]
+                    left = 0
+            stream.pending_size -= size
             stream.send_window -= size
             self.send_window -= size
-        if chunks:
-            self.write(b"".join(chunks))
-        if not pending and stream.pending_end is not None:
+        if pieces:
+            self.write_pieces(pieces)
+        if not stream.pending_size and stream.pending_end is not None:
             last, stream.pending_end = stream.pending_end, None
             stream.close(last)
         drained = stream.drained
-        if drained is not None and not drained.done() and len(pending) <= WRITE_BUFFER:
+        if drained is not None and not drained.done() and stream.pending_size <= WRITE_BUFFER:
             drained.set_result(None)
 
     def forget(self, stream: Stream) -> None:
@@ -655,7 +694,7 @@ class Connection(asyncio.Protocol):
         if not self.going_away or self.streams or transport is None or self.eof_sent:
             return
         if self.out:
-            transport.write(b"".join(self.out))
+            transport.writelines(self.out)
             self.out.clear()
         if transport.is_closing():
             return
@@ -679,9 +718,9 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
 
-def _framed(message: bytes) -> bytes:
-    """One gRPC message: uncompressed flag, big-endian length, bytes."""
-    return b"\0" + len(message).to_bytes(4, "big") + message
+def _prefix(length: int) -> bytes:
+    """A gRPC message's 5-byte prefix: not compressed, big-endian length."""
+    return b"\0" + length.to_bytes(4, "big")
 
 
 def _too_large(length: int) -> str:

@@ -57,6 +57,11 @@ class ProtocolError(Exception):
         self.code = code
 
 
+def frame_header(kind: int, flags: int, stream: int, length: int) -> bytes:
+    """A frame's 9-byte header, for a payload of ``length`` bytes sent separately."""
+    return length.to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big")
+
+
 def frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
     """One frame, header and payload."""
     return (
