@@ -5,11 +5,11 @@ Run as a script (its own interpreter, so its CPU is its own)::
     python bytes_server.py threads|h2 PORT
 
 It prints ``ready`` once listening. The request is the answer's size in ASCII
-digits; answers are built once per size and kept, so the server's CPU per call is
-its transport's work on the answer (framing, flow control, copies, the socket), not
-the handler's. ``h2`` is tensorserve's own HTTP/2 server (whichever ``tensorserve``
-is on ``PYTHONPATH``) on uvloop, as the server runs it; ``threads`` is grpcio's
-threaded server, the peer.
+digits, then optionally a space and any padding (to time large requests). Answers are
+built once per size and kept, so the server's CPU per call is its transport's work on
+the answer (framing, flow control, copies, the socket), not the handler's. ``h2`` is
+tensorserve's own HTTP/2 server (whichever ``tensorserve`` is on ``PYTHONPATH``) on
+uvloop, as the server runs it; ``threads`` is grpcio's threaded server, the peer.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _ANSWERS: dict[int, bytes] = {}
 
 
 def answer(request: bytes) -> bytes:
-    size = int(request)
+    size = int(request[:24].split(b" ", 1)[0])
     if size not in _ANSWERS:
         _ANSWERS[size] = bytes(size)
     return _ANSWERS[size]
@@ -41,7 +41,7 @@ def handler(behaviour: Any) -> Any:
 def serve_threads(port: int) -> None:
     import grpc
 
-    options = [("grpc.max_send_message_length", -1)]
+    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
     server = grpc.server(
         ThreadPoolExecutor(8),
         handlers=[handler(lambda request, context: answer(request))],

@@ -9,6 +9,7 @@ blocks, resets).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import threading
 import time
@@ -504,4 +505,67 @@ def test_a_large_answer_within_the_windows_goes_out_as_one_data_frame(port: int)
     data = [payload for kind, _, payload in got if kind == frames.DATA]
     assert len(data) == 1
     assert data[0] == b"\0" + len(body).to_bytes(4, "big") + body
+    client.close()
+
+
+def _wide_open(port: int) -> RawClient:
+    """A raw client whose windows let any answer through at once."""
+    client = RawClient(port, {frames.INITIAL_WINDOW_SIZE: frames.MAX_WINDOW})
+    client.send(frames.window_update(0, frames.MAX_WINDOW - frames.DEFAULT_WINDOW))
+    return client
+
+
+def _echoed(client: RawClient, stream: int) -> bytes:
+    got = client.frames_until(frames.HEADERS, stream, frames.END_STREAM)
+    return b"".join(payload for kind, _, payload in got if kind == frames.DATA)[5:]
+
+
+def test_a_request_frame_larger_than_one_read_is_taken_as_it_arrives(port: int) -> None:
+    """One DATA frame of ~1 MiB spans several socket reads; its payload is handed on
+    part by part, and the message comes out whole."""
+    client = _wide_open(port)
+    body = bytes(range(256)) * 4000
+    request = client.request(1, f"/{SERVICE}/Echo", body)
+    client.send(request[: len(request) // 3])  # a frame's header and part of its payload
+    client.send(request[len(request) // 3 :])
+    assert _echoed(client, 1) == body
+    client.close()
+
+
+def test_a_message_split_anywhere_across_data_frames_is_reassembled(port: int) -> None:
+    client = _wide_open(port)
+    body = b"split-message-" * 1000
+    message = b"\0" + len(body).to_bytes(4, "big") + body
+    headers = client.request(1, f"/{SERVICE}/Echo", b"")
+    headers = headers[: 9 + int.from_bytes(headers[:3], "big")]  # the HEADERS frame only
+    cuts = [0, 2, 3, 5, 6, 7000, len(message)]  # the prefix split over three frames
+    parts = [message[a:b] for a, b in itertools.pairwise(cuts)]
+    data = b"".join(
+        frames.frame(frames.DATA, frames.END_STREAM if i == len(parts) - 1 else 0, 1, part)
+        for i, part in enumerate(parts)
+    )
+    client.send(headers + data)
+    assert _echoed(client, 1) == body
+    client.close()
+
+
+def test_a_request_sent_a_byte_at_a_time_is_answered(port: int) -> None:
+    client = RawClient(port)
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    body = b"slowly"
+    for byte in client.request(1, f"/{SERVICE}/Echo", body):
+        client.send(bytes((byte,)))
+    assert _echoed(client, 1) == body
+    client.close()
+
+
+def test_a_padded_data_frame_larger_than_one_read_loses_its_padding(port: int) -> None:
+    client = _wide_open(port)
+    body = b"p" * 600_000
+    message = b"\0" + len(body).to_bytes(4, "big") + body
+    headers = client.request(1, f"/{SERVICE}/Echo", b"")
+    headers = headers[: 9 + int.from_bytes(headers[:3], "big")]
+    padded = bytes((200,)) + message + b"\0" * 200
+    client.send(headers + frames.frame(frames.DATA, frames.END_STREAM | frames.PADDED, 1, padded))
+    assert _echoed(client, 1) == body
     client.close()

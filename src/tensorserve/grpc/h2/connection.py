@@ -3,6 +3,9 @@
 Receiving: the connection advertises the largest windows HTTP/2 allows and returns
 connection-level credit in large steps, so a client is never held up by this side's
 flow control (a call's request is bounded by the message size instead, as grpcio's is).
+Frames are read off the socket's own bytes as views; a DATA payload goes to its call as
+it arrives, and a message is joined from those views once, so a large request is copied
+once here however it is framed.
 Sending: DATA respects the client's connection and stream windows; what does not fit
 waits on its stream until WINDOW_UPDATE frames arrive, and a streaming handler's
 ``write`` waits while more than :data:`WRITE_BUFFER` bytes are queued.
@@ -25,6 +28,7 @@ import asyncio
 import collections
 import inspect
 import logging
+import struct
 import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -72,6 +76,8 @@ WRITE_HIGH_WATER = 1 << 20
 HANDSHAKE_TIMEOUT_S = 120.0
 """How long a new connection may take to send the HTTP/2 preface (grpcio's default
 handshake timeout): an idle socket is closed instead of held."""
+_FRAME_HEADER = struct.Struct(">IBI")
+"""A frame header read in one call: (length << 8 | type), flags, stream id."""
 _CONNECTION_CREDIT = frames.MAX_WINDOW - frames.DEFAULT_WINDOW
 _DRAIN_PING = b"tsdrain!"
 """The PING a drain sends after its first GOAWAY; its ACK means the client has seen it."""
@@ -93,9 +99,9 @@ class Stream:
     """One call: its request messages in, its answer out."""
 
     __slots__ = (
-        "body",
         "cancelled",
         "closed",
+        "compressed",
         "connection",
         "consumed",
         "deadline",
@@ -108,10 +114,13 @@ class Stream:
         "initial_metadata",
         "invocation_metadata",
         "messages",
+        "need",
+        "parts",
         "peer",
         "pending",
         "pending_end",
         "pending_size",
+        "prefix",
         "send_window",
         "task",
         "timer",
@@ -128,7 +137,12 @@ class Stream:
         self.cancelled = False
         self.closed = False
         self.messages: collections.deque[bytes] = collections.deque()
-        self.body = bytearray()
+        self.prefix = bytearray()
+        """The next message's 5-byte prefix, while it is incomplete."""
+        self.need: int | None = None
+        """Bytes the message being received still lacks (None: reading a prefix)."""
+        self.parts: list[memoryview] = []
+        self.compressed = 0
         self.ended = False
         self.waiter: asyncio.Future[None] | None = None
         self.decompress: Callable[[bytes], bytes] | None = None
@@ -190,35 +204,62 @@ class Stream:
 
     # -- used by the connection --------------------------------------------------
 
-    def received(self, data: bytes, end: bool) -> None:
-        """Request bytes arrived; complete messages go to ``messages``."""
-        body = self.body
-        body += data
-        while len(body) >= 5:
-            length = int.from_bytes(body[1:5], "big")
-            if length > MAX_MESSAGE:
-                raise _CallError(grpc.StatusCode.RESOURCE_EXHAUSTED, _too_large(length))
-            if len(body) < 5 + length:
+    def received(self, data: bytes | memoryview, end: bool) -> None:
+        """Request bytes arrived; complete messages go to ``messages``.
+
+        A message arriving over many frames is kept as views of them and joined once
+        when whole: one copy, where growing a buffer would copy it again and again.
+        """
+        if self.need is None and not self.prefix and len(data) >= 5:
+            length = int.from_bytes(data[1:5], "big")
+            if len(data) == 5 + length:  # the usual call: one frame, one message
+                self._message(data[0], bytes(data[5:]))
+                self._arrived(end)
+                return
+        view = memoryview(data)
+        position, size = 0, len(view)
+        while True:
+            if self.need is None:  # the 5-byte prefix, which may be split too
+                take = min(5 - len(self.prefix), size - position)
+                self.prefix += view[position : position + take]
+                position += take
+                if len(self.prefix) < 5:
+                    break
+                length = int.from_bytes(self.prefix[1:5], "big")
+                if length > MAX_MESSAGE:
+                    raise _CallError(grpc.StatusCode.RESOURCE_EXHAUSTED, _too_large(length))
+                self.compressed = self.prefix[0]
+                self.prefix.clear()
+                self.need = length
+            take = min(self.need, size - position)
+            if take:
+                self.parts.append(view[position : position + take])
+                position += take
+                self.need -= take
+            if self.need:
                 break
-            compressed = body[0]
-            message = bytes(body[5 : 5 + length])
-            del body[: 5 + length]
-            if compressed:
-                if self.decompress is None:
-                    raise _CallError(
-                        grpc.StatusCode.INTERNAL,
-                        "Compressed message without a grpc-encoding header",
-                    )
-                try:
-                    message = self.decompress(message)
-                except zlib.error as exc:
-                    raise _CallError(
-                        grpc.StatusCode.INTERNAL, f"Bad compressed message: {exc}"
-                    ) from exc
-            self.messages.append(message)
+            parts, self.parts, self.need = self.parts, [], None
+            self._message(self.compressed, b"".join(parts) if len(parts) != 1 else bytes(parts[0]))
+        self._arrived(end)
+
+    def _message(self, compressed: int, message: bytes) -> None:
+        if compressed:
+            if self.decompress is None:
+                raise _CallError(
+                    grpc.StatusCode.INTERNAL, "Compressed message without a grpc-encoding header"
+                )
+            try:
+                message = self.decompress(message)
+            except zlib.error as exc:
+                raise _CallError(
+                    grpc.StatusCode.INTERNAL, f"Bad compressed message: {exc}"
+                ) from exc
+        self.messages.append(message)
+
+    def _arrived(self, end: bool) -> None:
         if end:
             self.ended = True
-            if body:
+            if self.need is not None or self.prefix:
                 raise _CallError(grpc.StatusCode.INTERNAL, "The request ended inside a message")
         self._wake()
 
@@ -348,6 +389,10 @@ class Connection(asyncio.Protocol):
         self.peer_initial_window = frames.DEFAULT_WINDOW
         self.peer_max_frame = frames.DEFAULT_MAX_FRAME
         self.consumed = 0
+        self.data_left = 0
+        """Payload bytes of the DATA frame being received that have not arrived yet."""
+        self.data_stream = 0
+        self.data_end = False
         self.continuing: tuple[int, int, bytearray] | None = None
         """A header block awaiting CONTINUATION: stream, HEADERS flags, bytes so far."""
         self.out: list[bytes | memoryview] | None = None
@@ -405,9 +450,13 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
+        """Frames are read off the socket's own bytes (views, never copied here). A DATA
+        frame's payload is handed on as it arrives, so a large request is never
+        gathered frame by frame; only a partial header or a partial other frame waits
+        in :attr:`buffer` for the next read."""
         if not self.preface_seen:
+            buffer = self.buffer
+            buffer += data
             if len(buffer) < len(frames.PREFACE):
                 if not frames.PREFACE.startswith(bytes(buffer)):
                     self._abandon()
@@ -415,27 +464,18 @@ class Connection(asyncio.Protocol):
             if buffer[: len(frames.PREFACE)] != frames.PREFACE:
                 self._abandon()
                 return
-            del buffer[: len(frames.PREFACE)]
+            data = bytes(buffer[len(frames.PREFACE) :])
+            buffer.clear()
             self.preface_seen = True
             if self.handshake_timer is not None:
                 self.handshake_timer.cancel()
                 self.handshake_timer = None
+        view = memoryview(data)
         out: list[bytes | memoryview] = []
         self.out = out
-        position, size = 0, len(buffer)
         try:
-            while size - position >= 9:
-                length = int.from_bytes(buffer[position : position + 3], "big")
-                if length > MAX_FRAME:
-                    raise ProtocolError(f"frame of {length} bytes", frames.FRAME_SIZE_ERROR)
-                end = position + 9 + length
-                if end > size:
-                    break
-                kind, flags = buffer[position + 3], buffer[position + 4]
-                stream = int.from_bytes(buffer[position + 5 : position + 9], "big") & 0x7FFFFFFF
-                payload = bytes(buffer[position + 9 : end])
-                position = end
-                self._frame(kind, flags, stream, payload)
+            position = self._resume(view) if self.buffer else 0
+            self._frames(data, view, position)
         except ProtocolError as exc:
             _LOG.debug("HTTP/2 protocol error from %s: %s", self.peer, exc)
             self.out = None
@@ -446,8 +486,6 @@ class Connection(asyncio.Protocol):
             self.out = None
             self._fail(frames.INTERNAL_ERROR, "internal error")
             return
-        finally:
-            del buffer[:position]
         self.out = None
         if out and self.transport is not None:
             if len(out) == 1:
@@ -455,14 +493,74 @@ class Connection(asyncio.Protocol):
             else:  # frames, and views of answers a WINDOW_UPDATE let out: not joined
                 self.transport.writelines(out)
 
+    def _frames(self, data: bytes, view: memoryview, position: int) -> None:
+        """Every frame of ``data`` from ``position``; the start of one it does not hold
+        whole goes to the buffer, unless it is a DATA frame, whose payload streams."""
+        size = len(view)
+        while position < size:
+            if self.data_left:  # inside a DATA frame's payload
+                take = min(self.data_left, size - position)
+                self.data_left -= take
+                self._data_part(view[position : position + take])
+                position += take
+                continue
+            if size - position < 9:
+                break
+            length_kind, flags, stream = _FRAME_HEADER.unpack_from(data, position)
+            length = length_kind >> 8
+            if length > MAX_FRAME:
+                raise ProtocolError(f"frame of {length} bytes", frames.FRAME_SIZE_ERROR)
+            kind, stream = length_kind & 0xFF, stream & 0x7FFFFFFF
+            start, end = position + 9, position + 9 + length
+            if end > size:
+                if kind != frames.DATA or flags & frames.PADDED:
+                    break
+                self._data_start(flags, stream, length)
+                position = start
+                continue
+            position = end
+            self._frame(kind, flags, stream, view[start:end])
+        if position < size:
+            self.buffer += view[position:]
+
+    def _resume(self, view: memoryview) -> int:
+        """Complete the frame (or header) an earlier read began, from the start of
+        ``view``; return how much of ``view`` it took."""
+        buffer = self.buffer
+        taken = 0
+        if len(buffer) < 9:
+            taken = min(9 - len(buffer), len(view))
+            buffer += view[:taken]
+            if len(buffer) < 9:
+                return taken
+        length_kind, flags, stream = _FRAME_HEADER.unpack_from(buffer, 0)
+        length = length_kind >> 8
+        if length > MAX_FRAME:
+            raise ProtocolError(f"frame of {length} bytes", frames.FRAME_SIZE_ERROR)
+        kind, stream = length_kind & 0xFF, stream & 0x7FFFFFFF
+        if kind == frames.DATA and not flags & frames.PADDED and len(buffer) == 9:
+            buffer.clear()
+            self._data_start(flags, stream, length)
+            return taken
+        more = min(9 + length - len(buffer), len(view) - taken)
+        buffer += view[taken : taken + more]
+        taken += more
+        if len(buffer) == 9 + length:
+            payload = bytes(buffer[9:])
+            buffer.clear()
+            self._frame(kind, flags, stream, payload)
+        return taken
+
     # -- frames --------------------------------------------------------------------
 
-    def _frame(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
+    def _frame(self, kind: int, flags: int, stream_id: int, data: bytes | memoryview) -> None:
         if self.continuing is not None and kind != frames.CONTINUATION:
             raise ProtocolError("a header block was interrupted")
-        if kind == frames.DATA:
-            self._data(flags, stream_id, payload)
-        elif kind == frames.HEADERS:
+        if kind == frames.DATA:  # a view of the socket's bytes: a message's parts keep it
+            self._data(flags, stream_id, data)
+            return
+        payload = bytes(data)  # the others are small, and kept as bytes (header blocks)
+        if kind == frames.HEADERS:
             self._headers(flags, stream_id, payload)
         elif kind == frames.CONTINUATION:
             self._continuation(flags, stream_id, payload)
@@ -488,25 +586,41 @@ class Connection(asyncio.Protocol):
             raise ProtocolError("a client cannot push")
         # PRIORITY and unknown types are ignored, as RFC 9113 asks.
 
-    def _data(self, flags: int, stream_id: int, payload: bytes) -> None:
-        self.consumed += len(payload)
+    def _data(self, flags: int, stream_id: int, payload: bytes | memoryview) -> None:
+        """A whole DATA frame."""
+        self._data_start(flags, stream_id, len(payload))
+        self.data_left = 0
+        self._data_part(memoryview(payload), frames.unpad(flags, memoryview(payload)))
+
+    def _data_start(self, flags: int, stream_id: int, length: int) -> None:
+        """A DATA frame of ``length`` payload bytes begins (its parts follow)."""
+        if stream_id == 0 or stream_id > self.last_stream:
+            raise ProtocolError("DATA on an idle stream")
+        if self.continuing is not None:
+            raise ProtocolError("a header block was interrupted")
+        self.data_stream = stream_id
+        self.data_end = bool(flags & frames.END_STREAM)
+        self.data_left = length
+
+    def _data_part(self, part: memoryview, content: memoryview | None = None) -> None:
+        """Payload bytes of the current DATA frame (``content``: them less padding);
+        the frame's END_STREAM applies with its last part."""
+        self.consumed += len(part)
         if self.consumed > _CONNECTION_CREDIT // 2:
             self.write(frames.window_update(0, self.consumed))
             self.consumed = 0
-        stream = self.streams.get(stream_id)
+        stream = self.streams.get(self.data_stream)
         if stream is None:
-            if stream_id == 0 or stream_id > self.last_stream:
-                raise ProtocolError("DATA on an idle stream")
             return  # a call that ended (or was refused) already: its data is dropped
-        end = bool(flags & frames.END_STREAM)
+        end = self.data_end and not self.data_left
         if not end:  # a long request stream must not run out of window
-            stream.consumed += len(payload)
+            stream.consumed += len(part)
             if stream.consumed > _CONNECTION_CREDIT // 2:
-                self.write(frames.window_update(stream_id, stream.consumed))
+                self.write(frames.window_update(stream.id, stream.consumed))
                 stream.consumed = 0
-        self._deliver(stream, frames.unpad(flags, payload), end)
+        self._deliver(stream, part if content is None else content, end)
 
-    def _deliver(self, stream: Stream, data: bytes, end: bool) -> None:
+    def _deliver(self, stream: Stream, data: bytes | memoryview, end: bool) -> None:
         """Hand request bytes to ``stream``; a call whose messages are malformed ends
         with its status and a reset, and the connection goes on."""
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 """What a client sends first, before its SETTINGS frame."""
 
@@ -57,6 +59,9 @@ class ProtocolError(Exception):
         self.code = code
 
 
+_Bytes = TypeVar("_Bytes", bytes, memoryview)
+
+
 def frame_header(kind: int, flags: int, stream: int, length: int) -> bytes:
     """A frame's 9-byte header, for a payload of ``length`` bytes sent separately."""
     return length.to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big")
@@ -89,7 +94,7 @@ def goaway(last_stream: int, code: int, debug: bytes = b"") -> bytes:
     return frame(GOAWAY, 0, 0, last_stream.to_bytes(4, "big") + code.to_bytes(4, "big") + debug)
 
 
-def unpad(flags: int, payload: bytes) -> bytes:
+def unpad(flags: int, payload: _Bytes) -> _Bytes:
     """A DATA or HEADERS payload without its padding (PADDED flag)."""
     if not flags & PADDED:
         return payload
