@@ -54,17 +54,12 @@ def serve_threads(port: int) -> None:
 
 
 async def serve_h2(port: int) -> None:
-    from tensorserve.grpc.h2.server import H2Server
+    from grpc_floor_server import run_h2  # this script's neighbour (run as a script)
 
     async def get(request: bytes, context: Any) -> bytes:
         return answer(request)
 
-    server = H2Server()
-    server.add_generic_rpc_handlers([handler(get)])
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    print("ready", flush=True)
-    await server.wait_for_termination()
+    await run_h2(port, handler(get))
 
 
 def main(argv: list[str]) -> int:

@@ -77,13 +77,19 @@ async def serve_asyncio(port: int, response: bytes) -> None:
 
 
 async def serve_h2(port: int, response: bytes) -> None:
-    from tensorserve.grpc.h2.server import H2Server
-
     async def predict(request: Any, context: Any) -> bytes:
         return response
 
+    await run_h2(port, handler(predict))
+
+
+async def run_h2(port: int, generic_handler: Any) -> None:
+    """tensorserve's H2Server with ``generic_handler`` on ``port``; prints ``ready``
+    once listening, then serves until the process is killed."""
+    from tensorserve.grpc.h2.server import H2Server
+
     server = H2Server()
-    server.add_generic_rpc_handlers([handler(predict)])
+    server.add_generic_rpc_handlers([generic_handler])
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     print("ready", flush=True)

@@ -208,16 +208,20 @@ class RawClient:
         self.sock.sendall(data)
 
     def request(self, stream: int, path: str, body: bytes, **extra: str) -> bytes:
+        message = b"\0" + len(body).to_bytes(4, "big") + body
+        return self.headers(stream, path, **extra) + frames.frame(
+            frames.DATA, frames.END_STREAM, stream, message
+        )
+
+    def headers(self, stream: int, path: str, **extra: str) -> bytes:
+        """A call's HEADERS frame alone (its DATA to be sent by the test)."""
         headers = [
             (":method", "POST"), (":scheme", "http"), (":path", path),
             (":authority", "x"), ("content-type", "application/grpc"), ("te", "trailers"),
             *extra.items(),
         ]  # fmt: skip
         block = self.encoder.encode(headers)
-        message = b"\0" + len(body).to_bytes(4, "big") + body
-        return frames.frame(frames.HEADERS, frames.END_HEADERS, stream, block) + frames.frame(
-            frames.DATA, frames.END_STREAM, stream, message
-        )
+        return frames.frame(frames.HEADERS, frames.END_HEADERS, stream, block)
 
     def next_frame(self) -> tuple[int, int, int, bytes]:
         while True:
@@ -536,8 +540,7 @@ def test_a_message_split_anywhere_across_data_frames_is_reassembled(port: int) -
     client = _wide_open(port)
     body = b"split-message-" * 1000
     message = b"\0" + len(body).to_bytes(4, "big") + body
-    headers = client.request(1, f"/{SERVICE}/Echo", b"")
-    headers = headers[: 9 + int.from_bytes(headers[:3], "big")]  # the HEADERS frame only
+    headers = client.headers(1, f"/{SERVICE}/Echo")
     cuts = [0, 2, 3, 5, 6, 7000, len(message)]  # the prefix split over three frames
     parts = [message[a:b] for a, b in itertools.pairwise(cuts)]
     data = b"".join(
@@ -563,8 +566,7 @@ def test_a_padded_data_frame_larger_than_one_read_loses_its_padding(port: int) -
     client = _wide_open(port)
     body = b"p" * 600_000
     message = b"\0" + len(body).to_bytes(4, "big") + body
-    headers = client.request(1, f"/{SERVICE}/Echo", b"")
-    headers = headers[: 9 + int.from_bytes(headers[:3], "big")]
+    headers = client.headers(1, f"/{SERVICE}/Echo")
     padded = bytes((200,)) + message + b"\0" * 200
     client.send(headers + frames.frame(frames.DATA, frames.END_STREAM | frames.PADDED, 1, padded))
     assert _echoed(client, 1) == body
