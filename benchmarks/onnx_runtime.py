@@ -10,8 +10,10 @@ then measures images/s at each batch size:
 * served: per model one server without and one with ``--prefer_onnx_model``, each called
   over TensorFlow Serving gRPC (a prebuilt ``PredictRequest``) and V2 REST with the
   binary tensor extension (``tritonclient.http``), one client, closed loop. With
-  ``--in-flight N`` the gRPC client keeps N requests outstanding (futures), so the
-  server, not one round trip, sets the rate; V2 REST is then left out.
+  ``--in-flight N`` the gRPC client keeps N requests outstanding (futures), and V2 REST
+  is driven by ``wrk`` over N connections with the same binary body (tritonclient's
+  ``async_infer`` stalls at ~90 requests/s whatever the server), so the server, not one
+  round trip, sets the rate.
 
 Every cell is timed ``--duration`` seconds (two calls at least), cells interleaved over
 ``--rounds`` rounds, median kept; served cells also give the server's CPU µs per request
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from harness import tools, wrk
 from harness.cpu import process_tree_cpu_s
 from harness.models import BenchModel, mobilenet_v2, small_cnn
 from harness.processes import free_port, running
@@ -65,6 +68,8 @@ class Cell:
     submit: Callable[[], Callable[[], Any]] | None = None
     """Sends one request and returns what waits for its answer (for ``in_flight`` > 1)."""
     in_flight: int = 1
+    drive: Callable[[float], tuple[float, float]] | None = None
+    """Drives the load itself for the given seconds (wrk); returns (calls, seconds)."""
     rates: list[float] = dataclasses.field(default_factory=list)
     cpu_us: list[float] = dataclasses.field(default_factory=list)
 
@@ -72,14 +77,17 @@ class Cell:
         """Append one images/s and CPU µs per call reading (after one untimed call)."""
         self.call()
         cpu_before = self._cpu_s()
-        calls = 0
-        started = time.perf_counter()
-        if self.submit is not None and self.in_flight > 1:
-            calls = self._pipelined(self.submit, started, duration_s)
-        while calls < 2 or time.perf_counter() - started < duration_s:
-            self.call()
-            calls += 1
-        elapsed = time.perf_counter() - started
+        if self.drive is not None:
+            calls, elapsed = self.drive(duration_s)
+        else:
+            calls = 0
+            started = time.perf_counter()
+            if self.submit is not None and self.in_flight > 1:
+                calls = self._pipelined(self.submit, started, duration_s)
+            while calls < 2 or time.perf_counter() - started < duration_s:
+                self.call()
+                calls += 1
+            elapsed = time.perf_counter() - started
         cpu_after = self._cpu_s()
         self.rates.append(calls * self.batch / elapsed)
         if cpu_before is not None and cpu_after is not None:
@@ -178,6 +186,46 @@ def v2_binary_call(target: str, model: BenchModel, batch: np.ndarray) -> tuple[C
     return lambda: client.infer(model.name, [tensor], outputs=[output]), None
 
 
+def v2_binary_wrk(
+    target: str, model: BenchModel, batch: np.ndarray, connections: int, work: Path
+) -> Callable[[float], tuple[float, float]] | None:
+    """wrk POSTing ``batch`` as tritonclient's binary-extension body over
+    ``connections`` connections (None without wrk)."""
+    import tritonclient.http as triton_http
+
+    wrk_tool = tools.debian_tool("wrk", "wrk", work / "install.log")
+    if not wrk_tool.available:
+        print(f"V2 REST rows left out: {wrk_tool.reason}", file=sys.stderr)
+        return None
+    tensor = triton_http.InferInput(model.input_name, list(batch.shape), "FP32")
+    tensor.set_data_from_numpy(batch, binary_data=True)
+    output = triton_http.InferRequestedOutput(model.output_name, binary_data=True)
+    body, json_size = triton_http.InferenceServerClient.generate_request_body([tensor], [output])
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(json_size),
+    }
+    script = wrk.write_binary_script(
+        work / f"v2-{model.name}-{len(batch)}-{free_port()}.lua", bytes(body), headers
+    )
+    url = f"http://{target}/v2/models/{model.name}/infer"
+
+    def drive(duration_s: float) -> tuple[float, float]:
+        """wrk counts only answered requests, so a slow model's cell runs longer (doubling)
+        until at least two answers per connection came back, or a minute passed."""
+        seconds = max(1, round(duration_s))
+        while True:
+            cell = wrk.run(wrk_tool.path, url, script, connections, seconds, model.name, "v2")
+            if cell.unavailable or cell.errors:
+                raise RuntimeError(f"wrk against {url}: {cell.unavailable or cell.errors} errors")
+            calls = cell.requests_per_s * seconds
+            if calls >= 2 * connections or seconds >= 60:
+                return calls, seconds
+            seconds *= 2
+
+    return drive
+
+
 def predict_call(servable: Any, input_name: str, batch: np.ndarray) -> Callable[[], Any]:
     return lambda: servable.predict("", {input_name: batch})
 
@@ -227,16 +275,18 @@ def served_cells(
             server(model, work, prefer_onnx, args.server_flag, args.server_onednn)
         )
         for n, batch in batches.items():
-            places: list[tuple[str, tuple[Call, Submit | None]]] = [
-                (PLACES[1], grpc_call(grpc_target, model, batch))
-            ]
-            if args.in_flight == 1:
-                # tritonclient's async_infer with several requests out ran at ~100
-                # requests/s whatever the model (a client-side stall, not the server's):
-                # V2 REST is timed closed-loop only.
-                places.append((PLACES[2], v2_binary_call(rest_target, model, batch)))
-            for place, (call, submit) in places:
-                cells.append(Cell(model.name, place, runtime, n, call, pid, submit, args.in_flight))
+            call, submit = grpc_call(grpc_target, model, batch)
+            cells.append(Cell(model.name, PLACES[1], runtime, n, call, pid, submit, args.in_flight))
+            call, _ = v2_binary_call(rest_target, model, batch)
+            drive = None
+            if args.in_flight > 1:
+                # tritonclient's async_infer with several requests out ran at ~90
+                # requests/s whatever the model (a client-side stall, not the server's),
+                # so wrk keeps the requests in flight; ``call`` still checks the server once.
+                drive = v2_binary_wrk(rest_target, model, batch, args.in_flight, work)
+                if drive is None:
+                    continue
+            cells.append(Cell(model.name, PLACES[2], runtime, n, call, pid, drive=drive))
     return cells
 
 
