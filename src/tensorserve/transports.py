@@ -209,14 +209,23 @@ def grpc_server_kind(options: ServerOptions) -> str:
     like grpc.aio it holds no thread per RPC, so batching can gather any number of
     requests.
 
-    ``--grpc_channel_arguments`` configure grpcio's servers, which h2 is not: with them
-    ``auto`` keeps grpcio, asyncio with batching (the threaded server holds one handler
-    thread per RPC in flight, which would cap a batch at ``--grpc_max_threads``
-    requests) and threads otherwise.
+    ``--grpc_channel_arguments`` configure grpcio's servers. h2 honours the ones about
+    connection lifetime, stream count and port sharing (``grpc/h2/lifetime.py``); given
+    any other, ``auto`` keeps grpcio, asyncio with batching (the threaded server holds
+    one handler thread per RPC in flight, which would cap a batch at
+    ``--grpc_max_threads`` requests) and threads otherwise. Arguments that do not parse
+    leave the choice to grpcio, which reports them.
     """
+    from tensorserve.grpc.h2.lifetime import honoured
+    from tensorserve.grpc.server import parse_channel_arguments
+
     if options.grpc_server != "auto":
         return options.grpc_server
-    if not options.grpc_channel_arguments:
+    try:
+        arguments = parse_channel_arguments(options.grpc_channel_arguments)
+    except ValueError:
+        arguments = [("", "")]
+    if honoured(arguments):
         return "h2"
     return "asyncio" if options.enable_batching else "threads"
 

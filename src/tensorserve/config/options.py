@@ -259,9 +259,10 @@ class ServerOptions:
         "half the CPU per RPC of grpc.aio), 'asyncio' (grpc.aio on the event loop; no thread "
         "per RPC in flight), 'h2' (tensorserve's own HTTP/2 gRPC server on the event loop, "
         "grpc.aio's servicers without grpcio's server machinery: about a third of the "
-        "threaded server's CPU per RPC; --grpc_channel_arguments do not apply to it), or "
-        "'auto': h2, unless --grpc_channel_arguments are given, which configure grpcio: "
-        "then asyncio with --enable_batching (so a batch can gather more requests than "
+        "threaded server's CPU per RPC; of --grpc_channel_arguments it honours connection "
+        "age, age grace, idle limit, concurrent streams and so_reuseport), or 'auto': h2, "
+        "unless --grpc_channel_arguments name another, which configures grpcio: then "
+        "asyncio with --enable_batching (so a batch can gather more requests than "
         "there are threads), threads otherwise."
     )  # fmt: skip
     shutdown_timeout_seconds: float = _flag(

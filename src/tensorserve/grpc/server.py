@@ -42,6 +42,7 @@ from tensorserve.config import SslConfig
 from tensorserve.config.text_protos import check_ssl_pem
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.dataplane import DataPlane
+from tensorserve.grpc.h2.lifetime import HONOURED, h2_arguments
 from tensorserve.grpc.h2.server import H2Server, TlsFiles
 from tensorserve.grpc.handler_pool import HandlerPool
 from tensorserve.grpc.health_servicer import HealthServicer as ThreadedHealthServicer
@@ -156,8 +157,19 @@ def create_grpc_server(
         )
     else:
         if options.server == H2:
+            h2, ignored = h2_arguments(parse_channel_arguments(options.channel_arguments))
+            if ignored:
+                logger.warning(
+                    "--grpc_server=h2 ignores these --grpc_channel_arguments: %s (it honours "
+                    "%s; grpcio's servers take the others: --grpc_server=threads or asyncio)",
+                    ", ".join(ignored),
+                    ", ".join(HONOURED),
+                )
             server = H2Server(
-                max_concurrent_rpcs=options.max_concurrent_rpcs, reuse_port=options.reuse_port
+                max_concurrent_rpcs=options.max_concurrent_rpcs,
+                reuse_port=options.reuse_port or h2.reuse_port,
+                max_streams=h2.max_streams,
+                lifetime=h2.lifetime,
             )
         else:
             server = grpc.aio.server(

@@ -9,6 +9,7 @@ blocks, resets).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 import threading
@@ -21,7 +22,8 @@ import hpack
 import pytest
 
 from tensorserve.grpc.h2 import frames
-from tensorserve.grpc.h2.connection import WRITE_BUFFER, WRITE_HIGH_WATER
+from tensorserve.grpc.h2.connection import WRITE_BUFFER, WRITE_HIGH_WATER, Connection
+from tensorserve.grpc.h2.lifetime import Lifetime
 from tensorserve.grpc.h2.server import H2Server
 from tests.support.waiting import wait_until
 
@@ -252,6 +254,27 @@ class RawClient:
         self.sock.close()
 
 
+@contextlib.contextmanager
+def serving(
+    methods: dict[str, grpc.RpcMethodHandler], **options: Any
+) -> Iterator[tuple[int, H2Server, asyncio.AbstractEventLoop]]:
+    """A server of its own for one test (``options`` go to H2Server), on a loop thread;
+    yields its port, the server and the loop. Stopped at the end."""
+    loop = asyncio.new_event_loop()
+    server = H2Server(**options)
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, methods)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield port, server, loop
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(1), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
 def test_an_answer_waits_for_the_clients_window(port: int) -> None:
     client = RawClient(port, {frames.INITIAL_WINDOW_SIZE: 10})
     body = b"y" * 100
@@ -383,21 +406,8 @@ def test_a_drain_sends_two_goaways_answers_what_it_took_and_refuses_the_rest() -
         await release.wait()
         return request
 
-    loop = asyncio.new_event_loop()
-    server = H2Server()
-    server.add_generic_rpc_handlers(
-        [
-            grpc.method_handlers_generic_handler(
-                SERVICE, {"Held": grpc.unary_unary_rpc_method_handler(held)}
-            )
-        ]
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    client = RawClient(port)
-    try:
+    methods = {"Held": grpc.unary_unary_rpc_method_handler(held)}
+    with serving(methods) as (port, server, loop), contextlib.closing(RawClient(port)) as client:
         client.send(client.request(1, f"/{SERVICE}/Held", b"first"))
         client.frames_until(frames.SETTINGS, 0)  # the server's preface has arrived
         stopped = asyncio.run_coroutine_threadsafe(server.stop(10), loop)
@@ -427,10 +437,6 @@ def test_a_drain_sends_two_goaways_answers_what_it_took_and_refuses_the_rest() -
         with pytest.raises((EOFError, ConnectionError)):
             while True:
                 client.next_frame()
-    finally:
-        client.close()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
 
 def _write_buffers(port: int) -> int:
@@ -458,13 +464,7 @@ def test_a_client_that_floods_pings_and_never_reads_is_not_buffered_for(port: in
 
 
 def test_a_connection_that_never_sends_the_preface_is_closed() -> None:
-    loop = asyncio.new_event_loop()
-    server = H2Server(handshake_timeout_s=0.2)
-    port = server.add_insecure_port("127.0.0.1:0")
-    loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
+    with serving({}, handshake_timeout_s=0.2) as (port, _, _):
         talking = RawClient(port)  # sends the preface at once
         silent = socket.create_connection(("127.0.0.1", port), timeout=10)
         received = b""
@@ -477,10 +477,6 @@ def test_a_connection_that_never_sends_the_preface_is_closed() -> None:
         while talking.next_frame()[0] != frames.PING:
             pass
         talking.close()
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(1), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
 
 def test_a_stream_to_a_client_that_does_not_read_waits_instead_of_buffering(port: int) -> None:
@@ -571,3 +567,147 @@ def test_a_padded_data_frame_larger_than_one_read_loses_its_padding(port: int) -
     client.send(headers + frames.frame(frames.DATA, frames.END_STREAM | frames.PADDED, 1, padded))
     assert _echoed(client, 1) == body
     client.close()
+
+
+# -- connection lifetime (grpc.max_connection_age_ms and friends) ----------------------
+
+
+def _goaway_last_stream(client: RawClient) -> int:
+    """Read up to the next GOAWAY; the last stream it names."""
+    while True:
+        kind, _, _, payload = client.next_frame()
+        if kind == frames.GOAWAY:
+            return int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+
+
+def _ack_drain_ping(client: RawClient) -> None:
+    while True:
+        kind, flags, _, payload = client.next_frame()
+        if kind == frames.PING and not flags & frames.ACK:
+            client.send(frames.frame(frames.PING, frames.ACK, 0, payload))
+            return
+
+
+def _held_methods(release: asyncio.Event) -> dict[str, grpc.RpcMethodHandler]:
+    async def held(request: bytes, context: Any) -> bytes:
+        await release.wait()
+        return request
+
+    return {"Held": grpc.unary_unary_rpc_method_handler(held)}
+
+
+def test_a_connection_past_its_age_drains_and_still_answers_its_call() -> None:
+    release = asyncio.Event()
+    lifetime = Lifetime(age_s=0.3)
+    with (
+        serving(_held_methods(release), lifetime=lifetime) as (port, _, loop),
+        contextlib.closing(RawClient(port)) as client,
+    ):
+        client.send(client.request(1, f"/{SERVICE}/Held", b"in flight"))
+        assert _goaway_last_stream(client) == frames.MAX_WINDOW  # the drain's first GOAWAY
+        _ack_drain_ping(client)
+        assert _goaway_last_stream(client) == 1  # the call in flight is kept
+        loop.call_soon_threadsafe(release.set)
+        assert _echoed(client, 1) == b"in flight"
+        with pytest.raises((EOFError, ConnectionError)):
+            while True:
+                client.next_frame()
+
+
+def test_grpcio_clients_reconnect_across_connection_ages_without_a_failed_call() -> None:
+    """What the age is for: a long-lived client's calls move to new connections (through
+    a load balancer, to new replicas) and none fails on the way."""
+    peers: set[str] = set()
+
+    async def where(request: bytes, context: Any) -> bytes:
+        peers.add(context.peer())
+        return request
+
+    methods = {"Where": grpc.unary_unary_rpc_method_handler(where)}
+    with (
+        serving(methods, lifetime=Lifetime(age_s=0.2)) as (port, _, _),
+        grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        call = channel.unary_unary(f"/{SERVICE}/Where")
+        calls = 0
+
+        def moved_three_times() -> bool:
+            nonlocal calls
+            assert call(b"x", timeout=10) == b"x"
+            calls += 1
+            return len(peers) >= 4
+
+        wait_until(moved_three_times, timeout=30)
+    assert calls > len(peers)
+
+
+def test_an_idle_connection_drains() -> None:
+    with (
+        serving({}, lifetime=Lifetime(idle_s=0.2)) as (port, _, _),
+        contextlib.closing(RawClient(port)) as client,
+    ):
+        assert _goaway_last_stream(client) == frames.MAX_WINDOW
+        _ack_drain_ping(client)
+        assert _goaway_last_stream(client) == 0
+        with pytest.raises((EOFError, ConnectionError)):
+            while True:
+                client.next_frame()
+
+
+def test_a_call_past_the_age_grace_ends_unavailable_and_the_connection_closes() -> None:
+    release = asyncio.Event()  # never set: the call outlives the grace
+    lifetime = Lifetime(age_s=0.2, age_grace_s=0.3)
+    with (
+        serving(_held_methods(release), lifetime=lifetime) as (port, _, _),
+        contextlib.closing(RawClient(port)) as client,
+    ):
+        client.send(client.request(1, f"/{SERVICE}/Held", b""))
+        got = client.frames_until(frames.HEADERS, 1, frames.END_STREAM)
+        status = dict(client.decoder.decode(got[-1][2], raw=True))
+        assert status[b"grpc-status"] == b"14"
+        assert b"max connection age" in status[b"grpc-message"]
+        with pytest.raises((EOFError, ConnectionError)):
+            while True:
+                client.next_frame()
+
+
+class _GoneTransport(asyncio.Transport):
+    """A socket whose client has already gone: half-closing it fails (ENOTCONN)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        raise OSError(107, "Transport endpoint is not connected")
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_drain_whose_client_already_left_closes_the_socket_instead_of_raising() -> None:
+    """Seen in a test run: the server's stop raised ENOTCONN from the half-close of a
+    connection whose client had closed a moment before."""
+
+    async def drain() -> bool:
+        connection = Connection(H2Server())
+        transport = _GoneTransport()
+        connection.connection_made(transport)
+        connection.go_away()
+        connection.final_goaway()  # no call open: half-close now
+        connection.connection_lost(None)
+        return transport.closed
+
+    assert asyncio.run(drain())

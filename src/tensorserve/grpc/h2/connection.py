@@ -28,6 +28,7 @@ import asyncio
 import collections
 import inspect
 import logging
+import random
 import struct
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -51,6 +52,7 @@ from tensorserve.grpc.h2.headers import (
     metadata_headers,
     status_headers,
 )
+from tensorserve.grpc.h2.lifetime import AGE_JITTER
 
 if TYPE_CHECKING:
     from tensorserve.grpc.h2.server import H2Server
@@ -406,6 +408,10 @@ class Connection(asyncio.Protocol):
         """Set while the transport holds more than :data:`WRITE_HIGH_WATER` bytes;
         done when they have gone (or the connection has)."""
         self.handshake_timer: asyncio.TimerHandle | None = None
+        self.lifetime_timers: dict[str, asyncio.TimerHandle] = {}
+        """The age, grace and idle timers that are set (``lifetime.py``)."""
+        self.last_active = 0.0
+        """When the last call ended (loop time), while an idle limit is set."""
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -415,6 +421,13 @@ class Connection(asyncio.Protocol):
         self.server.connections.add(self)
         writer.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.handshake_timer = self.loop.call_later(self.server.handshake_timeout_s, self._abandon)
+        lifetime = self.server.lifetime
+        if lifetime.age_s is not None:
+            age = lifetime.age_s * random.uniform(1 - AGE_JITTER, 1 + AGE_JITTER)
+            self.lifetime_timers["age"] = self.loop.call_later(age, self._aged)
+        if lifetime.idle_s is not None:
+            self.last_active = self.loop.time()
+            self.lifetime_timers["idle"] = self.loop.call_later(lifetime.idle_s, self._idle_check)
         writer.write(
             frames.settings(
                 {
@@ -431,6 +444,8 @@ class Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         if self.handshake_timer is not None:
             self.handshake_timer.cancel()
+        for timer in self.lifetime_timers.values():
+            timer.cancel()
         for stream in list(self.streams.values()):
             stream.cancel()
         self.resume_writing()
@@ -774,7 +789,42 @@ class Connection(asyncio.Protocol):
         if stream.timer is not None:
             stream.timer.cancel()
         self.server.end_call()
+        if not self.streams and "idle" in self.lifetime_timers:
+            self.last_active = self.loop.time()
         self._close_if_idle()
+
+    # -- lifetime (lifetime.py) --------------------------------------------------------
+
+    def _aged(self) -> None:
+        """The connection reached its age: drain it; with a grace, end it after that."""
+        self.go_away()
+        grace = self.server.lifetime.age_grace_s
+        if grace is not None:
+            self.lifetime_timers["grace"] = self.loop.call_later(grace, self._grace_over)
+
+    def _grace_over(self) -> None:
+        """Calls the age's drain let run had their grace: they end UNAVAILABLE, as
+        grpcio's clients see a connection closed under them, and the connection closes."""
+        self.final_goaway()
+        for stream in list(self.streams.values()):
+            stream.finish(grpc.StatusCode.UNAVAILABLE, "max connection age grace passed")
+        if self.transport is not None:
+            if self.out:
+                self.transport.writelines(self.out)
+                self.out.clear()
+            self.transport.close()
+
+    def _idle_check(self) -> None:
+        """Drain the connection once it has had no call open for the idle limit."""
+        idle_s = self.server.lifetime.idle_s
+        if idle_s is None or self.drain_stage:
+            return
+        quiet = self.loop.time() - self.last_active
+        if not self.streams and quiet >= idle_s:
+            self.go_away()
+            return
+        wait = idle_s if self.streams else idle_s - quiet
+        self.lifetime_timers["idle"] = self.loop.call_later(wait, self._idle_check)
 
     # -- ending ----------------------------------------------------------------------
 
@@ -813,8 +863,12 @@ class Connection(asyncio.Protocol):
         if transport.is_closing():
             return
         if transport.can_write_eof():
-            transport.write_eof()
             self.eof_sent = True
+            try:
+                transport.write_eof()
+            except OSError:  # the client left first (its close not yet delivered to us)
+                transport.close()
+                return
             self.loop.call_later(LINGER_S, transport.close)
         else:  # TLS cannot half-close
             transport.close()

@@ -5,7 +5,8 @@ Handlers are registered as grpcio's (``add_generic_rpc_handlers``,
 ``add_secure_port`` (TCP ``host:port`` or ``unix:path``), and ``start``, ``stop(grace)``
 and ``wait_for_termination`` are coroutines. ``stop`` closes the listeners, drains each
 connection (RFC 9113's two GOAWAYs with a PING between), lets calls in flight finish for
-up to ``grace`` seconds, then cancels the rest.
+up to ``grace`` seconds, then cancels the rest. ``lifetime`` bounds how long each
+connection lives (``lifetime.py``: grpcio's connection age and idle arguments).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tensorserve.grpc.h2.connection import (
     run_call,
 )
 from tensorserve.grpc.h2.headers import Header, Metadata
+from tensorserve.grpc.h2.lifetime import DEFAULT_MAX_STREAMS, UNLIMITED, Lifetime
 
 
 class _CallDetails(grpc.HandlerCallDetails):
@@ -57,8 +59,9 @@ class H2Server:
         *,
         max_concurrent_rpcs: int | None = None,
         reuse_port: bool = False,
-        max_streams: int = 1000,
+        max_streams: int = DEFAULT_MAX_STREAMS,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+        lifetime: Lifetime = UNLIMITED,
     ) -> None:
         self._generic: list[grpc.GenericRpcHandler] = []
         self._registered: dict[str, grpc.RpcMethodHandler] = {}
@@ -71,6 +74,7 @@ class H2Server:
         self._stopped: asyncio.Event | None = None
         self.max_streams = max_streams
         self.handshake_timeout_s = handshake_timeout_s
+        self.lifetime = lifetime
         self.connections: set[Connection] = set()
 
     # -- grpc.aio.Server's registration -------------------------------------------
