@@ -196,6 +196,11 @@ def test_gzip_compressed_requests_are_read(port: int) -> None:
 # -- raw frames -------------------------------------------------------------------------
 
 
+def grpc_message(body: bytes) -> bytes:
+    """``body`` as one gRPC message: uncompressed flag, big-endian length, bytes."""
+    return b"\0" + len(body).to_bytes(4, "big") + body
+
+
 class RawClient:
     """A bare HTTP/2 client: frames out, frames in, nothing automatic."""
 
@@ -210,9 +215,8 @@ class RawClient:
         self.sock.sendall(data)
 
     def request(self, stream: int, path: str, body: bytes, **extra: str) -> bytes:
-        message = b"\0" + len(body).to_bytes(4, "big") + body
         return self.headers(stream, path, **extra) + frames.frame(
-            frames.DATA, frames.END_STREAM, stream, message
+            frames.DATA, frames.END_STREAM, stream, grpc_message(body)
         )
 
     def headers(self, stream: int, path: str, **extra: str) -> bytes:
@@ -284,7 +288,7 @@ def test_an_answer_waits_for_the_clients_window(port: int) -> None:
         kind, _, stream, payload = client.next_frame()
         if kind == frames.DATA and stream == 1:
             data += payload
-    assert data == (b"\0" + (100).to_bytes(4, "big") + body)[:10]
+    assert data == grpc_message(body)[:10]
     client.send(frames.window_update(1, 1000))
     rest = client.frames_until(frames.HEADERS, 1, frames.END_STREAM)
     data += b"".join(payload for kind, _, payload in rest if kind == frames.DATA)
@@ -504,7 +508,7 @@ def test_a_large_answer_within_the_windows_goes_out_as_one_data_frame(port: int)
     got = client.frames_until(frames.HEADERS, 1, frames.END_STREAM)
     data = [payload for kind, _, payload in got if kind == frames.DATA]
     assert len(data) == 1
-    assert data[0] == b"\0" + len(body).to_bytes(4, "big") + body
+    assert data[0] == grpc_message(body)
     client.close()
 
 
@@ -535,7 +539,7 @@ def test_a_request_frame_larger_than_one_read_is_taken_as_it_arrives(port: int) 
 def test_a_message_split_anywhere_across_data_frames_is_reassembled(port: int) -> None:
     client = _wide_open(port)
     body = b"split-message-" * 1000
-    message = b"\0" + len(body).to_bytes(4, "big") + body
+    message = grpc_message(body)
     headers = client.headers(1, f"/{SERVICE}/Echo")
     cuts = [0, 2, 3, 5, 6, 7000, len(message)]  # the prefix split over three frames
     parts = [message[a:b] for a, b in itertools.pairwise(cuts)]
@@ -561,7 +565,7 @@ def test_a_request_sent_a_byte_at_a_time_is_answered(port: int) -> None:
 def test_a_padded_data_frame_larger_than_one_read_loses_its_padding(port: int) -> None:
     client = _wide_open(port)
     body = b"p" * 600_000
-    message = b"\0" + len(body).to_bytes(4, "big") + body
+    message = grpc_message(body)
     headers = client.headers(1, f"/{SERVICE}/Echo")
     padded = bytes((200,)) + message + b"\0" * 200
     client.send(headers + frames.frame(frames.DATA, frames.END_STREAM | frames.PADDED, 1, padded))
