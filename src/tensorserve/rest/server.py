@@ -17,6 +17,7 @@ import contextlib
 import socket
 import ssl
 
+from tensorserve.listen_backlog import adopt_backlog
 from tensorserve.rest.asgi import ASGIApp
 from tensorserve.rest.connection_set import ConnectionLimits, ConnectionSet
 from tensorserve.rest.http_protocol import HttpConnection
@@ -106,32 +107,8 @@ class RestServer:
 
     async def _serve_backlog(self, listener: socket.socket) -> None:
         """Accept what is queued on ``listener`` (a dup of ours), then close it."""
-        loop = asyncio.get_running_loop()
         scheme = "https" if self._ssl_context else "http"
-        adopting: list[asyncio.Task[object]] = []
-        try:
-            listener.setblocking(False)
-            while True:
-                try:
-                    sock, _address = listener.accept()
-                except OSError:  # BlockingIOError: the backlog is empty
-                    break
-                sock.setblocking(False)
-                adopting.append(
-                    loop.create_task(
-                        loop.connect_accepted_socket(
-                            lambda: self._connection(scheme),
-                            sock,
-                            ssl=self._ssl_context,
-                        )
-                    )
-                )
-        finally:
-            # Closed in the same loop turn as the last accept: a connection arriving
-            # in between is reset by the kernel, so the gap is kept to one syscall.
-            listener.close()
-        if adopting:  # a TLS handshake may take a moment; a stuck one is not waited for
-            await asyncio.wait(adopting, timeout=1.0)
+        await adopt_backlog([listener], lambda: self._connection(scheme), self._ssl_context)
 
     def _connection(self, scheme: str) -> HttpConnection:
         return HttpConnection(self._app, self._limits, self._connections, scheme)

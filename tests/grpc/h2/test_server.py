@@ -715,3 +715,28 @@ def test_a_drain_whose_client_already_left_closes_the_socket_instead_of_raising(
         return transport.closed
 
     assert asyncio.run(drain())
+
+
+def test_a_connection_waiting_in_the_listen_backlog_is_drained_not_reset() -> None:
+    """A client the kernel accepted, whose call is sent, but which the server had not
+    taken from the backlog when it stopped: closing the listener would reset it."""
+
+    async def echo(request: bytes, context: Any) -> bytes:
+        return request
+
+    async def scenario() -> bytes:
+        server = H2Server()
+        methods = {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, methods)])
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        # Blocking calls on the loop's thread: the server cannot accept in between.
+        client = RawClient(port)
+        client.send(client.request(1, f"/{SERVICE}/Echo", b"queued"))
+        stopping = asyncio.create_task(server.stop(10))
+        with contextlib.closing(client):
+            answer = await asyncio.get_running_loop().run_in_executor(None, _echoed, client, 1)
+        await stopping
+        return answer
+
+    assert asyncio.run(scenario()) == b"queued"

@@ -5,8 +5,10 @@ Handlers are registered as grpcio's (``add_generic_rpc_handlers``,
 ``add_secure_port`` (TCP ``host:port`` or ``unix:path``), and ``start``, ``stop(grace)``
 and ``wait_for_termination`` are coroutines. ``stop`` closes the listeners, drains each
 connection (RFC 9113's two GOAWAYs with a PING between), lets calls in flight finish for
-up to ``grace`` seconds, then cancels the rest. ``lifetime`` bounds how long each
-connection lives (``lifetime.py``: grpcio's connection age and idle arguments).
+up to ``grace`` seconds, then cancels the rest. Connections still in the listen backlog
+when it stops are taken and drained too (``listen_backlog.py``), not reset.
+``lifetime`` bounds how long each connection lives (``lifetime.py``: grpcio's connection
+age and idle arguments).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tensorserve.grpc.h2.connection import (
 )
 from tensorserve.grpc.h2.headers import Header, Metadata
 from tensorserve.grpc.h2.lifetime import DEFAULT_MAX_STREAMS, UNLIMITED, Lifetime
+from tensorserve.listen_backlog import adopt_backlog, keep_backlog
 
 
 class _CallDetails(grpc.HandlerCallDetails):
@@ -67,6 +70,8 @@ class H2Server:
         self._registered: dict[str, grpc.RpcMethodHandler] = {}
         self._addresses: list[tuple[str, ssl.SSLContext | None]] = []
         self._servers: list[asyncio.AbstractServer] = []
+        self._backlogs: list[tuple[list[socket.socket], ssl.SSLContext | None]] = []
+        """Duplicates of each server's listening sockets, with its TLS context."""
         self._reuse_port = reuse_port
         self._max_rpcs = max_concurrent_rpcs
         self._active = 0
@@ -133,10 +138,15 @@ class H2Server:
                     lambda: Connection(self), sock=sock, ssl=context, backlog=1024
                 )
             self._servers.append(server)
+            self._backlogs.append((keep_backlog(server), context))
 
     async def stop(self, grace: float | None) -> None:
         for server in self._servers:
             server.close()
+        # Connections the kernel accepted but the loop had not: served, not reset.
+        backlogs, self._backlogs = self._backlogs, []
+        for listeners, context in backlogs:
+            await adopt_backlog(listeners, lambda: Connection(self), context)
         for connection in list(self.connections):
             connection.go_away()
         if self._tasks:  # grace None: end every call now, as grpc.aio's stop(None) does
