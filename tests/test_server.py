@@ -19,6 +19,7 @@ from tensorserve.server import grpc_server_kind
         ("auto", False, "grpc.keepalive_time_ms=1000", "threads"),  # grpcio's own arguments
         ("auto", True, "grpc.max_connection_age_ms=1,grpc.http2.bdp_probe=0", "asyncio"),
         ("auto", False, "not-key-value", "threads"),  # grpcio's error to report
+        ("auto", False, "grpc.max_connection_age_ms=soon", "threads"),  # likewise
         ("threads", True, "", "threads"),
         ("asyncio", False, "", "asyncio"),
         ("h2", False, "grpc.keepalive_time_ms=1000", "h2"),  # named: as asked

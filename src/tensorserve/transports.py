@@ -213,8 +213,8 @@ def grpc_server_kind(options: ServerOptions) -> str:
     connection lifetime, stream count and port sharing (``grpc/h2/lifetime.py``); given
     any other, ``auto`` keeps grpcio, asyncio with batching (the threaded server holds
     one handler thread per RPC in flight, which would cap a batch at
-    ``--grpc_max_threads`` requests) and threads otherwise. Arguments that do not parse
-    leave the choice to grpcio, which reports them.
+    ``--grpc_max_threads`` requests) and threads otherwise. Arguments that do not parse,
+    or values h2 would leave out, leave the choice to grpcio, which reports them.
     """
     from tensorserve.grpc.h2.lifetime import honoured
     from tensorserve.grpc.server import parse_channel_arguments

@@ -809,9 +809,6 @@ class Connection(asyncio.Protocol):
         for stream in list(self.streams.values()):
             stream.finish(grpc.StatusCode.UNAVAILABLE, "max connection age grace passed")
         if self.transport is not None:
-            if self.out:
-                self.transport.writelines(self.out)
-                self.out.clear()
             self.transport.close()
 
     def _idle_check(self) -> None:
