@@ -24,6 +24,7 @@ from tensorserve.dataplane.version_labels import VersionLabels
 from tensorserve.server_core import ServerCore
 from tensorserve.sources.servable_version_policy import All
 from tests.core.test_aspired_versions_manager import EndHeld
+from tests.support.waiting import wait_until
 
 Core = tuple[ServerCore, list[VersionLabels]]
 
@@ -410,3 +411,35 @@ def test_draining_turns_readiness_off_while_the_models_still_serve(
     assert server_core.readiness() == (False, {"server": "shutting down: draining requests"})
     with server_core.manager.get_servable_handle(ServableRequest.latest("a")) as handle:
         assert handle.id == ServableId("a", 1)
+
+
+def test_a_stop_ends_a_reload_still_waiting_for_a_load(tmp_path: Path) -> None:
+    # A reload waits for its models; once the core stops, the manager aspires nothing
+    # and the wait could never end. It held the process's exit for the reload timeout
+    # (the control thread is joined at exit), so a SIGTERM during a hanging load was
+    # answered with SIGKILL.
+    gate = threading.Event()
+    monitor = ServableStateMonitor()
+    manager = AspiredVersionsManager(monitor, ManagerOptions(num_load_threads=1))
+    platform = Platform()
+
+    def hanging(servable_id: ServableId, path: str) -> Loader:
+        loader = platform(servable_id, path)
+        assert isinstance(loader, FakeLoader)
+        loader.load_gate = gate
+        return loader
+
+    server_core = ServerCore(manager, monitor, {"tensorflow": hanging}, poll_wait_seconds=0)
+    server_core.start()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        base = model_dir(tmp_path, "m", 1)
+        reload = pool.submit(server_core.reload_config, config(ModelConfig("m", str(base))), 120)
+        try:
+            wait_until(lambda: platform.loaders.get(ServableId("m", 1)) is not None)
+            assert platform.loaders[ServableId("m", 1)].load_started.wait(5)
+            assert not server_core.stop(timeout=0.1)  # the load still hangs
+            with pytest.raises(Unknown, match="m: the server is shutting down"):
+                reload.result(timeout=5)
+        finally:
+            gate.set()
+        assert server_core.stop(timeout=10)

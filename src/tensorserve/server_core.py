@@ -92,6 +92,7 @@ class ServerCore:
         self._reload_lock = threading.Lock()
         self._started = False
         self._draining = threading.Event()
+        self._stopping = threading.Event()
 
     @property
     def config(self) -> ModelServerConfig | None:
@@ -115,7 +116,13 @@ class ServerCore:
         self.manager.start()
 
     def stop(self, timeout: float | None = 30.0) -> bool:
-        """Stop polling, then unload every version (waiting for open requests)."""
+        """Stop polling, then unload every version (waiting for open requests).
+
+        Reloads and model-control calls still waiting for models return at once:
+        the stopped manager aspires nothing, so what they wait for can never come,
+        and a waiting thread would hold the process's exit.
+        """
+        self._stopping.set()
         self._source.stop()
         return self.manager.stop(timeout)
 
@@ -168,6 +175,8 @@ class ServerCore:
             pending = [n for n in names if not self._settled(n)]
             if not pending:
                 break
+            if self._stopping.is_set():
+                return [ModelProblem(n, f"{n}: the server is shutting down") for n in pending]
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return [ModelProblem(n, f"{n}: still loading after {timeout}s") for n in pending]
@@ -242,7 +251,7 @@ class ServerCore:
             self._update_source(config)
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.monitor.wait_for(_all_ended(name), 1.0):
-            if deadline is not None and time.monotonic() > deadline:
+            if self._stopping.is_set() or (deadline is not None and time.monotonic() > deadline):
                 return
 
     def _configured(self, name: str) -> ModelServerConfig:

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -166,6 +167,24 @@ def running_server(
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
+                _report_hang(server)
                 proc.kill()
                 proc.wait()
         log_file.close()
+
+
+def _report_hang(server: ServerProcess) -> None:
+    """Print what a server that ignored SIGTERM for 30 s was doing: its log's tail,
+    and its threads' stacks where py-spy is installed, so a CI failure says why."""
+    print(f"server {server.process.pid} still running 30 s after SIGTERM; its log ends:")
+    print(server.log()[-20000:])
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if Path(py_spy).exists():
+        dump = subprocess.run(
+            [py_spy, "dump", "--native", "--pid", str(server.process.pid)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        print(dump.stdout, dump.stderr)
