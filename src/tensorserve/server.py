@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import concurrent.futures.thread
 import gc
 import logging
 import math
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -348,9 +350,10 @@ class ModelServer:
         if self.transports is not None:
             await self.transports.begin_drain()
 
-    async def stop(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+    async def stop(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
         """Step 2: stop accepting, finish what was accepted, unload, release threads;
-        within ``timeout_s`` (requests still running then are cancelled)."""
+        within ``timeout_s`` (requests still running then are cancelled). False when
+        a version was still loading or unloading at the deadline (a hung load)."""
         deadline = time.monotonic() + max(timeout_s, 0.0)
         self.core.begin_drain()
         if self._config_poller is not None:
@@ -366,11 +369,12 @@ class ModelServer:
         await asyncio.gather(*stops, return_exceptions=True)
         if self.workers is not None:
             await self.workers.close()
-        await self._in_control(self.core.stop, max(deadline - time.monotonic(), 0.0))
+        unloaded = await self._in_control(self.core.stop, max(deadline - time.monotonic(), 0.0))
         if self.batching is not None:
             self.batching.stop()
         await self._in_control(self.executor.shutdown)
         self._control.shutdown(wait=False)
+        return bool(unloaded)
 
 
 def _model_executor(options: ServerOptions) -> ModelExecutor:
@@ -443,8 +447,19 @@ async def _serve(options: ServerOptions) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, signalled.set)
+    starting = asyncio.ensure_future(server.start())
+    signal_seen = asyncio.ensure_future(signalled.wait())
+    await asyncio.wait((starting, signal_seen), return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        # A load that takes minutes (or hangs) must not make the process deaf to
+        # SIGTERM: TensorFlow Serving dies at once, and Kubernetes kills a pod that waits.
+        _LOG.info("Received a signal while starting: stopping without serving")
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        return _stopped(await server.stop(options.shutdown_timeout_seconds))
+    signal_seen.cancel()
     try:
-        await server.start()
+        starting.result()
     except ServingError as err:
         print(f"Failed to start server. Error: {err.with_prefix()}", file=sys.stderr)
         await server.stop(0)
@@ -460,8 +475,17 @@ async def _serve(options: ServerOptions) -> int:
         except TimeoutError:
             pass
     _LOG.info("Closing the ports: answering in-flight requests, then unloading models")
-    await server.stop(options.shutdown_timeout_seconds)
-    _LOG.info("Server stopped cleanly")
+    return _stopped(await server.stop(options.shutdown_timeout_seconds))
+
+
+def _stopped(unloaded: bool) -> int:
+    if unloaded:
+        _LOG.info("Server stopped cleanly")
+    else:
+        _LOG.warning(
+            "Server stopped; a model was still loading or unloading after "
+            "--shutdown_timeout_seconds, and the process exits without it"
+        )
     return 0
 
 
@@ -472,7 +496,35 @@ def run_server(options: ServerOptions) -> int:
     set_serving_defaults()  # too late if TensorFlow is imported already: cli.serve sets them first
     try:
         import uvloop
-
-        return int(uvloop.run(_serve(options)))
     except ImportError:
-        return asyncio.run(_serve(options))
+        code = asyncio.run(_serve(options))
+    else:
+        code = int(uvloop.run(_serve(options)))
+    _exit_past_stuck_threads(code)
+    return code
+
+
+def _exit_past_stuck_threads(code: int) -> None:
+    """Exit now if a thread the interpreter would join at exit is still running.
+
+    Python cannot stop a thread: a load hanging inside TensorFlow (or a servable's
+    own code) keeps its pool thread, and the interpreter's exit joins pool threads,
+    so the process would outlive ``--shutdown_timeout_seconds`` until SIGKILL. The
+    server has stopped by now; what such threads would still do is abandoned work.
+    """
+    # Executor threads are joined whether daemon or not (a pool started from a
+    # daemon thread, as the manager's are, has daemon threads): CPython keeps them
+    # in concurrent.futures.thread._threads_queues for its exit hook.
+    pooled = set(getattr(concurrent.futures.thread, "_threads_queues", {}))
+    stuck = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.current_thread() and t.is_alive() and (t in pooled or not t.daemon)
+    ]
+    if not stuck:
+        return
+    _LOG.warning("Exiting without waiting for threads still running: %s", ", ".join(stuck))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -7,6 +7,7 @@ a queue nothing ever fills, so ``Session.run`` blocks inside TensorFlow.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.e2e
 
 LOAD_TIMEOUT_S = 6
+#: --shutdown_timeout_seconds=2, and margin for a loaded machine.
+EXIT_TIMEOUT_S = 20
 
 
 def write_hanging_model(version_dir: Path) -> Path:
@@ -85,3 +88,52 @@ def test_a_hanging_load_times_out_while_the_other_models_load_and_serve(tmp_path
         assert predicts_half_plus_two(server, "good")
         assert predicts_half_plus_two(server, "other")
     assert server.process.returncode == 0  # the abandoned loads do not block shutdown
+
+
+def test_sigterm_while_the_first_load_hangs_stops_the_server(tmp_path: Path) -> None:
+    # No --load_timeout_seconds: the start-up load never ends. The process must still
+    # answer SIGTERM, as TensorFlow Serving does, within --shutdown_timeout_seconds.
+    write_hanging_model(tmp_path / "hang" / "1")
+    with running_server(
+        "--model_name=hang",
+        f"--model_base_path={tmp_path / 'hang'}",
+        "--shutdown_timeout_seconds=2",
+        wait_ready=False,
+    ) as server:
+        wait_until(
+            lambda: "Starting to read warmup data" in server.log(),
+            timeout=60,
+            what="the hanging warmup to start",
+        )
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=EXIT_TIMEOUT_S) == 0
+    log = server.log()
+    assert "Received a signal while starting: stopping without serving" in log
+    assert "a model was still loading or unloading after --shutdown_timeout_seconds" in log
+
+
+def test_sigterm_while_a_later_load_hangs_exits_without_it(tmp_path: Path) -> None:
+    # The hanging load runs on a load-pool thread, which the interpreter joins at exit:
+    # the process must exit past it rather than wait for SIGKILL.
+    saved_models.write_half_plus_two(tmp_path / "good" / "1")
+    write_hanging_model(tmp_path / "hang" / "1")
+    config = write_model_config(tmp_path / "models.config", {"good": tmp_path / "good"})
+    with running_server(
+        f"--model_config_file={config}",
+        "--model_config_file_poll_wait_seconds=1",
+        "--num_load_threads=2",
+        "--shutdown_timeout_seconds=2",
+    ) as server:
+        write_model_config(config, {"good": tmp_path / "good", "hang": tmp_path / "hang"})
+        wait_until(
+            lambda: "Starting to read warmup data" in server.log(),
+            timeout=60,
+            what="the hanging warmup to start",
+        )
+        assert version_statuses(server, "hang")[1].state == "LOADING"
+        assert predicts_half_plus_two(server, "good")
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=EXIT_TIMEOUT_S) == 0
+    log = server.log()
+    assert "a model was still loading or unloading after --shutdown_timeout_seconds" in log
+    assert "Exiting without waiting for threads still running: tensorserve-load" in log
