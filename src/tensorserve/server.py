@@ -48,6 +48,7 @@ from tensorserve.core.errors import ServingError
 from tensorserve.core.loader import Loader
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
+from tensorserve.core.thread_joins import join_all
 from tensorserve.dataplane import DataPlane
 from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.malloc_tuning import tune_malloc
@@ -369,12 +370,18 @@ class ModelServer:
         await asyncio.gather(*stops, return_exceptions=True)
         if self.workers is not None:
             await self.workers.close()
-        unloaded = await self._in_control(self.core.stop, max(deadline - time.monotonic(), 0.0))
+        unloaded = await self._in_control(self.core.stop, _left(deadline))
+        # Model threads still in a call now (a model that hangs) are daemons: the
+        # shutdown timeout bounds the wait for them, as it bounds the rest.
         if self.batching is not None:
-            self.batching.stop()
-        await self._in_control(self.executor.shutdown)
+            await self._in_control(self.batching.stop, _left(deadline))
+        await self._in_control(self.executor.shutdown, _left(deadline))
         self._control.shutdown(wait=False)
         return bool(unloaded)
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)
 
 
 def _model_executor(options: ServerOptions) -> ModelExecutor:
@@ -483,8 +490,8 @@ def _stopped(unloaded: bool) -> int:
         _LOG.info("Server stopped cleanly")
     else:
         _LOG.warning(
-            "Server stopped; a model was still loading or unloading after "
-            "--shutdown_timeout_seconds, and the process exits without it"
+            "Server stopped; not every model unloaded within --shutdown_timeout_seconds "
+            "(a load or a model call still running), and the process exits without them"
         )
     return 0
 
@@ -504,6 +511,9 @@ def run_server(options: ServerOptions) -> int:
     return code
 
 
+_IDLE_THREADS_END_S = 1.0
+
+
 def _exit_past_stuck_threads(code: int) -> None:
     """Exit now if a thread the interpreter would join at exit is still running.
 
@@ -516,14 +526,16 @@ def _exit_past_stuck_threads(code: int) -> None:
     # daemon thread, as the manager's are, has daemon threads): CPython keeps them
     # in concurrent.futures.thread._threads_queues for its exit hook.
     pooled = set(getattr(concurrent.futures.thread, "_threads_queues", {}))
-    stuck = [
-        t.name
+    joined = [
+        t
         for t in threading.enumerate()
-        if t is not threading.current_thread() and t.is_alive() and (t in pooled or not t.daemon)
+        if t is not threading.current_thread() and (t in pooled or not t.daemon)
     ]
-    if not stuck:
+    # Idle pool threads told to stop (the control pool's) end within moments.
+    if join_all(joined, _IDLE_THREADS_END_S):
         return
-    _LOG.warning("Exiting without waiting for threads still running: %s", ", ".join(stuck))
+    stuck = ", ".join(t.name for t in joined if t.is_alive())
+    _LOG.warning("Exiting without waiting for threads still running: %s", stuck)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

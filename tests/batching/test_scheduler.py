@@ -171,3 +171,28 @@ def test_closed_empty_queue_leaves_the_scheduler() -> None:
     assert scheduler.num_queues == 0
     with pytest.raises(ServingError):
         queue.schedule(task())
+
+
+def test_stop_leaves_hung_batches_within_its_timeout() -> None:
+    # Batches hanging in their model must not hold the server's shutdown past its
+    # timeout: one timeout in all, and the hung threads (daemons) are left running.
+    scheduler = SharedBatchScheduler(3, thread_pool_name="hung-batches")
+    scheduler.start()
+    recorder = Recorder()
+    # A timeout, so batches run on the scheduler's threads, not inline in the callers.
+    options = BatchingOptions(max_batch_size=1, batch_timeout_micros=1000)
+    queue = scheduler.add_queue(options, recorder.processor("q"))
+    calls = ThreadResults()
+    recorder.gate.clear()
+    try:
+        for i in range(3):
+            calls.start(i, submit_and_wait, queue)
+        wait_until(lambda: len(recorder.order) == 3, WAIT_S)
+        started = time.monotonic()
+        scheduler.stop(timeout_s=0.2)
+        assert time.monotonic() - started < 0.5  # not 3 x 0.2 s, nor forever
+        assert len(scheduler_threads("hung-batches")) == 3
+    finally:
+        recorder.gate.set()
+    calls.join()
+    wait_until(lambda: scheduler_threads("hung-batches") == [], WAIT_S)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tensorserve.dataplane.model_executor import ModelExecutor
+from tests.support.waiting import wait_until
 
 _16_KIB = b"x" * 16384
 
@@ -154,3 +155,36 @@ def test_a_new_slow_callable_still_runs_in_parallel_after_quick_ones(
         return await asyncio.gather(*(executor.submit(meet) for _ in range(4)))
 
     assert asyncio.run(main()) == [True] * 4
+
+
+def test_shutdown_leaves_hung_calls_within_its_timeout() -> None:
+    # A model that never returns must not hold a shutdown past its timeout: the wait is
+    # one timeout in all, and the hung workers (daemons) are left to the process's exit.
+    pool = ModelExecutor(3, name="test-hung")
+    gate = threading.Event()
+    entered = threading.Semaphore(0)
+
+    def hang() -> None:
+        entered.release()
+        gate.wait()
+
+    async def main() -> None:
+        # Different callables: the executor runs calls of one callable on one worker.
+        hung = [pool.submit(lambda: hang()) for _ in range(3)]
+        for _ in range(3):
+            assert await asyncio.to_thread(entered.acquire, timeout=5)
+        for future in hung:
+            future.cancel()
+
+    asyncio.run(main())
+    try:
+        started = time.monotonic()
+        pool.shutdown(timeout=0.2)
+        assert time.monotonic() - started < 0.5  # not 3 x 0.2 s, nor 30 s each
+    finally:
+        gate.set()
+    wait_until(
+        lambda: not [t for t in threading.enumerate() if t.name.startswith("test-hung")],
+        timeout=5,
+        what="the released workers to end",
+    )

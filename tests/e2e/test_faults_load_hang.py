@@ -1,5 +1,6 @@
 """A model whose load never finishes: the others load and serve, and
-``--load_timeout_seconds`` ends it with a clear error.
+``--load_timeout_seconds`` ends it with a clear error. And a load or a model call
+that hangs at SIGTERM does not keep the process past ``--shutdown_timeout_seconds``.
 
 The hanging model is real: its warmup record runs a signature that dequeues from
 a queue nothing ever fills, so ``Session.run`` blocks inside TensorFlow.
@@ -7,7 +8,9 @@ a queue nothing ever fills, so ``Session.run`` blocks inside TensorFlow.
 
 from __future__ import annotations
 
+import concurrent.futures
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +112,7 @@ def test_sigterm_while_the_first_load_hangs_stops_the_server(tmp_path: Path) -> 
         assert server.process.wait(timeout=EXIT_TIMEOUT_S) == 0
     log = server.log()
     assert "Received a signal while starting: stopping without serving" in log
-    assert "a model was still loading or unloading after --shutdown_timeout_seconds" in log
+    assert "not every model unloaded within --shutdown_timeout_seconds" in log
 
 
 def test_sigterm_while_a_later_load_hangs_exits_without_it(tmp_path: Path) -> None:
@@ -135,5 +138,40 @@ def test_sigterm_while_a_later_load_hangs_exits_without_it(tmp_path: Path) -> No
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=EXIT_TIMEOUT_S) == 0
     log = server.log()
-    assert "a model was still loading or unloading after --shutdown_timeout_seconds" in log
-    assert "Exiting without waiting for threads still running: tensorserve-load" in log
+    assert "not every model unloaded within --shutdown_timeout_seconds" in log
+    [stuck] = [line for line in log.splitlines() if "Exiting without waiting for threads" in line]
+    assert stuck.endswith("still running: tensorserve-load_0")  # not the idle ones
+
+
+def test_sigterm_while_a_model_call_hangs_exits_within_the_timeout(tmp_path: Path) -> None:
+    # The model's call never returns (its graph waits on an empty queue). The shutdown
+    # answers the call's client with a closed connection at the timeout, and the
+    # process exits then: waiting for the model threads took 30 s per thread.
+    saved_models.write_blocking_model(tmp_path / "block" / "1")
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text('prometheus_config { enable: true, path: "/metrics" }\n')
+    with (
+        running_server(
+            "--model_name=block",
+            f"--model_base_path={tmp_path / 'block'}",
+            f"--monitoring_config_file={monitoring}",
+            "--shutdown_timeout_seconds=2",
+        ) as server,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+        call = pool.submit(server.post, "/v1/models/block:predict", {"instances": [1.0]})
+        wait_until(
+            lambda: (
+                ':tensorserve:inflight_requests{model_name="block"} 1\n'
+                in server.get("/metrics")[1].decode()
+            ),
+            timeout=30,
+            what="the call to hang in the model",
+        )
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=EXIT_TIMEOUT_S) == 0
+        assert time.monotonic() - started < EXIT_TIMEOUT_S
+        with pytest.raises(OSError):  # closed unanswered, as at any server's exit
+            call.result(timeout=10)
+    assert "not every model unloaded within --shutdown_timeout_seconds" in server.log()

@@ -340,6 +340,7 @@ def test_sigterm_answers_every_request_in_flight_and_exits_zero(
     assert [r for r in in_flight if r.outcome is not Outcome.OK] == [], run.log[-3000:]
     assert run.holding_connections == workers
     assert "Server stopped cleanly" in run.log
+    assert "Exiting without waiting" not in run.log  # every thread ended
     assert run.left_running == []
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from tensorserve.batching.options import DEFAULT_THREAD_POOL_NAME, BatchingOptions
 from tensorserve.core.errors import ServingError, Unavailable, as_serving_error
+from tensorserve.core.thread_joins import join_all
 
 QUEUE_FULL_MESSAGE = "The batch scheduling queue to which this task was submitted is full"
 SCHEDULER_STOPPED_MESSAGE = "The batch scheduler is shutting down"
@@ -255,7 +256,8 @@ class SharedBatchScheduler:
             thread.start()
 
     def stop(self, timeout_s: float | None = None) -> None:
-        """Fail queued tasks with UNAVAILABLE, wait for running batches, join threads."""
+        """Fail queued tasks with UNAVAILABLE, wait for running batches, join threads;
+        ``timeout_s`` seconds in all (None: as long as the batches take)."""
         with self._cond:
             self._stopping = True
             pending = [t for q in self._queues for b in q._batches for t in b.tasks]
@@ -267,9 +269,7 @@ class SharedBatchScheduler:
         error = Unavailable(SCHEDULER_STOPPED_MESSAGE)
         for task in pending:
             task.fail(error)
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout_s)
+        join_all([t for t in self._threads if t is not threading.current_thread()], timeout_s)
 
     def _remove(self, queue: BatchQueue) -> None:
         """Forget ``queue``; lock held."""

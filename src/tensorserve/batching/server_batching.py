@@ -35,6 +35,7 @@ class ServerBatching:
         """``loader``, loading a model that is served through the batching queues."""
         return self._wrap(loader)
 
-    def stop(self) -> None:
-        """Fail what is still queued and join the batch threads; after every unload."""
-        self.scheduler.stop()
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Fail what is still queued and join the batch threads (``timeout_s`` in all;
+        a batch hanging in its model is left to its daemon thread); after every unload."""
+        self.scheduler.stop(timeout_s)

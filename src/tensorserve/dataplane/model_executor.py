@@ -34,6 +34,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from tensorserve.core.thread_joins import join_all
+
 T = TypeVar("T")
 
 _HOLD_S = 0.0005
@@ -161,15 +163,16 @@ class ModelExecutor:
                 pass
 
     def shutdown(self, timeout: float | None = 30.0) -> None:
-        """Let queued calls finish, then stop every worker (blocks up to ``timeout``)."""
+        """Let queued calls finish, then stop every worker, waiting ``timeout`` seconds
+        in all (None: as long as they take). A worker still in a model call then (one
+        that hangs) is left running: the threads are daemons, so the process may exit."""
         with self._cond:
             self._calls.extend(self._pending)
             self._pending = []
             self._stopping = True
             self._cond.notify_all()
         if self._started:
-            for thread in self._threads:
-                thread.join(timeout)
+            join_all(self._threads, timeout)
 
 
 def _owner_key(fn: Callable[..., Any]) -> int:
