@@ -170,6 +170,7 @@ def create_grpc_server(
                 reuse_port=options.reuse_port or h2.reuse_port,
                 max_streams=h2.max_streams,
                 lifetime=h2.lifetime,
+                keepalive=h2.keepalive,
             )
         else:
             server = grpc.aio.server(

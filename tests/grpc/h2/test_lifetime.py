@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tensorserve.grpc.h2.keepalive import Keepalive
 from tensorserve.grpc.h2.lifetime import (
     DEFAULT_MAX_STREAMS,
     H2Arguments,
@@ -34,7 +35,7 @@ def test_no_arguments_is_no_limit() -> None:
 
 def test_other_arguments_and_bad_values_are_left_out_and_named() -> None:
     arguments: list[tuple[str, int | str]] = [
-        ("grpc.keepalive_time_ms", 1000),
+        ("grpc.http2.max_pings_without_data", 1),
         ("grpc.max_connection_age_ms", "soon"),
         ("grpc.max_connection_idle_ms", 0),
         ("grpc.max_connection_age_grace_ms", 250),
@@ -43,7 +44,23 @@ def test_other_arguments_and_bad_values_are_left_out_and_named() -> None:
     limits, ignored = h2_arguments(arguments)
     assert limits.lifetime == Lifetime(age_grace_s=0.25)
     assert ignored == [
-        "grpc.keepalive_time_ms=1000",
+        "grpc.http2.max_pings_without_data=1",
         "grpc.max_connection_age_ms=soon",
         "grpc.max_connection_idle_ms=0",
     ]
+
+
+def test_keepalive_arguments_become_its_settings_zero_where_it_means_something() -> None:
+    arguments: list[tuple[str, int | str]] = [
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_ping_strikes", 0),  # no limit
+    ]
+    assert honoured(arguments)
+    assert h2_arguments(arguments)[0].keepalive == Keepalive(30.0, 5.0, True, 10.0, 0)
+    assert h2_arguments([])[0].keepalive == Keepalive(7200.0, 20.0, False, 300.0, 2)
+    never = [("grpc.keepalive_time_ms", 2**31 - 1), ("grpc.keepalive_permit_without_calls", 0)]
+    assert h2_arguments(never) == (H2Arguments(keepalive=Keepalive(time_s=None)), [])
+    assert h2_arguments([("grpc.keepalive_time_ms", 0)])[1] == ["grpc.keepalive_time_ms=0"]

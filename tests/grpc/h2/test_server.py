@@ -23,6 +23,7 @@ import pytest
 
 from tensorserve.grpc.h2 import frames
 from tensorserve.grpc.h2.connection import WRITE_BUFFER, WRITE_HIGH_WATER, Connection
+from tensorserve.grpc.h2.keepalive import Keepalive
 from tensorserve.grpc.h2.lifetime import Lifetime
 from tensorserve.grpc.h2.server import H2Server
 from tests.support.waiting import wait_until
@@ -443,28 +444,31 @@ def test_a_drain_sends_two_goaways_answers_what_it_took_and_refuses_the_rest() -
                 client.next_frame()
 
 
-def _write_buffers(port: int) -> int:
-    """Bytes the server holds for its clients' sockets, on every connection to ``port``."""
+def _write_buffers(server: H2Server) -> int:
+    """Bytes ``server`` holds for its clients' sockets, on every connection."""
     return sum(
         connection.transport.get_write_buffer_size()
-        for connection in _SERVERS[port].connections
+        for connection in server.connections
         if connection.transport is not None
     )
 
 
-def test_a_client_that_floods_pings_and_never_reads_is_not_buffered_for(port: int) -> None:
+def test_a_client_that_floods_pings_and_never_reads_is_not_buffered_for() -> None:
     """Each PING is answered, but once the answers back up the server stops reading: the
-    flood waits in the kernel's buffers instead of growing the server's memory."""
-    client = RawClient(port)
-    client.sock.settimeout(2)
-    pings = frames.frame(frames.PING, 0, 0, b"flooding") * 4096  # 68 KiB
-    sent = 0
-    with pytest.raises(TimeoutError):
-        while sent < 64 << 20:
-            client.sock.sendall(pings)
-            sent += len(pings)
-    assert _write_buffers(port) <= 2 * WRITE_HIGH_WATER
-    client.close()
+    flood waits in the kernel's buffers instead of growing the server's memory. (With
+    no limit on ping strikes: by default the third early PING ends the connection.)"""
+    with (
+        serving({}, keepalive=Keepalive(max_ping_strikes=0)) as (port, server, _),
+        contextlib.closing(RawClient(port)) as client,
+    ):
+        client.sock.settimeout(2)
+        pings = frames.frame(frames.PING, 0, 0, b"flooding") * 4096  # 68 KiB
+        sent = 0
+        with pytest.raises(TimeoutError):
+            while sent < 64 << 20:
+                client.sock.sendall(pings)
+                sent += len(pings)
+        assert _write_buffers(server) <= 2 * WRITE_HIGH_WATER
 
 
 def test_a_connection_that_never_sends_the_preface_is_closed() -> None:
@@ -493,7 +497,7 @@ def test_a_stream_to_a_client_that_does_not_read_waits_instead_of_buffering(port
     wait_until(lambda: any(c.resumed is not None for c in connections), timeout=10)
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:  # it must stay bounded, not just start bounded
-        assert _write_buffers(port) <= 2 * WRITE_HIGH_WATER + WRITE_BUFFER
+        assert _write_buffers(_SERVERS[port]) <= 2 * WRITE_HIGH_WATER + WRITE_BUFFER
     client.close()
 
 

@@ -52,6 +52,7 @@ from tensorserve.grpc.h2.headers import (
     metadata_headers,
     status_headers,
 )
+from tensorserve.grpc.h2.keepalive import PingPolicy
 from tensorserve.grpc.h2.lifetime import AGE_JITTER
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ _FRAME_HEADER = struct.Struct(">IBI")
 """A frame header read in one call: (length << 8 | type), flags, stream id."""
 _CONNECTION_CREDIT = frames.MAX_WINDOW - frames.DEFAULT_WINDOW
 _DRAIN_PING = b"tsdrain!"
+_KEEPALIVE_PING = b"tskeep!!"
+"""The PING the keepalive sends (``keepalive.py``); its ACK means the client is there."""
 """The PING a drain sends after its first GOAWAY; its ACK means the client has seen it."""
 DRAIN_PING_WAIT_S = 1.0
 """How long a drain waits for that ACK before sending the final GOAWAY anyway."""
@@ -276,6 +279,7 @@ class Stream:
         if self.headers_sent:
             return b""
         self.headers_sent = True
+        self.connection.pings.reset()
         block = RESPONSE_HEADERS
         if self.initial_metadata:
             block += literal_block(metadata_headers(self.initial_metadata))
@@ -412,6 +416,10 @@ class Connection(asyncio.Protocol):
         """The age, grace and idle timers that are set (``lifetime.py``)."""
         self.last_active = 0.0
         """When the last call ended (loop time), while an idle limit is set."""
+        self.pings = PingPolicy(server.keepalive)
+        self.reads = 0
+        """``data_received`` calls so far: the keepalive pings only a quiet connection."""
+        self.reads_at_keepalive = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -428,6 +436,8 @@ class Connection(asyncio.Protocol):
         if lifetime.idle_s is not None:
             self.last_active = self.loop.time()
             self.lifetime_timers["idle"] = self.loop.call_later(lifetime.idle_s, self._idle_check)
+        if self.server.keepalive.time_s is not None:
+            self._await_keepalive()
         writer.write(
             frames.settings(
                 {
@@ -469,6 +479,7 @@ class Connection(asyncio.Protocol):
         frame's payload is handed on as it arrives, so a large request is never
         gathered frame by frame; only a partial header or a partial other frame waits
         in :attr:`buffer` for the next read."""
+        self.reads += 1
         if not self.preface_seen:
             buffer = self.buffer
             buffer += data
@@ -587,9 +598,13 @@ class Connection(asyncio.Protocol):
             if len(payload) != 8 or stream_id:
                 raise ProtocolError("bad PING", frames.FRAME_SIZE_ERROR)
             if not flags & frames.ACK:
+                if self.pings.received(self.loop.time(), bool(self.streams)):
+                    raise ProtocolError("too_many_pings", frames.ENHANCE_YOUR_CALM)
                 self.write(frame(frames.PING, frames.ACK, 0, payload))
             elif payload == _DRAIN_PING:
                 self.final_goaway()
+            elif payload == _KEEPALIVE_PING:
+                self._await_keepalive()
         elif kind == frames.RST_STREAM:
             stream = self.streams.get(stream_id)
             if stream is not None:
@@ -776,6 +791,7 @@ class Connection(asyncio.Protocol):
             stream.send_window -= size
             self.send_window -= size
         if pieces:
+            self.pings.reset()
             self.write_pieces(pieces)
         if not stream.pending_size and stream.pending_end is not None:
             last, stream.pending_end = stream.pending_end, None
@@ -822,6 +838,41 @@ class Connection(asyncio.Protocol):
             return
         wait = idle_s if self.streams else idle_s - quiet
         self.lifetime_timers["idle"] = self.loop.call_later(wait, self._idle_check)
+
+    # -- keepalive (keepalive.py) -----------------------------------------------------
+
+    def _await_keepalive(self) -> None:
+        """(Re)start the wait for a keepalive ping; a PING ACK stops the one before."""
+        timer = self.lifetime_timers.get("keepalive")
+        if timer is not None:
+            timer.cancel()
+        time_s = self.server.keepalive.time_s
+        if time_s is None:
+            return
+        self.reads_at_keepalive = self.reads
+        self.lifetime_timers["keepalive"] = self.loop.call_later(time_s, self._keepalive)
+
+    def _keepalive(self) -> None:
+        """Ping a connection that sent nothing for the keepalive time (while a call is
+        open, unless permitted without), and close it if no ACK comes in time."""
+        transport = self.transport
+        if self.drain_stage or transport is None or transport.is_closing():
+            return
+        keepalive = self.server.keepalive
+        quiet = self.reads == self.reads_at_keepalive
+        if not quiet or not (self.streams or keepalive.permit_without_calls):
+            self._await_keepalive()
+            return
+        self.write(frame(frames.PING, 0, 0, _KEEPALIVE_PING))
+        self.lifetime_timers["keepalive"] = self.loop.call_later(
+            keepalive.timeout_s, self._keepalive_missed
+        )
+
+    def _keepalive_missed(self) -> None:
+        """No ACK to the keepalive PING: the client is gone (or not reading); close."""
+        _LOG.info("Closing the gRPC connection from %s: no keepalive PING ACK", self.peer)
+        if self.transport is not None:
+            self.transport.close()
 
     # -- ending ----------------------------------------------------------------------
 

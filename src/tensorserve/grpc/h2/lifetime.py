@@ -18,6 +18,10 @@ only these, ``--grpc_server=auto`` keeps the h2 server.
 * ``grpc.max_send_message_length`` / ``grpc.max_receive_message_length``: accepted and
   without effect, as on TensorFlow Serving, which sets both to INT32_MAX after the
   user's arguments.
+* ``grpc.keepalive_time_ms``, ``grpc.keepalive_timeout_ms``,
+  ``grpc.keepalive_permit_without_calls``, ``grpc.http2.min_ping_interval_without_data_ms``
+  and ``grpc.http2.max_ping_strikes``: the server's pings and its policing of the
+  client's, with grpcio's defaults (``keepalive.py``).
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from tensorserve.grpc.h2 import keepalive
+from tensorserve.grpc.h2.keepalive import Keepalive
+
 AGE = "grpc.max_connection_age_ms"
 AGE_GRACE = "grpc.max_connection_age_grace_ms"
 IDLE = "grpc.max_connection_idle_ms"
 MAX_STREAMS = "grpc.max_concurrent_streams"
 REUSE_PORT = "grpc.so_reuseport"
 _OVERRIDDEN = ("grpc.max_send_message_length", "grpc.max_receive_message_length")
-HONOURED = (AGE, AGE_GRACE, IDLE, MAX_STREAMS, REUSE_PORT, *_OVERRIDDEN)
+HONOURED = (AGE, AGE_GRACE, IDLE, MAX_STREAMS, REUSE_PORT, *keepalive.ARGUMENTS, *_OVERRIDDEN)
+_ZERO_ALLOWED = (REUSE_PORT, *keepalive.ZERO_ALLOWED)
 AGE_JITTER = 0.1
 """Each connection's age is drawn within this fraction of the configured one (grpcio's)."""
 DEFAULT_MAX_STREAMS = 1000
@@ -56,6 +64,7 @@ class H2Arguments:
     lifetime: Lifetime = UNLIMITED
     max_streams: int = DEFAULT_MAX_STREAMS
     reuse_port: bool = False
+    keepalive: Keepalive = keepalive.DEFAULT
 
 
 def honoured(arguments: Sequence[tuple[str, int | str]]) -> bool:
@@ -67,12 +76,15 @@ def honoured(arguments: Sequence[tuple[str, int | str]]) -> bool:
 def h2_arguments(arguments: Sequence[tuple[str, int | str]]) -> tuple[H2Arguments, list[str]]:
     """What ``arguments`` set, and the ones left out: those the h2 server does not
     honour, and honoured ones whose value is not a positive integer (non-negative for
-    ``grpc.so_reuseport``), each as ``key=value``. grpcio, too, logs and skips an
-    argument of the wrong type."""
+    ``grpc.so_reuseport``, ``grpc.keepalive_permit_without_calls`` and
+    ``grpc.http2.max_ping_strikes``), each as ``key=value``. grpcio, too, logs and
+    skips an argument of the wrong type."""
     values: dict[str, int] = {}
     ignored: list[str] = []
     for key, value in arguments:
-        bad_value = not isinstance(value, int) or value < 0 or (value == 0 and key != REUSE_PORT)
+        bad_value = (
+            not isinstance(value, int) or value < 0 or (value == 0 and key not in _ZERO_ALLOWED)
+        )
         if key not in HONOURED or bad_value:
             ignored.append(f"{key}={value}")
         else:
@@ -85,6 +97,7 @@ def h2_arguments(arguments: Sequence[tuple[str, int | str]]) -> tuple[H2Argument
         ),
         max_streams=values.get(MAX_STREAMS, DEFAULT_MAX_STREAMS),
         reuse_port=bool(values.get(REUSE_PORT, 0)),
+        keepalive=Keepalive.from_arguments(values),
     )
     return limits, ignored
 

@@ -8,7 +8,8 @@ connection (RFC 9113's two GOAWAYs with a PING between), lets calls in flight fi
 up to ``grace`` seconds, then cancels the rest. Connections still in the listen backlog
 when it stops are taken and drained too (``listen_backlog.py``), not reset.
 ``lifetime`` bounds how long each connection lives (``lifetime.py``: grpcio's connection
-age and idle arguments).
+age and idle arguments); ``keepalive`` pings quiet connections and polices the
+client's pings (``keepalive.py``, grpcio's defaults).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from tensorserve.grpc.h2.connection import (
     run_call,
 )
 from tensorserve.grpc.h2.headers import Header, Metadata
+from tensorserve.grpc.h2.keepalive import DEFAULT as DEFAULT_KEEPALIVE
+from tensorserve.grpc.h2.keepalive import Keepalive
 from tensorserve.grpc.h2.lifetime import DEFAULT_MAX_STREAMS, UNLIMITED, Lifetime
 from tensorserve.listen_backlog import adopt_backlog, keep_backlog
 
@@ -65,6 +68,7 @@ class H2Server:
         max_streams: int = DEFAULT_MAX_STREAMS,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
         lifetime: Lifetime = UNLIMITED,
+        keepalive: Keepalive = DEFAULT_KEEPALIVE,
     ) -> None:
         self._generic: list[grpc.GenericRpcHandler] = []
         self._registered: dict[str, grpc.RpcMethodHandler] = {}
@@ -80,6 +84,7 @@ class H2Server:
         self.max_streams = max_streams
         self.handshake_timeout_s = handshake_timeout_s
         self.lifetime = lifetime
+        self.keepalive = keepalive
         self.connections: set[Connection] = set()
 
     # -- grpc.aio.Server's registration -------------------------------------------
