@@ -11,16 +11,26 @@ JSON. Pure and thread-safe.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+from typing import NamedTuple, Protocol
 
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.servables.signature import Signature
 from tensorserve.v2.datatypes import Datatype, for_dtype
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DeclaredInput:
+class Declared(Protocol):
+    """What the checks read of an input (REST's ``InputTensor`` has it too)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def datatype(self) -> Datatype: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+
+class DeclaredInput(NamedTuple):
     """One input as a V2 request declares it, before its data is read."""
 
     name: str
@@ -28,7 +38,7 @@ class DeclaredInput:
     shape: tuple[int, ...]
 
 
-def check_inputs(model: str, signature: Signature, declared: Sequence[DeclaredInput]) -> None:
+def check_inputs(model: str, signature: Signature, declared: Sequence[Declared]) -> None:
     """Raise InvalidArgument unless ``declared`` fits ``signature``'s inputs."""
     seen: set[str] = set()
     for tensor in declared:
