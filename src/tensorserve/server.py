@@ -354,7 +354,8 @@ class ModelServer:
     async def stop(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
         """Step 2: stop accepting, finish what was accepted, unload, release threads;
         within ``timeout_s`` (requests still running then are cancelled). False when
-        a version was still loading or unloading at the deadline (a hung load)."""
+        a version was not unloaded by the deadline (a hung load, or a model call still
+        holding its version)."""
         deadline = time.monotonic() + max(timeout_s, 0.0)
         self.core.begin_drain()
         if self._config_poller is not None:
