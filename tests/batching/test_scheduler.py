@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tensorserve.batching import BatchingOptions, BatchTask, SharedBatchScheduler
+from tensorserve.batching.options import DEFAULT_THREAD_POOL_NAME
 from tensorserve.core.errors import Code, ServingError
 from tests.batching.fake_models import WAIT_S, ThreadResults
 from tests.support.waiting import wait_until
@@ -44,14 +45,21 @@ def submit_and_wait(queue, size: int = 1):  # type: ignore[no-untyped-def]
     return t.wait()
 
 
+def started_scheduler(
+    threads: int = 1, name: str = DEFAULT_THREAD_POOL_NAME
+) -> tuple[SharedBatchScheduler, Recorder]:
+    """A started scheduler of ``threads`` named ``name``, and a recorder for its queues."""
+    scheduler = SharedBatchScheduler(threads, thread_pool_name=name)
+    scheduler.start()
+    return scheduler, Recorder()
+
+
 def scheduler_threads(name: str) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(f"{name}-")]
 
 
 def test_tasks_of_two_queues_are_served_round_robin() -> None:
-    scheduler = SharedBatchScheduler(1, thread_pool_name="fair")
-    scheduler.start()
-    recorder = Recorder()
+    scheduler, recorder = started_scheduler(name="fair")
     options = BatchingOptions(max_batch_size=1, max_enqueued_batches=100)
     queue_a = scheduler.add_queue(options, recorder.processor("a"))
     queue_b = scheduler.add_queue(options, recorder.processor("b"))
@@ -75,9 +83,7 @@ def test_tasks_of_two_queues_are_served_round_robin() -> None:
 
 
 def test_open_batch_waits_for_timeout_unless_full() -> None:
-    scheduler = SharedBatchScheduler(1)
-    scheduler.start()
-    recorder = Recorder()
+    scheduler, recorder = started_scheduler()
     options = BatchingOptions(max_batch_size=3, batch_timeout_micros=50_000)
     queue = scheduler.add_queue(options, recorder.processor("q"))
     # A timeout no test run outlasts: only filling the batch can send it off. (With
@@ -100,9 +106,7 @@ def test_open_batch_waits_for_timeout_unless_full() -> None:
 
 
 def test_full_queue_rejects_the_task_with_unavailable() -> None:
-    scheduler = SharedBatchScheduler(1)
-    scheduler.start()
-    recorder = Recorder()
+    scheduler, recorder = started_scheduler()
     queue = scheduler.add_queue(
         BatchingOptions(max_batch_size=2, max_enqueued_batches=1), recorder.processor("q")
     )
@@ -120,10 +124,8 @@ def test_full_queue_rejects_the_task_with_unavailable() -> None:
 
 
 def test_stop_fails_queued_tasks_and_joins_every_thread() -> None:
-    scheduler = SharedBatchScheduler(3, thread_pool_name="stopper")
-    scheduler.start()
+    scheduler, recorder = started_scheduler(3, "stopper")
     assert len(scheduler_threads("stopper")) == 3
-    recorder = Recorder()
     queue = scheduler.add_queue(BatchingOptions(max_batch_size=1), recorder.processor("q"))
     calls = ThreadResults()
     recorder.gate.clear()
@@ -176,9 +178,7 @@ def test_closed_empty_queue_leaves_the_scheduler() -> None:
 def test_stop_leaves_hung_batches_within_its_timeout() -> None:
     # Batches hanging in their model must not hold the server's shutdown past its
     # timeout: one timeout in all, and the hung threads (daemons) are left running.
-    scheduler = SharedBatchScheduler(3, thread_pool_name="hung-batches")
-    scheduler.start()
-    recorder = Recorder()
+    scheduler, recorder = started_scheduler(3, "hung-batches")
     # A timeout, so batches run on the scheduler's threads, not inline in the callers.
     options = BatchingOptions(max_batch_size=1, batch_timeout_micros=1000)
     queue = scheduler.add_queue(options, recorder.processor("q"))
