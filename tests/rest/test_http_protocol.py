@@ -23,6 +23,7 @@ class EchoApp:
         self.release = asyncio.Event()
         self.release.set()
         self.started: list[str] = []
+        self.finished: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -33,6 +34,7 @@ class EchoApp:
             {"method": scope["method"], "path": scope["path"], "body": message["body"].decode()}
         ).encode()
         await send_response(send, 200, body, [(b"content-type", b"application/json")])
+        self.finished.append(scope["path"])
 
 
 class Connection:
@@ -497,3 +499,35 @@ def test_an_app_cancelling_its_disconnect_watch_does_not_tell_later_requests_the
 
     run(scenario)
     assert watched == [False, False]
+
+
+def test_a_request_unanswered_at_the_drain_deadline_gets_503_and_the_late_answer_is_dropped() -> (
+    None
+):
+    async def scenario() -> None:
+        c = Connection()
+        c.app.release.clear()
+        c.send(post("/slow"))
+        await c.until(lambda: c.app.started == ["/slow"])
+        c.protocol.abort()  # the drain's deadline: the model call still runs
+        [response] = c.responses()
+        assert response.status == 503
+        assert response.headers["connection"] == "close"
+        assert json.loads(response.body) == {"error": "The server is shutting down"}
+        assert c.transport.closed and not c.transport.aborted
+        c.app.release.set()  # the handler finishes late: nothing more is written
+        await c.until(lambda: c.app.finished == ["/slow"])
+        assert len(c.responses()) == 1
+
+    run(scenario)
+
+
+def test_an_idle_connection_at_the_drain_deadline_is_dropped() -> None:
+    async def scenario() -> None:
+        c = Connection()
+        c.send(post("/x"))
+        await c.answered(1)
+        c.protocol.abort()
+        assert c.transport.aborted and len(c.responses()) == 1
+
+    run(scenario)

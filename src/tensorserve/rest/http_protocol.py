@@ -61,6 +61,10 @@ class _Request(NamedTuple):
     keep_alive: bool
 
 
+SHUTTING_DOWN = "The server is shutting down"
+"""The 503 of a request still unanswered at the drain's deadline (gRPC's words then)."""
+
+
 class HttpConnection(asyncio.Protocol):
     """One client connection. Created by ``loop.create_server``; event loop only."""
 
@@ -89,6 +93,8 @@ class HttpConnection(asyncio.Protocol):
         self._continue_due = False
         self._queue: collections.deque[_Request] = collections.deque()
         self._task: asyncio.Task[None] | None = None
+        self._response: ResponseCollector | None = None
+        """The response of the request being answered, while ``_task`` runs."""
         self._refusal: bytes | None = None
         self._draining = False
         self._peer_done = False
@@ -226,6 +232,7 @@ class HttpConnection(asyncio.Protocol):
 
     async def _handle(self, request: _Request) -> None:
         response = ResponseCollector(request.scope["method"] == "HEAD", self._write_streamed)
+        self._response = response
         body = request.body
         delivered = False
 
@@ -249,7 +256,7 @@ class HttpConnection(asyncio.Protocol):
             response = ResponseCollector.error(
                 500, "Internal error: the request handler did not answer"
             )
-        self._task = None
+        self._task = self._response = None
         self._answered(request, response)
 
     def _answered(self, request: _Request, response: ResponseCollector) -> None:
@@ -308,9 +315,25 @@ class HttpConnection(asyncio.Protocol):
             self._arm_timer()  # the quiet window counts from when the connection went idle
 
     def abort(self) -> None:
-        """Drop the connection now (the drain's deadline passed)."""
-        if self._transport is not None:
-            self._transport.abort()
+        """The drain's deadline passed: drop the connection now. A request still being
+        answered (a model call that hangs) first gets a 503, as a gRPC call gets
+        UNAVAILABLE then, unless its response has begun streaming."""
+        transport = self._transport
+        if transport is None:
+            return
+        response = self._response
+        if (
+            response is not None
+            and not response.streaming
+            and self.state is not _CLOSING
+            and self.state is not _CLOSED
+        ):
+            self._move(_CLOSING)  # the handler's late answer is dropped
+            self._queue.clear()
+            transport.write(error_response(503, SHUTTING_DOWN))
+            transport.close()  # after the 503 is written
+            return
+        transport.abort()
 
     def _close_gracefully(self) -> None:
         """Our FIN after what is written; discard input until the client's (lingering close)."""
