@@ -12,7 +12,14 @@ import pytest
 
 from tensorserve.grpc.h2 import frames
 from tensorserve.grpc.h2.keepalive import IDLE_PING_INTERVAL_S, Keepalive, PingPolicy
-from tests.grpc.h2.test_server import SERVICE, RawClient, _held_methods, serving
+from tests.grpc.h2.test_server import (
+    SERVICE,
+    RawClient,
+    _held_methods,
+    goaway,
+    next_ping,
+    serving,
+)
 from tests.support.waiting import wait_until
 
 
@@ -47,15 +54,6 @@ def test_sending_headers_or_data_clears_the_strikes_and_zero_is_no_limit() -> No
     assert not any(unlimited.received(float(at), calls_open=True) for at in range(100))
 
 
-def _goaway(client: RawClient) -> tuple[int, int, bytes]:
-    """Read up to the next GOAWAY: (last stream, error code, debug data)."""
-    while True:
-        kind, _, _, payload = client.next_frame()
-        if kind == frames.GOAWAY:
-            last = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
-            return last, int.from_bytes(payload[4:8], "big"), payload[8:]
-
-
 def _closed(client: RawClient) -> bool:
     with contextlib.suppress(EOFError, ConnectionError):
         while True:
@@ -67,7 +65,7 @@ def test_a_client_pinging_too_often_without_calls_gets_too_many_pings() -> None:
     with serving({}) as (port, _, _), contextlib.closing(RawClient(port)) as client:
         for _ in range(4):  # grpcio's defaults: 2 strikes allowed, the third ends it
             client.send(frames.frame(frames.PING, 0, 0, b"12345678"))
-        assert _goaway(client) == (0, frames.ENHANCE_YOUR_CALM, b"too_many_pings")
+        assert goaway(client) == (0, frames.ENHANCE_YOUR_CALM, b"too_many_pings")
         assert _closed(client)
 
 
@@ -94,7 +92,7 @@ def test_a_quiet_connection_with_a_call_open_is_pinged_and_kept_while_it_answers
     ):
         client.send(client.request(1, f"/{SERVICE}/Held", b""))
         for _ in range(3):  # each ACK starts the next wait
-            payload = _next_ping(client)
+            payload = next_ping(client)
             client.send(frames.frame(frames.PING, frames.ACK, 0, payload))
 
 
@@ -106,7 +104,7 @@ def test_a_client_that_does_not_answer_the_keepalive_ping_is_closed() -> None:
         contextlib.closing(RawClient(port)) as client,
     ):
         client.send(client.request(1, f"/{SERVICE}/Held", b""))
-        _next_ping(client)  # and no ACK: the peer is as good as gone
+        next_ping(client)  # and no ACK: the peer is as good as gone
         assert _closed(client)
 
 
@@ -115,24 +113,16 @@ def test_no_call_open_no_keepalive_ping_unless_permitted() -> None:
     with serving({}, keepalive=quiet) as (port, _, _), contextlib.closing(RawClient(port)) as c:
         c.sock.settimeout(0.6)  # several keepalive times, and the client is not closed
         with pytest.raises(socket.timeout):
-            _next_ping(c)
+            next_ping(c)
     permitted = Keepalive(time_s=0.1, timeout_s=5.0, permit_without_calls=True)
     with serving({}, keepalive=permitted) as (port, _, _), contextlib.closing(RawClient(port)) as c:
-        c.send(frames.frame(frames.PING, frames.ACK, 0, _next_ping(c)))
-        _next_ping(c)
+        c.send(frames.frame(frames.PING, frames.ACK, 0, next_ping(c)))
+        next_ping(c)
 
 
-def _next_ping(client: RawClient) -> bytes:
-    """The payload of the next PING (not ACK) the server sends."""
-    while True:
-        kind, flags, _, payload = client.next_frame()
-        if kind == frames.PING and not flags & frames.ACK:
-            return payload
-
-
-def _peers_across_client_pings(server_keepalive: Keepalive, goaway: bool) -> set[str]:
+def _peers_across_client_pings(server_keepalive: Keepalive, sent_away: bool) -> set[str]:
     """grpcio's client pinging as often as it may (about once a second), idle between
-    two calls, until the server sent it away (``goaway``) or took four of its PINGs;
+    two calls, until the server sent it away (``sent_away``) or took four of its PINGs;
     the connections its calls came on."""
     peers: set[str] = set()
 
@@ -153,7 +143,7 @@ def _peers_across_client_pings(server_keepalive: Keepalive, goaway: bool) -> set
         call = channel.unary_unary(f"/{SERVICE}/Where")
         assert call(b"x", timeout=10) == b"x"
         [first] = server.connections
-        if goaway:
+        if sent_away:
             wait_until(lambda: first not in server.connections, timeout=30, what="a GOAWAY")
         else:
             wait_until(lambda: first.pings.count >= 4, timeout=30, what="four PINGs")
@@ -164,9 +154,9 @@ def _peers_across_client_pings(server_keepalive: Keepalive, goaway: bool) -> set
 def test_grpcio_pinging_more_often_than_allowed_is_sent_away_and_reconnects() -> None:
     # As TensorFlow Serving does (grpc core's defaults): the client's calls still succeed,
     # on a new connection.
-    assert len(_peers_across_client_pings(Keepalive(), goaway=True)) == 2
+    assert len(_peers_across_client_pings(Keepalive(), sent_away=True)) == 2
 
 
 def test_grpcio_pinging_as_often_as_allowed_keeps_its_connection() -> None:
     allowed = Keepalive(permit_without_calls=True, min_ping_interval_s=0.05)
-    assert len(_peers_across_client_pings(allowed, goaway=False)) == 1
+    assert len(_peers_across_client_pings(allowed, sent_away=False)) == 1

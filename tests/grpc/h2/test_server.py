@@ -580,20 +580,29 @@ def test_a_padded_data_frame_larger_than_one_read_loses_its_padding(port: int) -
 # -- connection lifetime (grpc.max_connection_age_ms and friends) ----------------------
 
 
-def _goaway_last_stream(client: RawClient) -> int:
-    """Read up to the next GOAWAY; the last stream it names."""
+def goaway(client: RawClient) -> tuple[int, int, bytes]:
+    """Read up to the next GOAWAY: (last stream, error code, debug data)."""
     while True:
         kind, _, _, payload = client.next_frame()
         if kind == frames.GOAWAY:
-            return int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+            last = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+            return last, int.from_bytes(payload[4:8], "big"), payload[8:]
 
 
-def _ack_drain_ping(client: RawClient) -> None:
+def next_ping(client: RawClient) -> bytes:
+    """Read up to the next PING the server sends (not an ACK); its payload."""
     while True:
         kind, flags, _, payload = client.next_frame()
         if kind == frames.PING and not flags & frames.ACK:
-            client.send(frames.frame(frames.PING, frames.ACK, 0, payload))
-            return
+            return payload
+
+
+def _goaway_last_stream(client: RawClient) -> int:
+    return goaway(client)[0]
+
+
+def _ack_drain_ping(client: RawClient) -> None:
+    client.send(frames.frame(frames.PING, frames.ACK, 0, next_ping(client)))
 
 
 def _held_methods(release: asyncio.Event) -> dict[str, grpc.RpcMethodHandler]:
