@@ -18,13 +18,15 @@ from tensorserve.server import grpc_server_kind
         ("auto", False, "grpc.max_connection_age_ms=1000, grpc.max_concurrent_streams=8", "h2"),
         # Keepalive pings and their policing: h2 honours them too.
         ("auto", False, "grpc.keepalive_time_ms=60000,grpc.http2.max_ping_strikes=0", "h2"),
-        ("auto", False, "grpc.http2.max_pings_without_data=0", "threads"),  # grpcio's own
+        # A client's limit, which grpcio's server ignores too.
+        ("auto", False, "grpc.keepalive_time_ms=60000,grpc.http2.max_pings_without_data=0", "h2"),
+        ("auto", False, "grpc.http2.bdp_probe=0", "threads"),  # grpcio's own
         ("auto", True, "grpc.max_connection_age_ms=1,grpc.http2.bdp_probe=0", "asyncio"),
         ("auto", False, "not-key-value", "threads"),  # grpcio's error to report
         ("auto", False, "grpc.max_connection_age_ms=soon", "threads"),  # likewise
         ("threads", True, "", "threads"),
         ("asyncio", False, "", "asyncio"),
-        ("h2", False, "grpc.http2.max_pings_without_data=0", "h2"),  # named: as asked
+        ("h2", False, "grpc.http2.bdp_probe=0", "h2"),  # named: as asked
     ],
 )
 def test_auto_grpc_server_is_h2_unless_grpcio_is_configured(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from concurrent import futures
 from typing import Any
 
 import grpc
@@ -12,6 +13,7 @@ import pytest
 
 from tensorserve.grpc.h2 import frames
 from tensorserve.grpc.h2.keepalive import IDLE_PING_INTERVAL_S, Keepalive, PingPolicy
+from tensorserve.grpc.h2.lifetime import h2_arguments
 from tests.grpc.h2.test_server import (
     SERVICE,
     RawClient,
@@ -160,3 +162,36 @@ def test_grpcio_pinging_more_often_than_allowed_is_sent_away_and_reconnects() ->
 def test_grpcio_pinging_as_often_as_allowed_keeps_its_connection() -> None:
     allowed = Keepalive(permit_without_calls=True, min_ping_interval_s=0.05)
     assert len(_peers_across_client_pings(allowed, sent_away=False)) == 1
+
+
+_PINGING_WITHOUT_DATA: list[tuple[str, int | str]] = [
+    ("grpc.keepalive_time_ms", 100),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 1),  # a client's limit: servers ignore it
+]
+
+
+def _answer_pings(port: int, count: int) -> None:
+    """Take ``count`` PINGs on an idle connection, ACKing each, and send nothing else."""
+    with contextlib.closing(RawClient(port)) as client:
+        client.send(frames.frame(frames.SETTINGS, frames.ACK, 0, b""))
+        for _ in range(count):
+            client.send(frames.frame(frames.PING, frames.ACK, 0, next_ping(client)))
+
+
+def test_grpcios_server_pings_on_past_max_pings_without_data() -> None:
+    """What the h2 server copies (below): grpc core limits pings without data on clients only."""
+    server = grpc.server(futures.ThreadPoolExecutor(1), options=_PINGING_WITHOUT_DATA)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        _answer_pings(port, 3)
+    finally:
+        server.stop(None)
+
+
+def test_the_h2_server_takes_max_pings_without_data_and_pings_on_as_grpcio() -> None:
+    arguments, ignored = h2_arguments(_PINGING_WITHOUT_DATA)
+    assert not ignored
+    with serving({}, keepalive=arguments.keepalive) as (port, _, _):
+        _answer_pings(port, 3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tensorserve.grpc.h2.keepalive import Keepalive
 from tensorserve.grpc.h2.lifetime import (
     DEFAULT_MAX_STREAMS,
@@ -35,7 +37,7 @@ def test_no_arguments_is_no_limit() -> None:
 
 def test_other_arguments_and_bad_values_are_left_out_and_named() -> None:
     arguments: list[tuple[str, int | str]] = [
-        ("grpc.http2.max_pings_without_data", 1),
+        ("grpc.http2.bdp_probe", 1),
         ("grpc.max_connection_age_ms", "soon"),
         ("grpc.max_connection_idle_ms", 0),
         ("grpc.max_connection_age_grace_ms", 250),
@@ -44,7 +46,7 @@ def test_other_arguments_and_bad_values_are_left_out_and_named() -> None:
     limits, ignored = h2_arguments(arguments)
     assert limits.lifetime == Lifetime(age_grace_s=0.25)
     assert ignored == [
-        "grpc.http2.max_pings_without_data=1",
+        "grpc.http2.bdp_probe=1",
         "grpc.max_connection_age_ms=soon",
         "grpc.max_connection_idle_ms=0",
     ]
@@ -64,3 +66,16 @@ def test_keepalive_arguments_become_its_settings_zero_where_it_means_something()
     never = [("grpc.keepalive_time_ms", 2**31 - 1), ("grpc.keepalive_permit_without_calls", 0)]
     assert h2_arguments(never) == (H2Arguments(keepalive=Keepalive(time_s=None)), [])
     assert h2_arguments([("grpc.keepalive_time_ms", 0)])[1] == ["grpc.keepalive_time_ms=0"]
+
+
+@pytest.mark.parametrize("limit", [0, 1, 2])
+def test_max_pings_without_data_is_accepted_and_changes_nothing_as_on_grpcios_server(
+    limit: int,
+) -> None:
+    # grpc core applies it to clients only: a server's keepalive pings never wait for data.
+    arguments: list[tuple[str, int | str]] = [
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.http2.max_pings_without_data", limit),
+    ]
+    assert honoured(arguments)
+    assert h2_arguments(arguments) == (H2Arguments(keepalive=Keepalive(time_s=60.0)), [])

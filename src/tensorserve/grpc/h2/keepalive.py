@@ -15,6 +15,12 @@ are not required), is a strike; past ``grpc.http2.max_ping_strikes`` strikes (2;
 is no limit) the connection ends with GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
 Sending HEADERS or DATA clears the strikes. So a client whose keepalive settings
 TensorFlow Serving refuses is refused here too, and a PING flood ends quickly.
+
+``grpc.http2.max_pings_without_data`` is accepted and, as on grpcio's server, has no
+effect: grpc core reads it only on clients (``Chttp2PingRatePolicy`` sets a server's
+limit to 0, none), so the server's keepalive pings never wait for data. Deployments
+copy it into server flags beside the keepalive arguments; refusing it would move
+``--grpc_server=auto`` to grpcio's server for nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +33,17 @@ TIMEOUT = "grpc.keepalive_timeout_ms"
 PERMIT_WITHOUT_CALLS = "grpc.keepalive_permit_without_calls"
 MIN_PING_INTERVAL = "grpc.http2.min_ping_interval_without_data_ms"
 MAX_PING_STRIKES = "grpc.http2.max_ping_strikes"
-ARGUMENTS = (TIME, TIMEOUT, PERMIT_WITHOUT_CALLS, MIN_PING_INTERVAL, MAX_PING_STRIKES)
-ZERO_ALLOWED = (PERMIT_WITHOUT_CALLS, MAX_PING_STRIKES)
+MAX_PINGS_WITHOUT_DATA = "grpc.http2.max_pings_without_data"
+"""A client's limit; a server ignores it (module docstring)."""
+ARGUMENTS = (
+    TIME,
+    TIMEOUT,
+    PERMIT_WITHOUT_CALLS,
+    MIN_PING_INTERVAL,
+    MAX_PING_STRIKES,
+    MAX_PINGS_WITHOUT_DATA,
+)
+ZERO_ALLOWED = (PERMIT_WITHOUT_CALLS, MAX_PING_STRIKES, MAX_PINGS_WITHOUT_DATA)
 """The arguments whose 0 means something (false; no limit)."""
 
 IDLE_PING_INTERVAL_S = 7200.0

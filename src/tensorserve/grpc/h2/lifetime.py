@@ -21,7 +21,9 @@ only these, ``--grpc_server=auto`` keeps the h2 server.
 * ``grpc.keepalive_time_ms``, ``grpc.keepalive_timeout_ms``,
   ``grpc.keepalive_permit_without_calls``, ``grpc.http2.min_ping_interval_without_data_ms``
   and ``grpc.http2.max_ping_strikes``: the server's pings and its policing of the
-  client's, with grpcio's defaults (``keepalive.py``).
+  client's, with grpcio's defaults (``keepalive.py``);
+  ``grpc.http2.max_pings_without_data``: accepted and without effect, as on grpcio's
+  server (grpc core reads it only on clients).
 """
 
 from __future__ import annotations
@@ -76,8 +78,9 @@ def honoured(arguments: Sequence[tuple[str, int | str]]) -> bool:
 def h2_arguments(arguments: Sequence[tuple[str, int | str]]) -> tuple[H2Arguments, list[str]]:
     """What ``arguments`` set, and the ones left out: those the h2 server does not
     honour, and honoured ones whose value is not a positive integer (non-negative for
-    ``grpc.so_reuseport``, ``grpc.keepalive_permit_without_calls`` and
-    ``grpc.http2.max_ping_strikes``), each as ``key=value``. grpcio, too, logs and
+    ``grpc.so_reuseport``, ``grpc.keepalive_permit_without_calls``,
+    ``grpc.http2.max_ping_strikes`` and ``grpc.http2.max_pings_without_data``), each as
+    ``key=value``. grpcio, too, logs and
     skips an argument of the wrong type."""
     values: dict[str, int] = {}
     ignored: list[str] = []
