@@ -19,6 +19,7 @@ from tensorserve.core import errors
 from tensorserve.core.loader import Loader, ResourceEstimate
 from tensorserve.core.servable_id import ServableId
 
+from .cuda_devices import cuda_device_count
 from .graph_session import GraphSession
 from .options import TensorFlowOptions
 from .runtime import OpError, config_pb2, meta_graph_pb2
@@ -142,6 +143,8 @@ class SavedModelLoader(Loader):
             inter_op_parallelism_threads=self.options.inter_op_parallelism or _CALLER_THREAD,
             allow_soft_placement=True,
         )
+        if not cuda_device_count():  # skip CUDA's start-up, and its ERROR line (cuda_devices)
+            config.device_count["GPU"] = 0
         export_dir = os.fspath(self.path)
         try:
             return load_into_session(self.path, meta_graph_def, config)
