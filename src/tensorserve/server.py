@@ -43,6 +43,7 @@ from tensorserve.config.model_server_config import (
     validate_model_server_config,
 )
 from tensorserve.config.options import ServerOptions
+from tensorserve.config.text_protos import read_session_config_file
 from tensorserve.core.aspired_versions_manager import AspiredVersionsManager, ManagerOptions
 from tensorserve.core.errors import ServingError
 from tensorserve.core.loader import Loader
@@ -183,6 +184,12 @@ class ModelServer:
             enable_model_warmup=opts.enable_model_warmup,
             num_request_iterations_for_warmup=opts.num_request_iterations_for_warmup,
             enable_signature_method_name_check=opts.enable_signature_method_name_check,
+            session_config=(
+                read_session_config_file(opts.tensorflow_session_config_file)
+                if opts.tensorflow_session_config_file
+                else b""
+            ),
+            per_process_gpu_memory_fraction=opts.per_process_gpu_memory_fraction,
         )
 
         def make_loader(servable_id: ServableId, path: str) -> Loader:
@@ -421,8 +428,6 @@ def _configure_logging() -> None:
 #: Flags TensorFlow Serving has that change nothing here; set, they earn a warning.
 _INERT_FLAGS = (
     "use_alts_credentials",
-    "per_process_gpu_memory_fraction",
-    "tensorflow_session_config_file",
     "platform_config_file",
     "enable_per_model_batching_parameters",
     "xla_cpu_compilation_enabled",

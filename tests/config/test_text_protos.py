@@ -1,4 +1,4 @@
-"""BatchingParameters, MonitoringConfig and SSLConfig text-proto readers."""
+"""BatchingParameters, MonitoringConfig, SSLConfig and session ConfigProto text-proto readers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tensorserve.config.text_protos import (
     parse_ssl_config,
     read_batching_parameters_file,
     read_monitoring_config_file,
+    read_session_config_file,
     read_ssl_config_file,
 )
 from tensorserve.core.errors import Code, ServingError
@@ -118,3 +119,25 @@ def test_readers_read_files_and_report_missing_ones(tmp_path: pathlib.Path) -> N
     missing = error_of(read_ssl_config_file, tmp_path / "none.txt")
     assert missing.code is Code.NOT_FOUND
     assert missing.message == f"{tmp_path / 'none.txt'}; No such file or directory"
+
+
+def test_a_session_config_file_is_checked_and_kept_as_the_serialized_config_proto(
+    tmp_path: pathlib.Path,
+) -> None:
+    from tensorflow.core.protobuf import config_pb2  # TensorFlow's own class reads it back
+
+    path = tmp_path / "session.config"
+    path.write_text(
+        "operation_timeout_in_ms: 250\n"
+        "gpu_options { allow_growth: true }\n"
+        "graph_options { optimizer_options { opt_level: L0 } }\n"
+    )
+    config = config_pb2.ConfigProto.FromString(read_session_config_file(path))
+    assert config.operation_timeout_in_ms == 250
+    assert config.gpu_options.allow_growth
+    assert config.graph_options.optimizer_options.opt_level == config_pb2.OptimizerOptions.L0
+    path.write_text("operation_timeout_in_ms: soon\n")
+    error = error_of(read_session_config_file, path)
+    assert error.code is Code.INVALID_ARGUMENT
+    assert error.message.startswith("Error parsing text-format tensorflow.ConfigProto: 1:")
+    assert error_of(read_session_config_file, tmp_path / "none").code is Code.NOT_FOUND

@@ -3,7 +3,9 @@
 ``--batching_parameters_file`` (``BatchingParameters``, into the batching
 layer's own ``BatchingOptions``), ``--monitoring_config_file`` (``MonitoringConfig``)
 and ``--ssl_config_file`` (``SSLConfig``) are parsed at the edge into frozen
-dataclasses with TensorFlow Serving's defaults filled in.
+dataclasses with TensorFlow Serving's defaults filled in;
+``--tensorflow_session_config_file`` (``tensorflow.ConfigProto``) is checked and kept
+serialized for the TensorFlow platform.
 Parse errors read ``Error parsing text-format tensorflow.serving.<Message>: <line>:<col>: …``
 as TensorFlow's do; a file that cannot be read raises ``NotFound``.
 """
@@ -17,7 +19,7 @@ import ssl
 import tempfile
 from typing import Any
 
-from google.protobuf import message, text_format
+from google.protobuf import descriptor_pool, message, message_factory, text_format
 
 from tensorserve.batching.options import BatchingOptions
 from tensorserve.batching.options import default_num_batch_threads as default_num_batch_threads
@@ -136,6 +138,20 @@ def read_monitoring_config_file(path: str | os.PathLike[str]) -> MonitoringConfi
 
 def read_ssl_config_file(path: str | os.PathLike[str]) -> SslConfig:
     return parse_ssl_config(read_text_file(path))
+
+
+def read_session_config_file(path: str | os.PathLike[str]) -> bytes:
+    """``--tensorflow_session_config_file``: a text ``tensorflow.ConfigProto``, checked at
+    start-up and kept serialized, so the flags stay free of TensorFlow's classes (its
+    message comes from the checked-in descriptors, :mod:`tensorserve.protos`)."""
+    return parse_text_proto(read_text_file(path), _config_proto()).SerializeToString()  # type: ignore[no-any-return]
+
+
+def _config_proto() -> Any:
+    import tensorserve.protos.tfserving  # noqa: F401 - puts tensorflow.ConfigProto in the pool
+
+    descriptor = descriptor_pool.Default().FindMessageTypeByName("tensorflow.ConfigProto")
+    return message_factory.GetMessageClass(descriptor)
 
 
 def check_ssl_pem(config: SslConfig, flag: str = "ssl_config_file") -> None:

@@ -28,6 +28,15 @@ class TensorFlowOptions:
     and concurrent requests already keep every core busy. A positive value sizes
     TensorFlow's inter-op pool as in TensorFlow Serving."""
 
+    session_config: bytes = b""
+    """A serialized ``tensorflow.ConfigProto`` every session starts from
+    (``--tensorflow_session_config_file``); the flags above, and the GPU memory fraction,
+    are set over it (``session_config.py``)."""
+
+    per_process_gpu_memory_fraction: float = 0.0
+    """``GPUOptions.per_process_gpu_memory_fraction`` (``--per_process_gpu_memory_fraction``;
+    0 lets TensorFlow decide)."""
+
     enable_model_warmup: bool = True
     """Replay ``assets.extra/tf_serving_warmup_requests`` while loading
     (``--enable_model_warmup``)."""

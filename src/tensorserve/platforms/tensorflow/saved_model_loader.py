@@ -19,11 +19,11 @@ from tensorserve.core import errors
 from tensorserve.core.loader import Loader, ResourceEstimate
 from tensorserve.core.servable_id import ServableId
 
-from .cuda_devices import cuda_device_count
 from .graph_session import GraphSession
 from .options import TensorFlowOptions
-from .runtime import OpError, config_pb2, meta_graph_pb2
+from .runtime import OpError, meta_graph_pb2
 from .saved_model_bundle import UnreadableSavedModel, load_into_session, read_saved_model
+from .session_config import session_config
 from .session_runner import SessionRunner, serving_error
 from .tensorflow_model import TensorFlowModel
 from .warmup import run_warmup
@@ -33,9 +33,6 @@ WarmupObserver = Callable[[str, float, int, "errors.ServingError | None"], None]
 
 RAM_ESTIMATE_MULTIPLIER = 1.2
 """TensorFlow Serving's heuristic: RAM = 1.2 x the size of the files on disk."""
-
-_CALLER_THREAD = -1
-"""``inter_op_parallelism_threads`` that makes TensorFlow run ops on the calling thread."""
 
 logger = logging.getLogger(__name__)
 
@@ -138,13 +135,7 @@ class SavedModelLoader(Loader):
     def _open_session(self, meta_graph_def: meta_graph_pb2.MetaGraphDef) -> GraphSession:
         """A session over the MetaGraph, variables restored and init op run; errors
         name the export directory and keep TensorFlow's code and message."""
-        config = config_pb2.ConfigProto(
-            intra_op_parallelism_threads=self.options.intra_op_parallelism,
-            inter_op_parallelism_threads=self.options.inter_op_parallelism or _CALLER_THREAD,
-            allow_soft_placement=True,
-        )
-        if not cuda_device_count():  # skip CUDA's start-up, and its ERROR line (cuda_devices)
-            config.device_count["GPU"] = 0
+        config = session_config(self.options)
         export_dir = os.fspath(self.path)
         try:
             return load_into_session(self.path, meta_graph_def, config)

@@ -1,0 +1,72 @@
+"""``--tensorflow_session_config_file``: the server's SavedModel sessions open with the
+file's ``ConfigProto``, as TensorFlow Serving's do, and a file that does not parse
+refuses the start."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.support import saved_models
+from tests.support.server_process import free_port, running_server, server_command
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_files_operation_timeout_ends_a_grpc_call_that_gives_no_deadline(
+    tmp_path: Path,
+) -> None:
+    # The model waits on a queue nothing fills. A call with no deadline of its own runs
+    # under the session's operation timeout, which only the file sets.
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    saved_models.write_blocking_model(tmp_path / "block" / "1")
+    config = tmp_path / "session.config"
+    config.write_text("operation_timeout_in_ms: 300\ngpu_options { allow_growth: true }\n")
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "block"
+    request.inputs["x"].dtype = 1  # DT_FLOAT, a scalar
+    request.inputs["x"].float_val.append(1.0)
+    with (
+        running_server(
+            "--model_name=block",
+            f"--model_base_path={tmp_path / 'block'}",
+            f"--tensorflow_session_config_file={config}",
+        ) as server,
+        grpc.insecure_channel(server.grpc_target) as channel,
+    ):
+        # No deadline on the call (it would replace the session's timeout): the test
+        # waits on the future instead, and gives up after 20 s.
+        call = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict.future(request)
+        try:
+            error = call.exception(timeout=20)
+        finally:
+            call.cancel()
+        assert isinstance(error, grpc.RpcError), error
+        assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        assert error.details() == "Timed out waiting for notification"
+    assert "tensorflow_session_config_file is accepted" not in server.log()
+
+
+def test_a_session_config_file_that_does_not_parse_refuses_the_start(tmp_path: Path) -> None:
+    saved_models.write_half_plus_two(tmp_path / "m" / "1")
+    config = tmp_path / "session.config"
+    config.write_text("operation_timeout_in_ms: soon\n")
+    command = server_command(
+        [
+            f"--port={free_port()}",
+            f"--rest_api_port={free_port()}",
+            "--model_name=m",
+            f"--model_base_path={tmp_path / 'm'}",
+            f"--tensorflow_session_config_file={config}",
+        ]
+    )
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert (
+        "Failed to start server. Error: INVALID_ARGUMENT: "
+        "Error parsing text-format tensorflow.ConfigProto: 1:" in done.stderr
+    )
