@@ -101,7 +101,9 @@ class ModelServer:
             from tensorserve.batching.server_batching import ServerBatching
 
             self.batching = ServerBatching.from_file(
-                options.batching_parameters_file, self.metrics.batching_sink()
+                options.batching_parameters_file,
+                self.metrics.batching_sink(),
+                per_model=options.enable_per_model_batching_parameters,
             )
         self.dataplane = DataPlane(
             self.manager,
@@ -206,13 +208,14 @@ class ModelServer:
             loader: Loader
             if "://" not in path and is_python_servable(path):
                 return python_loader(servable_id, path)
+            storage = storage_for(path)
             if "://" in path:  # object storage: copied locally when the load starts
-                loader = RemoteVersionLoader(storage_for(path), path, saved_model)
+                loader = RemoteVersionLoader(storage, path, saved_model)
             else:
                 other = self._other_runtime_loader(servable_id, path)
                 loader = other or self._with_twins(saved_model(path), path)
-            if self.batching is not None:
-                loader = self.batching.wrap(loader)
+            if self.batching is not None:  # the local copy is there once the load ran
+                loader = self.batching.wrap(loader, lambda: storage.local_path(path))
             return loader
 
         return make_loader
@@ -250,7 +253,9 @@ class ModelServer:
 
             self.loads.note_path(servable_id, path)
             loader: Loader = OnnxLoader(servable_id, path, options)
-            return batching.wrap(loader) if batching is not None else loader
+            if batching is None:
+                return loader
+            return batching.wrap(loader, lambda: storage_for(path).local_path(path))
 
         return make_loader
 
@@ -429,7 +434,6 @@ def _configure_logging() -> None:
 _INERT_FLAGS = (
     "use_alts_credentials",
     "platform_config_file",
-    "enable_per_model_batching_parameters",
     "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled",
     "mixed_precision",

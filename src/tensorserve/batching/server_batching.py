@@ -1,4 +1,5 @@
-"""Batching for one whole server: ``--enable_batching`` with ``--batching_parameters_file``.
+"""Batching for one whole server: ``--enable_batching`` with ``--batching_parameters_file``
+(and ``--enable_per_model_batching_parameters``).
 
 :class:`ServerBatching` owns the server's one :class:`SharedBatchScheduler`
 (its threads start when it is made) and wraps each model's loader so that
@@ -8,7 +9,10 @@ stops it after the models are unloaded.
 
 from __future__ import annotations
 
-from tensorserve.batching.batching_loader import batching_wrapper
+import pathlib
+from collections.abc import Callable
+
+from tensorserve.batching.batching_loader import BatchingLoader, per_model_options
 from tensorserve.batching.metrics_sink import BatchingMetricsSink
 from tensorserve.batching.options import BatchingOptions
 from tensorserve.batching.scheduler import SharedBatchScheduler
@@ -19,21 +23,37 @@ from tensorserve.core.loader import Loader
 class ServerBatching:
     """The scheduler every batched model of a server shares. ``wrap`` is thread-safe."""
 
-    def __init__(self, options: BatchingOptions, metrics: BatchingMetricsSink) -> None:
+    def __init__(
+        self, options: BatchingOptions, metrics: BatchingMetricsSink, *, per_model: bool = False
+    ) -> None:
         self.scheduler = SharedBatchScheduler(
             options.num_batch_threads, thread_pool_name=options.thread_pool_name
         )
         self.scheduler.start()
-        self._wrap = batching_wrapper(self.scheduler, options, metrics)
+        self.options = options
+        self.per_model = per_model
+        """``--enable_per_model_batching_parameters``: each version's own file, or none."""
+        self._metrics = metrics
 
     @classmethod
-    def from_file(cls, path: str, metrics: BatchingMetricsSink) -> ServerBatching:
+    def from_file(
+        cls, path: str, metrics: BatchingMetricsSink, *, per_model: bool = False
+    ) -> ServerBatching:
         """From ``--batching_parameters_file`` (TensorFlow Serving's defaults when "")."""
-        return cls(read_batching_parameters_file(path) if path else BatchingOptions(), metrics)
+        options = read_batching_parameters_file(path) if path else BatchingOptions()
+        return cls(options, metrics, per_model=per_model)
 
-    def wrap(self, loader: Loader) -> Loader:
-        """``loader``, loading a model that is served through the batching queues."""
-        return self._wrap(loader)
+    def wrap(self, loader: Loader, version_dir: Callable[[], pathlib.Path]) -> Loader:
+        """``loader``, loading a model that is served through the batching queues.
+        ``version_dir`` gives the loaded version's local directory (after its load), where
+        per-model batching reads ``batching_params.pbtxt``."""
+        if not self.per_model:
+            return BatchingLoader(loader, self.scheduler, self.options, self._metrics)
+
+        def options_at_load() -> BatchingOptions | None:
+            return per_model_options(version_dir(), self.options)
+
+        return BatchingLoader(loader, self.scheduler, options_at_load, self._metrics)
 
     def stop(self, timeout_s: float | None = None) -> None:
         """Fail what is still queued and join the batch threads (``timeout_s`` in all;
