@@ -255,7 +255,7 @@ class ModelServer:
             loader: Loader = OnnxLoader(servable_id, path, options)
             if batching is None:
                 return loader
-            return batching.wrap(loader, lambda: storage_for(path).local_path(path))
+            return batching.wrap(loader, lambda: Path(path))  # ONNX versions are local
 
         return make_loader
 
