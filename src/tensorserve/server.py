@@ -61,7 +61,7 @@ from tensorserve.platforms.python.servable_loader import PythonServableLoader, i
 from tensorserve.server_core import LoaderFactory, ServerCore
 from tensorserve.sources.remote_version_loader import RemoteVersionLoader
 from tensorserve.sources.storage import storage_for
-from tensorserve.tensorflow_environment import set_serving_defaults
+from tensorserve.tensorflow_environment import check_mixed_precision, set_serving_defaults
 from tensorserve.transports import (
     TransportFiles,
     TransportHost,
@@ -192,7 +192,9 @@ class ModelServer:
                 else b""
             ),
             per_process_gpu_memory_fraction=opts.per_process_gpu_memory_fraction,
+            mixed_precision=opts.mixed_precision,
         )
+        check_mixed_precision(opts.mixed_precision)
 
         def make_loader(servable_id: ServableId, path: str) -> Loader:
             self.loads.note_path(servable_id, path)
@@ -436,7 +438,6 @@ _INERT_FLAGS = (
     "platform_config_file",
     "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled",
-    "mixed_precision",
     "thread_pool_factory_config_file",
 )
 

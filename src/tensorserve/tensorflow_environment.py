@@ -6,13 +6,19 @@ afterwards is never read. A variable the user set is left as it is.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 """oneDNN's custom ops: the server turns them off unless this is set."""
 
 LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
+
+BFLOAT16 = "bfloat16"
+"""The one ``--mixed_precision`` mode TensorFlow Serving knows."""
+
+_LOG = logging.getLogger(__name__)
 
 
 def set_serving_defaults(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -25,3 +31,28 @@ def set_serving_defaults(environ: MutableMapping[str, str] = os.environ) -> None
     environ.setdefault(LOG_LEVEL_ENV, "1")
     if not environ.get(ONEDNN_ENV):
         environ[ONEDNN_ENV] = "0"
+
+
+def onednn_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether TensorFlow will run oneDNN's custom ops (``TF_ENABLE_ONEDNN_OPTS`` true),
+    once :func:`set_serving_defaults` has run."""
+    return environ.get(ONEDNN_ENV, "").strip().lower() in ("1", "true")
+
+
+def check_mixed_precision(mode: str, environ: Mapping[str, str] = os.environ) -> None:
+    """Log what ``--mixed_precision`` will do, with TensorFlow Serving's texts, and say so
+    when it can do nothing: its bfloat16 rewrite (grappler's
+    ``auto_mixed_precision_onednn_bfloat16``) runs only with oneDNN's custom ops, which
+    the server turns off unless ``TF_ENABLE_ONEDNN_OPTS=1``."""
+    if not mode:
+        return
+    if mode != BFLOAT16:
+        _LOG.warning("%s auto mixed precision is not supported. Valid option: bfloat16", mode)
+    elif not onednn_enabled(environ):
+        _LOG.warning(
+            "--mixed_precision=bfloat16 has no effect while oneDNN's custom ops are off, "
+            "as the server runs them unless %s=1 is set",
+            ONEDNN_ENV,
+        )
+    else:
+        _LOG.info("Running inference with bfloat16 auto mixed precision")

@@ -171,6 +171,27 @@ def write_blocking_model(path: str | os.PathLike[str]) -> Path:
     return _save(path, graph, {"serving_default": signature})
 
 
+def write_matmul_chain_model(path: str | os.PathLike[str]) -> Path:
+    """Export ``serving_default``: ``y = relu(relu(... x @ W ...))``, six float32 MatMuls
+    over ``x`` of shape ``[None, 4]``, every weight 1.001. Big enough for grappler's
+    rewrites (a graph of one MatMul is skipped); ones in give 4120.6387 each in float32
+    and 4096.0 once the MatMuls run in bfloat16, where 1.001 rounds to 1."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, shape=[None, 4], name="x")
+        weights = v1.Variable(np.full((4, 4), 1.001, np.float32), name="w")
+        hidden = x
+        for _ in range(6):
+            hidden = tf.nn.relu(tf.matmul(hidden, weights) + 0.0)
+        y = tf.identity(hidden, name="y")
+        signature = v1.saved_model.signature_def_utils.predict_signature_def(
+            inputs={"x": x}, outputs={"y": y}
+        )
+    return _save(path, graph, {"serving_default": signature})
+
+
 def write_tf2_half_plus_two(path: str | os.PathLike[str]) -> Path:
     """Export ``y = 0.5 * x + 2`` as a TF2 ``tf.Module`` with one ``serving_default``
     signature over float32 ``x`` of shape ``[None]``. Takes about a second (tracing)."""

@@ -71,3 +71,11 @@ def test_the_files_operation_timeout_ends_a_call_that_blocks(
         model.predict("", {"x": np.array(1.0, dtype=np.float32)})
     assert caught.value.code is Code.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 10
+
+
+def test_mixed_precision_bfloat16_turns_on_onednns_bfloat16_rewrite() -> None:
+    rewrite = session_config(TensorFlowOptions(mixed_precision="bfloat16")).graph_options
+    assert rewrite.rewrite_options.auto_mixed_precision_onednn_bfloat16 == 1  # ON
+    for mode in ("", "float16"):
+        other = session_config(TensorFlowOptions(mixed_precision=mode)).graph_options
+        assert other.rewrite_options.auto_mixed_precision_onednn_bfloat16 == 0  # DEFAULT

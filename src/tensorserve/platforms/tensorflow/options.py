@@ -37,6 +37,10 @@ class TensorFlowOptions:
     """``GPUOptions.per_process_gpu_memory_fraction`` (``--per_process_gpu_memory_fraction``;
     0 lets TensorFlow decide)."""
 
+    mixed_precision: str = ""
+    """``--mixed_precision``: ``bfloat16`` turns on grappler's oneDNN bfloat16 rewrite, as
+    in TensorFlow Serving; it runs only with ``TF_ENABLE_ONEDNN_OPTS=1``."""
+
     enable_model_warmup: bool = True
     """Replay ``assets.extra/tf_serving_warmup_requests`` while loading
     (``--enable_model_warmup``)."""

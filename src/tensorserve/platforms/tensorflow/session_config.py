@@ -7,7 +7,8 @@ always writes ``intra_op_parallelism_threads`` and ``inter_op_parallelism_thread
 from the flags, 0 included, after reading the file. Everything else in the file
 (``operation_timeout_in_ms``, ``graph_options``, ``gpu_options.allow_growth``,
 ``session_inter_op_thread_pool``...) reaches TensorFlow as written, apart from
-``per_process_gpu_memory_fraction``, which its flag always sets.
+``per_process_gpu_memory_fraction``, which its flag always sets. ``--mixed_precision
+bfloat16`` turns on grappler's ``auto_mixed_precision_onednn_bfloat16``, as there.
 
 Two choices of tensorserve's are set too. ``inter_op_parallelism_threads`` 0 becomes
 -1, which runs a call's ops on the model thread that made it (``options.py`` says
@@ -17,6 +18,8 @@ device, ``device_count {"GPU": 0}`` skips CUDA's start-up (``cuda_devices.py``).
 """
 
 from __future__ import annotations
+
+from tensorserve.tensorflow_environment import BFLOAT16
 
 from .cuda_devices import cuda_device_count
 from .options import TensorFlowOptions
@@ -33,6 +36,9 @@ def session_config(options: TensorFlowOptions) -> config_pb2.ConfigProto:
     config.intra_op_parallelism_threads = options.intra_op_parallelism
     config.inter_op_parallelism_threads = options.inter_op_parallelism or CALLER_THREAD
     config.allow_soft_placement = True
+    if options.mixed_precision == BFLOAT16:  # other modes: warned about at start-up
+        rewrite = config.graph_options.rewrite_options
+        rewrite.auto_mixed_precision_onednn_bfloat16 = rewrite.ON
     if not cuda_device_count():
         config.device_count["GPU"] = 0
     return config
