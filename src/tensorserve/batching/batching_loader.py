@@ -38,7 +38,7 @@ class BatchingLoader(Loader):
         self,
         inner: Loader,
         scheduler: SharedBatchScheduler,
-        options: BatchingOptions | OptionsAtLoad,
+        options: OptionsAtLoad,
         metrics: BatchingMetricsSink | None = None,
     ) -> None:
         self._inner = inner
@@ -53,9 +53,7 @@ class BatchingLoader(Loader):
     def load(self) -> None:
         self._inner.load()
         try:
-            options = (
-                self._options if isinstance(self._options, BatchingOptions) else self._options()
-            )
+            options = self._options()
         except BaseException:
             self._inner.unload()
             raise

@@ -47,10 +47,10 @@ class ServerBatching:
         """``loader``, loading a model that is served through the batching queues.
         ``version_dir`` gives the loaded version's local directory (after its load), where
         per-model batching reads ``batching_params.pbtxt``."""
-        if not self.per_model:
-            return BatchingLoader(loader, self.scheduler, self.options, self._metrics)
 
         def options_at_load() -> BatchingOptions | None:
+            if not self.per_model:
+                return self.options
             return per_model_options(version_dir(), self.options)
 
         return BatchingLoader(loader, self.scheduler, options_at_load, self._metrics)
