@@ -40,8 +40,8 @@ def test_what_the_user_set_is_kept() -> None:
             "bfloat16",
             "0",
             logging.WARNING,
-            "--mixed_precision=bfloat16 has no effect while oneDNN's custom ops are off, "
-            "as the server runs them unless TF_ENABLE_ONEDNN_OPTS=1 is set",
+            "--mixed_precision=bfloat16 has no effect while oneDNN's custom ops are off; "
+            "the server turns them off unless TF_ENABLE_ONEDNN_OPTS=1 is set",
         ),
         (
             "float16",

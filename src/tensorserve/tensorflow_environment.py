@@ -50,8 +50,8 @@ def check_mixed_precision(mode: str, environ: Mapping[str, str] = os.environ) ->
         _LOG.warning("%s auto mixed precision is not supported. Valid option: bfloat16", mode)
     elif not onednn_enabled(environ):
         _LOG.warning(
-            "--mixed_precision=bfloat16 has no effect while oneDNN's custom ops are off, "
-            "as the server runs them unless %s=1 is set",
+            "--mixed_precision=bfloat16 has no effect while oneDNN's custom ops are off; "
+            "the server turns them off unless %s=1 is set",
             ONEDNN_ENV,
         )
     else:

@@ -54,5 +54,5 @@ def test_without_onednn_bfloat16_mixed_precision_changes_nothing_and_says_so(
     saved_models.write_matmul_chain_model(tmp_path / "chain" / "1")
     outputs, log = _outputs(tmp_path / "chain", "0", "--mixed_precision=bfloat16")
     assert outputs == pytest.approx([FLOAT32] * 4)
-    assert "--mixed_precision=bfloat16 has no effect while oneDNN's custom ops are off" in log
+    assert "--mixed_precision=bfloat16 has no effect while oneDNN's custom ops are off;" in log
     assert "mixed_precision is accepted" not in log

@@ -10,7 +10,7 @@ from the flags, 0 included, after reading the file. Everything else in the file
 ``per_process_gpu_memory_fraction``, which its flag always sets. ``--mixed_precision
 bfloat16`` turns on grappler's ``auto_mixed_precision_onednn_bfloat16``, as there.
 
-Two choices of tensorserve's are set too. ``inter_op_parallelism_threads`` 0 becomes
+Three choices of tensorserve's are set too. ``inter_op_parallelism_threads`` 0 becomes
 -1, which runs a call's ops on the model thread that made it (``options.py`` says
 why). ``allow_soft_placement`` is on, so a graph exported with a GPU device on its
 nodes still loads on a machine without one. And where the CUDA driver shows no
