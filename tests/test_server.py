@@ -39,3 +39,13 @@ def test_auto_grpc_server_is_h2_unless_grpcio_is_configured(
         grpc_channel_arguments=channel_arguments,
     )
     assert grpc_server_kind(options) == kind
+
+
+def test_auto_counts_a_platform_config_file_as_batching() -> None:
+    # Any of its platforms may batch; the threaded server would cap a batch at its threads.
+    options = ServerOptions(
+        model_base_path="/m",
+        platform_config_file="/platforms.config",
+        grpc_channel_arguments="grpc.http2.bdp_probe=0",
+    )
+    assert grpc_server_kind(options) == "asyncio"

@@ -43,7 +43,12 @@ from tensorserve.config.model_server_config import (
     validate_model_server_config,
 )
 from tensorserve.config.options import ServerOptions
-from tensorserve.config.text_protos import read_session_config_file
+from tensorserve.config.platform_config import (
+    OWN_PLATFORMS,
+    TENSORFLOW_PLATFORM,
+    SavedModelPlatform,
+    saved_model_platforms,
+)
 from tensorserve.core.aspired_versions_manager import AspiredVersionsManager, ManagerOptions
 from tensorserve.core.errors import ServingError
 from tensorserve.core.loader import Loader
@@ -96,15 +101,20 @@ class ModelServer:
         self._control = concurrent.futures.ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="tensorserve-control"
         )
-        self.batching: Any = None
-        if options.enable_batching:
-            from tensorserve.batching.server_batching import ServerBatching
+        # The flags' `tensorflow` platform, or --platform_config_file's entries; read now,
+        # so a bad file refuses the start.
+        self.platforms = saved_model_platforms(options)
+        self.batching: dict[str, Any] = {}
+        """Each batched SavedModel platform's own shared scheduler, as in TF Serving."""
+        for name, platform in self.platforms.items():
+            if platform.batching is not None:
+                from tensorserve.batching.server_batching import ServerBatching
 
-            self.batching = ServerBatching.from_file(
-                options.batching_parameters_file,
-                self.metrics.batching_sink(),
-                per_model=options.enable_per_model_batching_parameters,
-            )
+                self.batching[name] = ServerBatching(
+                    platform.batching,
+                    self.metrics.batching_sink(),
+                    per_model=platform.per_model_batching,
+                )
         self.dataplane = DataPlane(
             self.manager,
             self.monitor,
@@ -116,7 +126,10 @@ class ModelServer:
             self.manager,
             self.monitor,
             {
-                "tensorflow": self._tensorflow_loader_factory(python_loader),
+                **{
+                    name: self._tensorflow_loader_factory(name, python_loader)
+                    for name in self.platforms
+                },
                 "onnx": self._onnx_loader_factory(),
                 "python": python_loader,
             },
@@ -140,7 +153,7 @@ class ModelServer:
         # A config TF Serving refuses (duplicate names, relative paths...) refuses the start;
         # models that merely fail to load do not (see below). So does any bad file, read
         # now rather than after minutes of model loading.
-        validate_model_server_config(config)
+        validate_model_server_config(config, supported_platforms={*self.platforms, *OWN_PLATFORMS})
         self._files = read_transport_files(self.options)
         self.core.start()
         started = time.monotonic()
@@ -172,29 +185,17 @@ class ModelServer:
             return read_model_server_config_file(self.options.model_config_file)
         return single_model_config(self.options.model_name, self.options.model_base_path)
 
-    def _tensorflow_loader_factory(self, python_loader: LoaderFactory) -> LoaderFactory:
-        """SavedModels; a version directory with ``servable.py`` and no SavedModel is a
-        Python servable (``python_loader``), as no TensorFlow Serving could serve it."""
-        from tensorserve.platforms.tensorflow.options import TensorFlowOptions
-
-        opts = self.options
-        session_parallelism = opts.tensorflow_session_parallelism
-        tf_options = TensorFlowOptions(
-            saved_model_tags=TensorFlowOptions.parse_tags(opts.saved_model_tags),
-            intra_op_parallelism=opts.tensorflow_intra_op_parallelism or session_parallelism,
-            inter_op_parallelism=opts.tensorflow_inter_op_parallelism or session_parallelism,
-            enable_model_warmup=opts.enable_model_warmup,
-            num_request_iterations_for_warmup=opts.num_request_iterations_for_warmup,
-            enable_signature_method_name_check=opts.enable_signature_method_name_check,
-            session_config=(
-                read_session_config_file(opts.tensorflow_session_config_file)
-                if opts.tensorflow_session_config_file
-                else b""
-            ),
-            per_process_gpu_memory_fraction=opts.per_process_gpu_memory_fraction,
-            mixed_precision=opts.mixed_precision,
-        )
-        check_mixed_precision(opts.mixed_precision)
+    def _tensorflow_loader_factory(
+        self, platform: str, python_loader: LoaderFactory
+    ) -> LoaderFactory:
+        """SavedModels of one platform (``tensorflow``, or a platform config file's
+        entry); a version directory with ``servable.py`` and no SavedModel is a Python
+        servable (``python_loader``), as no TensorFlow Serving could serve it."""
+        settings = self.platforms[platform]
+        tf_options = settings.tensorflow
+        check_mixed_precision(tf_options.mixed_precision)
+        onnx_options = _onnx_options(settings)
+        batching = self.batching.get(platform)
 
         def make_loader(servable_id: ServableId, path: str) -> Loader:
             self.loads.note_path(servable_id, path)
@@ -214,10 +215,18 @@ class ModelServer:
             if "://" in path:  # object storage: copied locally when the load starts
                 loader = RemoteVersionLoader(storage, path, saved_model)
             else:
-                other = self._other_runtime_loader(servable_id, path)
-                loader = other or self._with_twins(saved_model(path), path)
-            if self.batching is not None:  # the local copy is there once the load ran
-                loader = self.batching.wrap(loader, lambda: storage.local_path(path))
+                from tensorserve.platforms.runtime_choice import other_runtime_loader
+
+                other = other_runtime_loader(
+                    servable_id,
+                    Path(path),
+                    onnx_options=onnx_options,
+                    prefer_tflite=settings.prefer_tflite,
+                    tflite_pool_size=settings.tflite_pools,
+                )
+                loader = other or self._with_twins(saved_model(path), path, onnx_options)
+            if batching is not None:  # the local copy is there once the load ran
+                loader = batching.wrap(loader, lambda: storage.local_path(path))
             return loader
 
         return make_loader
@@ -232,23 +241,13 @@ class ModelServer:
 
         return make_loader
 
-    def _onnx_options(self) -> Any:
-        from tensorserve.platforms.onnx.options import OnnxOptions
-
-        opts = self.options
-        return OnnxOptions(
-            intra_op_parallelism=(
-                opts.tensorflow_intra_op_parallelism or opts.tensorflow_session_parallelism
-            ),
-            inter_op_parallelism=(
-                opts.tensorflow_inter_op_parallelism or opts.tensorflow_session_parallelism
-            ),
-        )
-
     def _onnx_loader_factory(self) -> LoaderFactory:
-        """``model_platform: "onnx"``: each version directory holds ``model.onnx``."""
-        options = self._onnx_options()
-        batching = self.batching
+        """``model_platform: "onnx"``: each version directory holds ``model.onnx``; the
+        ``tensorflow`` platform's threads and batching apply (the flags, or its entry in
+        a platform config file)."""
+        settings = self.platforms.get(TENSORFLOW_PLATFORM)
+        options = _onnx_options(settings)
+        batching = self.batching.get(TENSORFLOW_PLATFORM)
 
         def make_loader(servable_id: ServableId, path: str) -> Loader:
             from tensorserve.platforms.onnx.onnx_loader import OnnxLoader
@@ -261,27 +260,13 @@ class ModelServer:
 
         return make_loader
 
-    def _with_twins(self, loader: Loader, path: str) -> Loader:
+    def _with_twins(self, loader: Loader, path: str, onnx_options: Any) -> Loader:
         """With ``--prefer_onnx_model``, the SavedModel's verified ONNX twins serve too."""
         if not self.options.prefer_onnx_model:
             return loader
         from tensorserve.platforms.onnx.twin_loader import TwinLoader
 
-        return TwinLoader(loader, Path(path), self._onnx_options())
-
-    def _other_runtime_loader(self, servable_id: ServableId, path: str) -> Loader | None:
-        """A TensorFlow-platform version served by another runtime, chosen by its files:
-        ``model.tflite`` with ``--prefer_tflite_model``, or ``model.onnx`` alone
-        (no ``saved_model.pb``). None: the SavedModel loader serves it."""
-        from tensorserve.platforms.runtime_choice import other_runtime_loader
-
-        return other_runtime_loader(
-            servable_id,
-            Path(path),
-            onnx_options=self._onnx_options(),
-            prefer_tflite=self.options.prefer_tflite_model,
-            tflite_pool_size=self.options.num_tflite_pools,
-        )
+        return TwinLoader(loader, Path(path), onnx_options)
 
     async def _start_transports(self) -> None:
         from tensorserve.monitoring.asgi import prometheus_asgi_app
@@ -388,8 +373,8 @@ class ModelServer:
         unloaded = await self._in_control(self.core.stop, _left(deadline))
         # Model threads still in a call now (a model that hangs) are daemons: the
         # shutdown timeout bounds the wait for them, as it bounds the rest.
-        if self.batching is not None:
-            await self._in_control(self.batching.stop, _left(deadline))
+        for batching in self.batching.values():
+            await self._in_control(batching.stop, _left(deadline))
         await self._in_control(self.executor.shutdown, _left(deadline))
         self._control.shutdown(wait=False)
         return bool(unloaded)
@@ -397,6 +382,19 @@ class ModelServer:
 
 def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.0)
+
+
+def _onnx_options(platform: SavedModelPlatform | None) -> Any:
+    """ONNX Runtime's sessions take the threads of the SavedModel platform they serve
+    beside (``--tensorflow_*_parallelism``, or a platform config's session config)."""
+    from tensorserve.platforms.onnx.options import OnnxOptions
+
+    if platform is None:
+        return OnnxOptions()
+    return OnnxOptions(
+        intra_op_parallelism=platform.tensorflow.intra_op_parallelism,
+        inter_op_parallelism=platform.tensorflow.inter_op_parallelism,
+    )
 
 
 def _model_executor(options: ServerOptions) -> ModelExecutor:
@@ -435,7 +433,6 @@ def _configure_logging() -> None:
 #: Flags TensorFlow Serving has that change nothing here; set, they earn a warning.
 _INERT_FLAGS = (
     "use_alts_credentials",
-    "platform_config_file",
     "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled",
     "thread_pool_factory_config_file",

@@ -213,7 +213,8 @@ def grpc_server_kind(options: ServerOptions) -> str:
     connection lifetime, stream count and port sharing (``grpc/h2/lifetime.py``); given
     any other, ``auto`` keeps grpcio, asyncio with batching (the threaded server holds
     one handler thread per RPC in flight, which would cap a batch at
-    ``--grpc_max_threads`` requests) and threads otherwise. Arguments that do not parse,
+    ``--grpc_max_threads`` requests; a ``--platform_config_file`` counts as batching)
+    and threads otherwise. Arguments that do not parse,
     or values h2 would leave out, leave the choice to grpcio, which reports them.
     """
     from tensorserve.grpc.h2.lifetime import honoured
@@ -227,7 +228,9 @@ def grpc_server_kind(options: ServerOptions) -> str:
         arguments = [("", "")]
     if honoured(arguments):
         return "h2"
-    return "asyncio" if options.enable_batching else "threads"
+    # A platform config file may batch any platform: read as batching, for that choice.
+    batching = options.enable_batching or bool(options.platform_config_file)
+    return "asyncio" if batching else "threads"
 
 
 def _probe(host: str, port: int) -> None:

@@ -202,7 +202,10 @@ def validate_server_options(options: ServerOptions) -> None:
         raise InvalidArgument(
             "Both server_options.model_base_path and server_options.model_config_file are empty!"
         )
-    if options.batching_parameters_file and not options.enable_batching:
+    # A platform config file replaces the session flags; TF Serving checks them only
+    # without one.
+    session_flags = not options.platform_config_file
+    if session_flags and options.batching_parameters_file and not options.enable_batching:
         raise InvalidArgument(
             "server_options.batching_parameters_file is set without setting "
             "server_options.enable_batching to true."
@@ -224,7 +227,8 @@ def validate_server_options(options: ServerOptions) -> None:
             "--drain_delay_seconds and --shutdown_timeout_seconds must not be negative."
         )
     if (
-        options.tensorflow_session_parallelism > 0
+        session_flags
+        and options.tensorflow_session_parallelism > 0
         and options.tensorflow_intra_op_parallelism > 0
         and options.tensorflow_inter_op_parallelism > 0
     ):

@@ -68,7 +68,7 @@ def parse_text_proto(text: str, message_type: Any) -> Any:
     """Parse ``text`` into a new ``message_type``; InvalidArgument with TF's wording on error."""
     proto = message_type()
     try:
-        text_format.Parse(text, proto)
+        text_format.Parse(text, proto, descriptor_pool=proto.DESCRIPTOR.file.pool)
     except (text_format.ParseError, message.DecodeError) as exc:
         detail = str(exc).replace(" : ", ": ", 1)
         raise InvalidArgument(
@@ -95,8 +95,12 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
 
 def parse_batching_parameters(text: str) -> BatchingOptions:
     """Batching options from ``BatchingParameters`` text (validated by ``BatchingOptions``)."""
-    proto = parse_text_proto(text, message_class("BatchingParameters"))
+    return batching_options_from_proto(parse_text_proto(text, message_class("BatchingParameters")))
 
+
+def batching_options_from_proto(proto: Any) -> BatchingOptions:
+    """A parsed ``BatchingParameters``, with TensorFlow Serving's defaults for what it
+    leaves unset (a file's pool name being ``batch_threads``)."""
     wrapped = {
         field: getattr(proto, field).value
         for field in _WRAPPED_BATCHING_FIELDS
