@@ -10,10 +10,13 @@ then measures images/s at each batch size:
 * served: per model one server without and one with ``--prefer_onnx_model``, each called
   over TensorFlow Serving gRPC (a prebuilt ``PredictRequest``) and V2 REST with the
   binary tensor extension (``tritonclient.http``), one client, closed loop. With
-  ``--in-flight N`` the gRPC client keeps N requests outstanding (futures), and V2 REST
-  is driven by ``wrk`` over N connections with the same binary body (tritonclient's
-  ``async_infer`` stalls at ~90 requests/s whatever the server), so the server, not one
-  round trip, sets the rate.
+  ``--in-flight N`` gRPC is driven by ``h2load`` over N connections POSTing the same
+  prebuilt request frame (``--grpc-driver=client``: the Python client keeps N requests
+  outstanding instead, as before 2026-12-05), and V2 REST by ``wrk`` over N connections
+  with the same binary body (tritonclient's ``async_infer`` stalls at ~90 requests/s
+  whatever the server), so the server, not one round trip, sets the rate. The C load
+  generators matter on 2 cores: the Python gRPC client spent about as much CPU per
+  batch-32 request as the ONNX Runtime server did, which pulled every ratio towards 1.
 
 Every cell is timed ``--duration`` seconds (two calls at least), cells interleaved over
 ``--rounds`` rounds, median kept; served cells also give the server's CPU µs per request
@@ -43,8 +46,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from harness import tools, wrk
+from harness import h2load, tools, wrk
 from harness.cpu import process_tree_cpu_s
+from harness.grpc_requests import write_grpc_frame
 from harness.models import BenchModel, mobilenet_v2, small_cnn
 from harness.processes import free_port, running
 
@@ -186,6 +190,43 @@ def v2_binary_call(target: str, model: BenchModel, batch: np.ndarray) -> tuple[C
     return lambda: client.infer(model.name, [tensor], outputs=[output]), None
 
 
+def grpc_h2load(
+    target: str, model: BenchModel, batch: np.ndarray, connections: int, work: Path
+) -> Callable[[float], tuple[float, float]] | None:
+    """h2load POSTing ``batch`` as one prebuilt Predict frame over ``connections``
+    connections, one stream each (None without h2load). h2load sees only HTTP status;
+    the cell's ``call`` checks the answer through a real client first."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    tool = tools.debian_tool("h2load", "nghttp2-client", work / "install.log")
+    if not tool.available:
+        print(f"gRPC rows keep the Python client: {tool.reason}", file=sys.stderr)
+        return None
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model.name
+    request.inputs[model.input_name].CopyFrom(tf.make_tensor_proto(batch))
+    frame = write_grpc_frame(
+        work / f"grpc-{model.name}-{len(batch)}-{free_port()}.bin", request.SerializeToString()
+    )
+
+    def drive(duration_s: float) -> tuple[float, float]:
+        """As :func:`v2_binary_wrk`'s: longer cells until two answers per connection."""
+        seconds = max(1, round(duration_s))
+        while True:
+            cell = h2load.run(
+                tool.path, target, frame, connections, seconds, model.name, "grpc", work
+            )
+            if cell.unavailable or cell.errors:
+                raise RuntimeError(f"h2load against {target}: {cell.unavailable or cell.errors}")
+            calls = cell.requests_per_s * seconds
+            if calls >= 2 * connections or seconds >= 60:
+                return calls, seconds
+            seconds *= 2
+
+    return drive
+
+
 def v2_binary_wrk(
     target: str, model: BenchModel, batch: np.ndarray, connections: int, work: Path
 ) -> Callable[[float], tuple[float, float]] | None:
@@ -276,7 +317,22 @@ def served_cells(
         )
         for n, batch in batches.items():
             call, submit = grpc_call(grpc_target, model, batch)
-            cells.append(Cell(model.name, PLACES[1], runtime, n, call, pid, submit, args.in_flight))
+            grpc_drive = None
+            if args.in_flight > 1 and args.grpc_driver == "h2load":
+                grpc_drive = grpc_h2load(grpc_target, model, batch, args.in_flight, work)
+            cells.append(
+                Cell(
+                    model.name,
+                    PLACES[1],
+                    runtime,
+                    n,
+                    call,
+                    pid,
+                    submit,
+                    args.in_flight,
+                    drive=grpc_drive,
+                )
+            )
             call, _ = v2_binary_call(rest_target, model, batch)
             drive = None
             if args.in_flight > 1:
@@ -336,6 +392,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="requests each served cell's client keeps outstanding (1: closed loop)",
     )
     parser.add_argument(
+        "--grpc-driver",
+        choices=("h2load", "client"),
+        default="h2load",
+        help="with --in-flight > 1: h2load over N connections, or the Python client's futures",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="1 round of 1 s cells, MobileNetV2 at batch 1 and 8"
     )
     parser.add_argument(
@@ -392,7 +454,8 @@ def main(argv: list[str]) -> int:
     report(cells)
     print(
         f"\nload average after: {os.getloadavg()}; {time.monotonic() - started:.0f} s in all; "
-        f"{args.in_flight} request(s) in flight per served cell; "
+        f"{args.in_flight} request(s) in flight per served cell"
+        f"{f' (gRPC: {args.grpc_driver})' if args.in_flight > 1 else ''}; "
         f"served with oneDNN {'on' if args.server_onednn else 'off (server default)'}, "
         f"extra server flags {args.server_flag or 'none'}; in-process TensorFlow as this "
         f"process imported it (TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')})"
