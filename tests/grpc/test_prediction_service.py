@@ -377,3 +377,17 @@ def test_an_async_servable_is_awaited_on_the_loop(prediction: Stub, harness: Ser
     assert model.threads == [harness.loop_thread_id]
     missing = rpc_error(prediction.Predict, predict_request(name="awaited", signature="nope"))
     assert missing.code() is grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_a_request_is_sized_by_the_transports_count_when_it_has_one() -> None:
+    from types import SimpleNamespace
+
+    from tensorserve.grpc.prediction_service import request_size
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "m"
+    request.inputs["x"].tensor_content = b"\0" * 4000
+    # The h2 server's context knows the size; protobuf's ByteSize() would re-encode.
+    assert request_size(request, SimpleNamespace(request_bytes=4321)) == 4321
+    # grpcio's contexts do not: the message is counted.
+    assert request_size(request, SimpleNamespace()) == request.ByteSize()

@@ -68,6 +68,14 @@ PROTOCOL = "GRPC"
 SIGNATURE_DEF_FIELD = "signature_def"
 
 
+def request_size(request: predict_pb2.PredictRequest, context: object) -> int:
+    """The request's bytes, which pick where its tensors are decoded: the h2 server's
+    count from the wire, else protobuf's ``ByteSize()`` (about 0.3 µs for a small
+    request, but it re-encodes the message: 13-33 ms for a 19 MB one)."""
+    size = getattr(context, "request_bytes", None)
+    return size if isinstance(size, int) else int(request.ByteSize())
+
+
 def predict_signature_not_found(name: str) -> FailedPrecondition:
     """TF Serving gRPC Predict's error for an unknown signature."""
     return FailedPrecondition(f'Serving signature key "{name}" not found.')
@@ -119,7 +127,7 @@ class PredictionService:
         call = Inference(
             spec,
             lambda _signature: inputs_from_proto(request.inputs),
-            request.ByteSize(),  # C, about 0.5 µs for a small request
+            request_size(request, context),
             output_filter=list(request.output_filter),
             timeout_s=context.time_remaining(),
             protocol=PROTOCOL,
@@ -291,7 +299,7 @@ class ThreadedPredictionService(PredictionService):
             call = Inference(
                 spec,
                 lambda _signature: inputs_from_proto(request.inputs),
-                request.ByteSize(),
+                request_size(request, context),
                 output_filter=list(request.output_filter),
                 timeout_s=time_remaining_s(context),
                 protocol=PROTOCOL,

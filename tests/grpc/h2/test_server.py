@@ -72,6 +72,9 @@ class Handlers:
         # grpcio's client rounds its timeout up a little when it writes grpc-timeout.
         return f"{seen.get('x-in')}|{remaining is not None and 29 < remaining <= 31}".encode()
 
+    async def size(self, request: bytes, context: Any) -> bytes:
+        return str(context.request_bytes).encode()
+
     async def count(self, request: bytes, context: Any) -> AsyncIterator[bytes]:
         for index in range(int(request)):
             yield str(index).encode() * 1000
@@ -100,6 +103,7 @@ def port(handlers: Handlers) -> Iterator[int]:
                     "Abort": grpc.unary_unary_rpc_method_handler(handlers.abort),
                     "Metadata": grpc.unary_unary_rpc_method_handler(handlers.metadata),
                     "BigTrailer": grpc.unary_unary_rpc_method_handler(handlers.big_trailer),
+                    "Size": grpc.unary_unary_rpc_method_handler(handlers.size),
                     "Count": grpc.unary_stream_rpc_method_handler(handlers.count),
                     "Total": grpc.stream_unary_rpc_method_handler(handlers.total),
                 },
@@ -192,6 +196,14 @@ def test_gzip_compressed_requests_are_read(port: int) -> None:
         f"127.0.0.1:{port}", compression=grpc.Compression.Gzip
     ) as compressed:
         assert unary(compressed, "Echo")(b"z" * 10_000, timeout=10) == b"z" * 10_000
+        # The handler's context counts the message as decoded, not as sent.
+        assert unary(compressed, "Size")(b"z" * 10_000, timeout=10) == b"10000"
+
+
+def test_the_context_gives_the_request_messages_size(channel: grpc.Channel) -> None:
+    # What the servicers size a request by, instead of protobuf re-encoding it to count.
+    for size in (0, 70_000):
+        assert unary(channel, "Size")(b"q" * size, timeout=10) == str(size).encode()
 
 
 # -- raw frames -------------------------------------------------------------------------

@@ -962,6 +962,7 @@ async def run_call(stream: Stream, handler: grpc.RpcMethodHandler) -> None:
             if raw is None:
                 stream.finish(grpc.StatusCode.INTERNAL, "The call sent no request message")
                 return
+            context.request_bytes = len(raw)
             argument: Any = deserialize(raw)
         else:
             argument = _requests(stream, deserialize)

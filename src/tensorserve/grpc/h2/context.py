@@ -56,6 +56,11 @@ class ServicerContext:
         self.details = ""
         self.trailing_metadata: Metadata = ()
         self.callbacks: list[Callable[[], object]] = []
+        self.request_bytes: int | None = None
+        """The unary request message's size (decompressed), as ``ByteSize()`` would
+        count it. The h2 server knows it for free; ``ByteSize()`` re-encodes the message
+        to count it (13-33 ms for a 19 MB Predict). grpcio's contexts have no such
+        attribute."""
 
     async def abort(
         self, code: grpc.StatusCode, details: str = "", trailing_metadata: Metadata = ()
