@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
 from tensorserve.config.model_server_config import read_model_server_config_file
+from tensorserve.config.options import ServerOptions
+from tensorserve.config.platform_config import read_platform_config_file
 from tensorserve.config.text_protos import (
     read_batching_parameters_file,
     read_monitoring_config_file,
@@ -26,6 +28,7 @@ READERS = {
     "batching_parameters_file": read_batching_parameters_file,
     "monitoring_config_file": read_monitoring_config_file,
     "ssl_config_file": read_ssl_config_file,
+    "platform_config_file": lambda path: read_platform_config_file(path, ServerOptions()),
 }
 
 

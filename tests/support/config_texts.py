@@ -18,6 +18,8 @@ from tensorserve.config.model_server_config import (
     parse_model_server_config,
     validate_model_server_config,
 )
+from tensorserve.config.options import ServerOptions
+from tensorserve.config.platform_config import parse_platform_config
 from tensorserve.config.text_protos import (
     parse_batching_parameters,
     parse_monitoring_config,
@@ -89,7 +91,16 @@ SSL = ConfigKind(
     " client_verify: true",
     parse_ssl_config,
 )
-KINDS = (MODEL_CONFIG, BATCHING, MONITORING, SSL)
+PLATFORM_CONFIG = ConfigKind(
+    "platform_config_file",
+    'platform_configs { key: "tensorflow" value { source_adapter_config {'
+    " [type.googleapis.com/tensorflow.serving.SavedModelBundleSourceAdapterConfig] {"
+    " legacy_config { session_config { intra_op_parallelism_threads: 2 }"
+    " batching_parameters { max_batch_size { value: 8 } allowed_batch_sizes: 8 }"
+    ' saved_model_tags: "serve" enable_model_warmup: true } } } } }',
+    lambda text: parse_platform_config(text, ServerOptions()),
+)
+KINDS = (MODEL_CONFIG, BATCHING, MONITORING, SSL, PLATFORM_CONFIG)
 
 JUNK = [
     "{",
@@ -109,6 +120,9 @@ JUNK = [
     " config { }",
     ' config { name: "m" base_path: "rel" }',
     " unknown_field: 1",
+    ' session_target: "grpc://x"',
+    ' platform_configs { key: "onnx" }',
+    " [type.googleapis.com/tensorflow.serving.BatchingParameters] { }",
     " { " * 300,
     "\x00",
     "\u00e9",
