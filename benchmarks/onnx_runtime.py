@@ -49,6 +49,7 @@ import numpy as np
 from harness import h2load, tools, wrk
 from harness.cpu import process_tree_cpu_s
 from harness.grpc_requests import write_grpc_frame
+from harness.measurement import Measurement
 from harness.models import BenchModel, mobilenet_v2, small_cnn
 from harness.processes import free_port, running
 
@@ -210,21 +211,13 @@ def grpc_h2load(
         work / f"grpc-{model.name}-{len(batch)}-{free_port()}.bin", request.SerializeToString()
     )
 
-    def drive(duration_s: float) -> tuple[float, float]:
-        """As :func:`v2_binary_wrk`'s: longer cells until two answers per connection."""
-        seconds = max(1, round(duration_s))
-        while True:
-            cell = h2load.run(
-                tool.path, target, frame, connections, seconds, model.name, "grpc", work
-            )
-            if cell.unavailable or cell.errors:
-                raise RuntimeError(f"h2load against {target}: {cell.unavailable or cell.errors}")
-            calls = cell.requests_per_s * seconds
-            if calls >= 2 * connections or seconds >= 60:
-                return calls, seconds
-            seconds *= 2
-
-    return drive
+    return until_answered(
+        lambda seconds: h2load.run(
+            tool.path, target, frame, connections, seconds, model.name, "grpc", work
+        ),
+        connections,
+        f"h2load against {target}",
+    )
 
 
 def v2_binary_wrk(
@@ -251,14 +244,26 @@ def v2_binary_wrk(
     )
     url = f"http://{target}/v2/models/{model.name}/infer"
 
+    return until_answered(
+        lambda seconds: wrk.run(wrk_tool.path, url, script, connections, seconds, model.name, "v2"),
+        connections,
+        f"wrk against {url}",
+    )
+
+
+def until_answered(
+    run: Callable[[int], Measurement], connections: int, what: str
+) -> Callable[[float], tuple[float, float]]:
+    """A cell's drive from one load-generator run of so many seconds. wrk and h2load
+    count only answered requests, so a slow model's cell runs longer (doubling) until
+    at least two answers per connection came back, or a minute passed."""
+
     def drive(duration_s: float) -> tuple[float, float]:
-        """wrk counts only answered requests, so a slow model's cell runs longer (doubling)
-        until at least two answers per connection came back, or a minute passed."""
         seconds = max(1, round(duration_s))
         while True:
-            cell = wrk.run(wrk_tool.path, url, script, connections, seconds, model.name, "v2")
+            cell = run(seconds)
             if cell.unavailable or cell.errors:
-                raise RuntimeError(f"wrk against {url}: {cell.unavailable or cell.errors} errors")
+                raise RuntimeError(f"{what}: {cell.unavailable or f'{cell.errors} errors'}")
             calls = cell.requests_per_s * seconds
             if calls >= 2 * connections or seconds >= 60:
                 return calls, seconds

@@ -6,7 +6,6 @@ in TensorFlow Serving. Each entry is a SavedModel platform with its own
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import grpc
@@ -14,7 +13,7 @@ import pytest
 
 from tests.support import saved_models
 from tests.support.faults import write_model_config
-from tests.support.server_process import free_port, running_server, server_command
+from tests.support.server_process import refused_start, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -114,15 +113,10 @@ def test_a_platform_config_file_the_server_cannot_honour_refuses_the_start(
     saved_models.write_half_plus_two(tmp_path / "m" / "1")
     platforms = tmp_path / "platforms.config"
     platforms.write_text(text)
-    command = server_command(
-        [
-            f"--port={free_port()}",
-            f"--rest_api_port={free_port()}",
-            "--model_name=m",
-            f"--model_base_path={tmp_path / 'm'}",
-            f"--platform_config_file={platforms}",
-        ]
+    done = refused_start(
+        "--model_name=m",
+        f"--model_base_path={tmp_path / 'm'}",
+        f"--platform_config_file={platforms}",
     )
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1
     assert f"Failed to start server. Error: {error}" in done.stderr

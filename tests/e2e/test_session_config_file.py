@@ -4,14 +4,13 @@ refuses the start."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import grpc
 import pytest
 
 from tests.support import saved_models
-from tests.support.server_process import free_port, running_server, server_command
+from tests.support.server_process import refused_start, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -55,16 +54,11 @@ def test_a_session_config_file_that_does_not_parse_refuses_the_start(tmp_path: P
     saved_models.write_half_plus_two(tmp_path / "m" / "1")
     config = tmp_path / "session.config"
     config.write_text("operation_timeout_in_ms: soon\n")
-    command = server_command(
-        [
-            f"--port={free_port()}",
-            f"--rest_api_port={free_port()}",
-            "--model_name=m",
-            f"--model_base_path={tmp_path / 'm'}",
-            f"--tensorflow_session_config_file={config}",
-        ]
+    done = refused_start(
+        "--model_name=m",
+        f"--model_base_path={tmp_path / 'm'}",
+        f"--tensorflow_session_config_file={config}",
     )
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1
     assert (
         "Failed to start server. Error: INVALID_ARGUMENT: "

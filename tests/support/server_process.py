@@ -122,6 +122,13 @@ def server_command(args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "tensorserve", "serve", *args]
 
 
+def refused_start(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``tensorserve serve`` with ``args`` on free ports, for a start the server must
+    refuse: the finished process, its output as text (the caller checks both)."""
+    command = server_command([f"--port={free_port()}", f"--rest_api_port={free_port()}", *args])
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
 @contextlib.contextmanager
 def running_server(
     *args: str,
