@@ -28,8 +28,6 @@ def _platform(name: str, legacy_config: str) -> str:
 
 
 def test_each_platform_runs_with_its_own_session_bundle_config(tmp_path: Path) -> None:
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
     saved_models.write_half_plus_two(tmp_path / "batched" / "1")
     saved_models.write_half_plus_two(tmp_path / "plain" / "1")
     saved_models.write_blocking_model(tmp_path / "block" / "1")
@@ -54,10 +52,6 @@ def test_each_platform_runs_with_its_own_session_bundle_config(tmp_path: Path) -
             "block:tensorflow_timed": tmp_path / "block",
         },
     )
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = "block"
-    request.inputs["x"].dtype = 1  # DT_FLOAT, a scalar
-    request.inputs["x"].float_val.append(1.0)
     with running_server(
         f"--model_config_file={config}",
         f"--platform_config_file={platforms}",
@@ -75,13 +69,7 @@ def test_each_platform_runs_with_its_own_session_bundle_config(tmp_path: Path) -
         # The other platform is not batched, and its sessions carry its own timeout.
         status, body = server.post("/v1/models/plain:predict", {"instances": [1.0] * 3})
         assert (status, json.loads(body)) == (200, {"predictions": [2.5] * 3})
-        with grpc.insecure_channel(server.grpc_target) as channel:
-            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            call = stub.Predict.future(request)  # no deadline: the session's timeout ends it
-            try:
-                error = call.exception(timeout=20)
-            finally:
-                call.cancel()
+        error = saved_models.blocking_predict_error(server.grpc_target, "block")
         assert isinstance(error, grpc.RpcError), error
         assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     log = server.log()

@@ -20,30 +20,15 @@ def test_the_files_operation_timeout_ends_a_grpc_call_that_gives_no_deadline(
 ) -> None:
     # The model waits on a queue nothing fills. A call with no deadline of its own runs
     # under the session's operation timeout, which only the file sets.
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
     saved_models.write_blocking_model(tmp_path / "block" / "1")
     config = tmp_path / "session.config"
     config.write_text("operation_timeout_in_ms: 300\ngpu_options { allow_growth: true }\n")
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = "block"
-    request.inputs["x"].dtype = 1  # DT_FLOAT, a scalar
-    request.inputs["x"].float_val.append(1.0)
-    with (
-        running_server(
-            "--model_name=block",
-            f"--model_base_path={tmp_path / 'block'}",
-            f"--tensorflow_session_config_file={config}",
-        ) as server,
-        grpc.insecure_channel(server.grpc_target) as channel,
-    ):
-        # No deadline on the call (it would replace the session's timeout): the test
-        # waits on the future instead, and gives up after 20 s.
-        call = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict.future(request)
-        try:
-            error = call.exception(timeout=20)
-        finally:
-            call.cancel()
+    with running_server(
+        "--model_name=block",
+        f"--model_base_path={tmp_path / 'block'}",
+        f"--tensorflow_session_config_file={config}",
+    ) as server:
+        error = saved_models.blocking_predict_error(server.grpc_target, "block")
         assert isinstance(error, grpc.RpcError), error
         assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
         assert error.details() == "Timed out waiting for notification"

@@ -171,6 +171,27 @@ def write_blocking_model(path: str | os.PathLike[str]) -> Path:
     return _save(path, graph, {"serving_default": signature})
 
 
+def blocking_predict_error(
+    grpc_target: str, model: str, wait_s: float = 20.0
+) -> BaseException | None:
+    """Predict on a :func:`write_blocking_model` model served as ``model`` with no
+    deadline of its own (one would replace the session's timeout), waiting ``wait_s``
+    for it to end; what it ended with (None if it answered)."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs["x"].dtype = 1  # DT_FLOAT, a scalar
+    request.inputs["x"].float_val.append(1.0)
+    with grpc.insecure_channel(grpc_target) as channel:
+        call = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict.future(request)
+        try:
+            return call.exception(timeout=wait_s)  # type: ignore[no-any-return]
+        finally:
+            call.cancel()
+
+
 def write_matmul_chain_model(path: str | os.PathLike[str]) -> Path:
     """Export ``serving_default``: ``y = relu(relu(... x @ W ...))``, six float32 MatMuls
     over ``x`` of shape ``[None, 4]``, every weight 1.001. Big enough for grappler's
