@@ -12,6 +12,7 @@ from tensorserve.batching.batching_model import BatchingModel
 from tensorserve.batching.metrics_sink import NullBatchingMetrics
 from tensorserve.batching.options import BatchingOptions
 from tensorserve.batching.server_batching import ServerBatching
+from tensorserve.config.text_protos import read_batching_parameters_file
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.core.fakes import FakeLoader
 
@@ -30,7 +31,7 @@ def per_model() -> Iterator[ServerBatching]:
 def test_the_parameters_file_sizes_the_shared_scheduler(tmp_path: Path) -> None:
     path = tmp_path / "batching.config"
     path.write_text("max_batch_size { value: 8 } num_batch_threads { value: 3 }")
-    batching = ServerBatching.from_file(str(path), NullBatchingMetrics())
+    batching = ServerBatching(read_batching_parameters_file(path), NullBatchingMetrics())
     try:
         loader = batching.wrap(FakeLoader("m"), lambda: tmp_path)
         loader.load()
@@ -40,11 +41,6 @@ def test_the_parameters_file_sizes_the_shared_scheduler(tmp_path: Path) -> None:
         loader.unload()
     finally:
         batching.stop()
-
-
-def test_without_a_file_tensorflow_serving_s_defaults_apply() -> None:
-    batching = ServerBatching.from_file("", NullBatchingMetrics())
-    batching.stop()
 
 
 def test_per_model_a_version_with_its_own_file_is_batched_as_it_says(

@@ -235,6 +235,10 @@ def test_without_a_file_the_flags_make_the_tensorflow_platform(tmp_path: Path) -
     assert platform.batching is not None and platform.batching.max_batch_size == 8
     assert (platform.prefer_tflite, platform.tflite_pools) == (True, 5)
     assert saved_model_platforms(ServerOptions())["tensorflow"].batching is None
+    # --enable_batching without a file: TF Serving's defaults and pool name.
+    batched = saved_model_platforms(ServerOptions(enable_batching=True))["tensorflow"]
+    assert batched.batching == BatchingOptions()
+    assert batched.batching.thread_pool_name == "model_server_batch_threads"
 
 
 def test_with_a_file_the_session_flag_checks_are_not_made() -> None:

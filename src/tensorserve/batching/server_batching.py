@@ -1,10 +1,11 @@
-"""Batching for one whole server: ``--enable_batching`` with ``--batching_parameters_file``
-(and ``--enable_per_model_batching_parameters``).
+"""Batching for one SavedModel platform: ``--enable_batching`` with
+``--batching_parameters_file`` (and ``--enable_per_model_batching_parameters``), or a
+``--platform_config_file`` entry's ``batching_parameters``.
 
-:class:`ServerBatching` owns the server's one :class:`SharedBatchScheduler`
+:class:`ServerBatching` owns the platform's one :class:`SharedBatchScheduler`
 (its threads start when it is made) and wraps each model's loader so that
-model is served through a batching queue. The composition root makes one and
-stops it after the models are unloaded.
+model is served through a batching queue. The composition root makes one per batched
+platform and stops them after the models are unloaded.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from tensorserve.batching.batching_loader import BatchingLoader, per_model_optio
 from tensorserve.batching.metrics_sink import BatchingMetricsSink
 from tensorserve.batching.options import BatchingOptions
 from tensorserve.batching.scheduler import SharedBatchScheduler
-from tensorserve.config.text_protos import read_batching_parameters_file
 from tensorserve.core.loader import Loader
 
 
 class ServerBatching:
-    """The scheduler every batched model of a server shares. ``wrap`` is thread-safe."""
+    """The scheduler every batched model of one platform shares. ``wrap`` is thread-safe."""
 
     def __init__(
         self, options: BatchingOptions, metrics: BatchingMetricsSink, *, per_model: bool = False
@@ -34,14 +34,6 @@ class ServerBatching:
         self.per_model = per_model
         """``--enable_per_model_batching_parameters``: each version's own file, or none."""
         self._metrics = metrics
-
-    @classmethod
-    def from_file(
-        cls, path: str, metrics: BatchingMetricsSink, *, per_model: bool = False
-    ) -> ServerBatching:
-        """From ``--batching_parameters_file`` (TensorFlow Serving's defaults when "")."""
-        options = read_batching_parameters_file(path) if path else BatchingOptions()
-        return cls(options, metrics, per_model=per_model)
 
     def wrap(self, loader: Loader, version_dir: Callable[[], pathlib.Path]) -> Loader:
         """``loader``, loading a model that is served through the batching queues.
