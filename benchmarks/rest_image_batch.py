@@ -17,7 +17,8 @@ MLServer's own V2 JSON body (``tensorserve V2 REST JSON`` rows): the same body a
 protocol as MLServer's row. A third tensorserve (this checkout) serves the CNN's
 verified ONNX twin with ``--prefer_onnx_model`` (issue 12's fast path), so its row
 shows what the same request costs when the model runs in ONNX Runtime;
-``--skip-onnx`` leaves it out.
+``--skip-onnx`` leaves it out. Each ``--also=FLAG`` adds one more row: this checkout
+started with that flag too (a tuning, measured beside the default).
 The goals are read on the TensorFlow rows, like for like with MLServer's TensorFlow.
 
 The load generator (wrk) shares the machine's cores with the servers.
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         servers: list[tuple[str, str, tuple[str, ...]]] = [(AFTER, src, ())]
         if args.before_src:
             servers.append((BEFORE, str(Path(args.before_src).resolve()), ()))
+        for flag in args.also:  # this checkout again, with one more flag: a tuning's row
+            servers.append((f"{AFTER} {flag}", src, (flag,)))
         if not args.skip_onnx:
             from tensorserve.export.onnx_twins import write_twins
 
@@ -268,6 +271,12 @@ def _render(results: list[Measurement], args: argparse.Namespace, body_bytes: in
         f"{ratio(ONNX, MLSERVER)}; / {AFTER}: {ratio(ONNX, AFTER)}",
         f"V2 JSON, the same body to both: {V2_AFTER} / {MLSERVER}: "
         f"{ratio(V2_AFTER, MLSERVER)}; after / before: {ratio(V2_AFTER, V2_BEFORE)}",
+        *(
+            f"with {flag}: / {MLSERVER}: {ratio(f'{AFTER} {flag}', MLSERVER)}; "
+            f"/ {LIMIT}: {ratio(f'{AFTER} {flag}', LIMIT)}; "
+            f"/ {AFTER}: {ratio(f'{AFTER} {flag}', AFTER)}"
+            for flag in args.also
+        ),
     ]
     return "\n".join(lines)
 
@@ -281,6 +290,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--skip-mlserver", action="store_true")
     parser.add_argument("--skip-onnx", action="store_true", help="no --prefer_onnx_model row")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="one more tensorserve row, this checkout with FLAG "
+        "(e.g. --also=--tensorflow_intra_op_parallelism=1); repeatable",
+    )
     return parser.parse_args(sys.argv[1:] if argv is None else argv)
 
 
