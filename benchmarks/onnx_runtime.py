@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from harness import h2load, tools, wrk
 from harness.cpu import process_tree_cpu_s
-from harness.grpc_requests import write_grpc_frame
+from harness.grpc_requests import predict_request, write_grpc_frame
 from harness.measurement import Measurement
 from harness.models import BenchModel, mobilenet_v2, small_cnn
 from harness.processes import free_port, running
@@ -167,12 +167,9 @@ Submit = Callable[[], Callable[[], Any]]
 
 def grpc_call(target: str, model: BenchModel, batch: np.ndarray) -> tuple[Call, Submit]:
     import grpc
-    import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model.name
-    request.inputs[model.input_name].CopyFrom(tf.make_tensor_proto(batch))
+    request = predict_pb2.PredictRequest.FromString(predict_request(model, batch))
     channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     return (
@@ -197,18 +194,12 @@ def grpc_h2load(
     """h2load POSTing ``batch`` as one prebuilt Predict frame over ``connections``
     connections, one stream each (None without h2load). h2load sees only HTTP status;
     the cell's ``call`` checks the answer through a real client first."""
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2
-
     tool = tools.debian_tool("h2load", "nghttp2-client", work / "install.log")
     if not tool.available:
         print(f"gRPC rows keep the Python client: {tool.reason}", file=sys.stderr)
         return None
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model.name
-    request.inputs[model.input_name].CopyFrom(tf.make_tensor_proto(batch))
     frame = write_grpc_frame(
-        work / f"grpc-{model.name}-{len(batch)}-{free_port()}.bin", request.SerializeToString()
+        work / f"grpc-{model.name}-{len(batch)}-{free_port()}.bin", predict_request(model, batch)
     )
 
     return until_answered(

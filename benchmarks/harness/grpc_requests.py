@@ -12,15 +12,17 @@ from .models import SIGNATURE, BenchModel
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 
 
-def predict_request(model: BenchModel) -> bytes:
-    """The serialized ``tensorflow.serving.PredictRequest`` for ``model.sample``."""
+def predict_request(model: BenchModel, batch: np.ndarray | None = None) -> bytes:
+    """The serialized ``tensorflow.serving.PredictRequest`` for ``batch`` (default
+    ``model.sample``)."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model.name
     request.model_spec.signature_name = SIGNATURE
-    request.inputs[model.input_name].CopyFrom(tf.make_tensor_proto(model.sample))
+    values = model.sample if batch is None else batch
+    request.inputs[model.input_name].CopyFrom(tf.make_tensor_proto(values))
     return bytes(request.SerializeToString())
 
 
