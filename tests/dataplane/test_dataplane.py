@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +32,7 @@ from tensorserve.dataplane import (
     RunsOnLoop,
     VersionLabels,
 )
+from tensorserve.dataplane.model_executor import ModelExecutor
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import (
@@ -41,6 +43,7 @@ from tensorserve.servables.signature import (
     TensorInfo,
 )
 from tests.support.fake_manager import FakeManager
+from tests.support.memory import all_freed, cycle_collector_paused
 from tests.support.waiting import wait_until
 
 FLOAT = DataType.DT_FLOAT
@@ -131,13 +134,15 @@ class Observer:
 
 
 class Harness:
-    def __init__(self, **options: Any) -> None:
+    def __init__(
+        self, executor: ThreadPoolExecutor | ModelExecutor | None = None, **options: Any
+    ) -> None:
         self.model = Model()
         self.manager = FakeManager({"m": {1: Model(), 2: self.model}})
         self.states = ServableStateMonitor()
         self.states.publish(ServableState(ServableId("m", 1), ManagerState.END))
         self.states.publish(ServableState(ServableId("m", 2), ManagerState.AVAILABLE))
-        self.executor = ThreadPoolExecutor(2)
+        self.executor = executor or ThreadPoolExecutor(2)
         self.observer = Observer()
         self.dataplane = DataPlane(
             self.manager, self.states, self.executor, self.observer, **options
@@ -225,6 +230,55 @@ def test_every_error_path_releases_the_version_and_is_counted(
     }[failure]
     assert isinstance(caught.value, expected[0])
     assert harness.observer.finished[-1][3] is expected[1]
+    harness.assert_released()
+
+
+@pytest.mark.parametrize("executor", ["thread pool", "model executor"])
+@pytest.mark.parametrize("refused_by", ["decode", "offloaded decode", "model"])
+def test_a_refused_requests_tensors_go_with_it_not_at_a_garbage_collection(
+    executor: str, refused_by: str
+) -> None:
+    """An error raised where the tensors are locals (a decode, a model call) must not keep
+    them alive through its traceback once the request has been answered: a server that
+    refuses large tensors would otherwise grow by each one until the cycle collector ran."""
+    pool = ThreadPoolExecutor(2) if executor == "thread pool" else ModelExecutor(2)
+    harness = Harness(pool, offload_bytes=100)
+    tensors: list[weakref.ref[np.ndarray]] = []
+
+    def refusing_decode(signature: Signature) -> Mapping[str, np.ndarray]:
+        x = np.ones(1000, np.float32)
+        tensors.append(weakref.ref(x))
+        raise InvalidArgument(f"refused {x.shape}")
+
+    def refusing_model(*args: Any) -> dict[str, np.ndarray]:
+        inputs = args[1]
+        tensors.extend(weakref.ref(array) for array in inputs.values())
+        raise InvalidArgument("refused by the model")
+
+    def decode(signature: Signature) -> Mapping[str, np.ndarray]:
+        return {"x": np.ones(1000, np.float32)}
+
+    harness.model.predict = refusing_model  # type: ignore[method-assign]
+
+    async def scenario() -> Code:
+        call = Inference(
+            ModelSpec("m"),
+            decode if refused_by == "model" else refusing_decode,
+            1000 if refused_by == "offloaded decode" else 10,
+        )
+        try:
+            await harness.dataplane.predict(call)
+        except InvalidArgument as error:
+            return error.code
+        return Code.OK
+
+    try:
+        with cycle_collector_paused():
+            assert asyncio.run(scenario()) is Code.INVALID_ARGUMENT
+            assert tensors
+            wait_until(lambda: all_freed(tensors), timeout=10, what="the tensors to be freed")
+    finally:
+        pool.shutdown()
     harness.assert_released()
 
 

@@ -399,9 +399,8 @@ def test_generated_requests_never_get_a_server_fault(
     # The warm-up is one pass of the very cases measured, so what the second pass adds
     # is what the same requests leave behind each time. A leak in every request shows
     # there as in the first pass. A one-off high-water mark of glibc's heap does not.
-    # One known growth does show in both passes: a rejected 2 MB fill (case 195 of the
-    # default seed), kept until a garbage collection, about +2 MiB each time (README,
-    # "Faults").
+    # A refused 2 MB fill (case 195 of the default seed) once showed in both passes, kept
+    # until a garbage collection (README, "Faults"); it is freed when answered now.
     run_cases(channel, warmup, total, SEED)
     rss_before = anonymous_bytes(proc)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
@@ -23,6 +24,8 @@ from tensorserve.grpc.server import GrpcOptions
 from tensorserve.grpc.status import grpc_status_code
 from tests.grpc.conftest import MODEL, ServerHarness
 from tests.grpc.fakes import HalfPlusTwo
+from tests.support.memory import all_freed, cycle_collector_paused
+from tests.support.waiting import wait_until
 
 Stub: TypeAlias = prediction_service_pb2_grpc.PredictionServiceStub
 
@@ -342,6 +345,41 @@ def test_a_request_without_a_model_spec_is_missing_its_model_spec(
         grpc.StatusCode.INVALID_ARGUMENT,
         "Missing ModelSpec",
     )
+
+
+class Remembering(HalfPlusTwo):
+    """half_plus_two that keeps a weak reference to every input tensor it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.inputs: list[weakref.ref[np.ndarray]] = []
+
+    def predict(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        self.inputs.extend(weakref.ref(array) for array in inputs.values())
+        return super().predict(signature_name, inputs, output_filter, timeout_s)
+
+
+def test_a_refused_requests_tensors_are_freed_when_it_is_answered(
+    prediction: Stub, harness: ServerHarness
+) -> None:
+    """The model refuses float64; the error's traceback runs through the frames that hold
+    the decoded tensor, and must not keep it (nor the request) for the cycle collector."""
+    model = Remembering()
+    harness.manager.add("remembering", 1, model)
+    request = predict_request(name="remembering")
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((1000, 1), np.float64)))
+    with cycle_collector_paused():
+        for _ in range(3):
+            error = rpc_error(prediction.Predict, request)
+            assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert len(model.inputs) == 3
+        wait_until(lambda: all_freed(model.inputs), timeout=10, what="the inputs to be freed")
 
 
 class AwaitedOnLoop(HalfPlusTwo):

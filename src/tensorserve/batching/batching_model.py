@@ -31,7 +31,7 @@ from tensorserve.core.errors import (
     InvalidArgument,
     ResourceExhausted,
     Unavailable,
-    as_serving_error,
+    as_answer,
 )
 from tensorserve.servables.model import ExampleApisOfInner, Model
 from tensorserve.servables.signature import Signature
@@ -201,7 +201,7 @@ class BatchingModel(ExampleApisOfInner):
             outputs = self.inner.predict(signature_name, merged, output_filter, timeout_s)
             per_task = split_outputs(outputs, sizes, padding)
         except Exception as exc:
-            error = as_serving_error(exc)
+            error = as_answer(exc)
             for task in live:
                 task.fail(error)
             return

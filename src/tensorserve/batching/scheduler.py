@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from tensorserve.batching.options import DEFAULT_THREAD_POOL_NAME, BatchingOptions
-from tensorserve.core.errors import ServingError, Unavailable, as_serving_error
+from tensorserve.core.errors import ServingError, Unavailable, as_answer
 from tensorserve.core.thread_joins import join_all
 
 QUEUE_FULL_MESSAGE = "The batch scheduling queue to which this task was submitted is full"
@@ -316,7 +316,7 @@ class SharedBatchScheduler:
         try:
             queue.process(tasks)
         except Exception as exc:  # a processor bug must not kill the thread
-            error = as_serving_error(exc)
+            error = as_answer(exc)
             for task in tasks:
                 if not task.finished:
                     task.fail(error)

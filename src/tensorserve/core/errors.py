@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import enum
 
+from tensorserve.core.released_frames import drop_tracebacks
+
 
 class Code(enum.IntEnum):
     """TensorFlow canonical error codes (``tensorflow/core/protobuf/error_codes.proto``)."""
@@ -143,5 +145,22 @@ class InsufficientResources(ResourceExhausted):
 def as_serving_error(exc: BaseException) -> ServingError:
     """Wrap any exception as a ServingError, keeping a ServingError as it is."""
     if isinstance(exc, ServingError):
+        return exc
+    return Unknown(f"{type(exc).__name__}: {exc}")
+
+
+def as_answer(exc: BaseException) -> ServingError:
+    """:func:`as_serving_error` for an error its caller answers (or hands to the
+    requests that wait on it) and does not log: a ``ServingError`` comes back with its
+    tracebacks detached.
+
+    A caller keeps the answer in a local; the traceback runs through that very frame,
+    and through the request's other frames with its tensors among their locals. That
+    cycle would hold the request until a garbage collection (see
+    :mod:`tensorserve.core.released_frames`). Log an unexpected error from ``exc``,
+    whose traceback this leaves alone.
+    """
+    if isinstance(exc, ServingError):
+        drop_tracebacks(exc)
         return exc
     return Unknown(f"{type(exc).__name__}: {exc}")

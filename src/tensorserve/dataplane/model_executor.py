@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from tensorserve.core.released_frames import release_frames
 from tensorserve.core.thread_joins import join_all
 
 T = TypeVar("T")
@@ -124,14 +125,13 @@ class ModelExecutor:
                 self._deliver(results)
                 results = []
                 continue
-            future, fn, args = call
-            if future.cancelled():
+            del taken  # with call, the last one left, so an idle worker holds no tensors
+            if call[0].cancelled():
+                call = None
                 continue
             started = time.perf_counter()
-            try:
-                results.append((future, fn(*args), None))
-            except BaseException as exc:  # delivered to the caller, never swallowed
-                results.append((future, None, exc))
+            results.append((call[0], *_outcome(call[1], call[2])))
+            call = None
             elapsed = time.perf_counter() - started
             self._observe(key, elapsed)
             # Hold results back only while calls are quick, so batching them never
@@ -178,6 +178,24 @@ class ModelExecutor:
 def _owner_key(fn: Callable[..., Any]) -> int:
     """Calls are timed per model: the owner of a bound method, else the callable."""
     return id(getattr(fn, "__self__", fn))
+
+
+def _outcome(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
+    """``fn(*args)`` as (value, None), or (None, the exception it raised).
+
+    What an exception keeps alive matters: the frames of its traceback hold the request's
+    tensors, and each finished frame holds its caller's frame (``f_back``) with that
+    frame's locals. So this frame holds no future (which would carry the exception back to
+    itself, a cycle), the traceback starts below it, and the finished frames there are
+    cleared.
+    """
+    try:
+        return fn(*args), None
+    except BaseException as exc:  # delivered to the caller, never swallowed
+        if exc.__traceback__ is not None:  # no local for it: that would be a cycle too
+            exc.__traceback__ = exc.__traceback__.tb_next
+        release_frames(exc)
+        return None, exc
 
 
 def _settle(results: list[_Result]) -> None:

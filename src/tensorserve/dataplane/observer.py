@@ -11,7 +11,8 @@ import asyncio
 import time
 from typing import Any, Protocol
 
-from tensorserve.core.errors import Code, as_serving_error
+from tensorserve.core.errors import Code, ServingError, as_serving_error
+from tensorserve.core.released_frames import drop_tracebacks
 
 
 class RequestObserver(Protocol):
@@ -71,7 +72,12 @@ class RequestOutcome:
     """Around one request: reports it to ``observer`` when the block ends, with its
     code (:func:`outcome_code`) and the seconds since ``started``. One context manager,
     so every way a request can end (answer, error, cancel, a stream closed early) is
-    counted once, the same way, on every request path."""
+    counted once, the same way, on every request path.
+
+    It also detaches the traceback of a ``ServingError`` the request ended with: the
+    transport answers it without logging it, and its traceback runs through the
+    request's finished coroutines (holding its decoded tensors) into cycles with the
+    futures that carried the error, which only a garbage collection would free."""
 
     __slots__ = ("_api", "_model", "_observer", "_protocol", "_started")
 
@@ -93,6 +99,8 @@ class RequestOutcome:
         return self
 
     def __exit__(self, _kind: Any, error: BaseException | None, _tb: Any) -> None:
+        if isinstance(error, ServingError):
+            drop_tracebacks(error)
         code = outcome_code(error)
         if code is not None:
             self._observer.request_finished(

@@ -244,6 +244,10 @@ def _wait(future: concurrent.futures.Future[T], context: grpc.ServicerContext) -
         # set; aborting keeps grpc from logging an application error.
         context.abort(grpc.StatusCode.CANCELLED, CANCELLED_MESSAGE)
         raise  # pragma: no cover - abort raises
+    finally:
+        # The future holds the error raised here, whose traceback holds this frame: a
+        # cycle that would keep the request's frames until a garbage collection.
+        del future
 
 
 async def _next(responses: AsyncIterator[Any]) -> Any:

@@ -23,7 +23,7 @@ from typing import TypeVar
 import grpc
 import numpy as np
 
-from tensorserve.core.errors import FailedPrecondition, InvalidArgument, as_serving_error
+from tensorserve.core.errors import FailedPrecondition, InvalidArgument, as_answer
 from tensorserve.dataplane import (
     DataPlane,
     ExampleInference,
@@ -254,7 +254,7 @@ class PredictionService:
         try:
             return await work
         except Exception as exc:
-            error = as_serving_error(exc)
+            error = as_answer(exc)
             if error is not exc:
                 logger.exception("gRPC %s failed unexpectedly", api or "call")
             await abort_with_error(context, error)
@@ -313,7 +313,7 @@ class ThreadedPredictionService(PredictionService):
         except RunsOnLoop:
             raise
         except Exception as exc:
-            error = as_serving_error(exc)
+            error = as_answer(exc)
             if error is not exc:
                 logger.exception("gRPC Predict failed unexpectedly")
             context.abort(grpc_status_code(error.code), truncate_message(error.message))

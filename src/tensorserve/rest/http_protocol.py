@@ -198,6 +198,9 @@ class HttpConnection(asyncio.Protocol):
         self._move(_IDLE)
         self._continue_due = False
         body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
+        # Let go of the chunks now: a closed connection is a cycle (its parser calls back
+        # into it) that waits for a garbage collection, and must not hold a body.
+        self._body = []
         self._queue.append(_Request(self._scope(), body, bool(self._parser.should_keep_alive())))
         if len(self._queue) >= _MAX_PIPELINED and self._transport is not None:
             self._transport.pause_reading()

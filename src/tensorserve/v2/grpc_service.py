@@ -32,7 +32,7 @@ from tensorserve.core.errors import (
     InvalidArgument,
     ServableNotFound,
     Unimplemented,
-    as_serving_error,
+    as_answer,
 )
 from tensorserve.core.servable_state import ManagerState
 from tensorserve.dataplane import DataPlane, Inference, ModelSpec
@@ -260,7 +260,7 @@ async def _answer(context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
     try:
         return await work
     except Exception as exc:
-        error = as_serving_error(exc)
+        error = as_answer(exc)
         if error is not exc:
             logger.exception("V2 gRPC call failed unexpectedly")
         await abort_v2(context, error)

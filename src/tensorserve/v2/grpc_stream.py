@@ -25,7 +25,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from tensorserve.core.errors import InvalidArgument, ServableNotFound, as_serving_error
+from tensorserve.core.errors import InvalidArgument, ServableNotFound, as_answer
 from tensorserve.dataplane import DataPlane, Inference
 from tensorserve.v2.grpc_protos import service_pb2
 from tensorserve.v2.grpc_tensors import infer_response
@@ -114,7 +114,7 @@ async def _answer(
         yield _error(request, unknown_model(dataplane, name, version))
         return
     except Exception as exc:
-        error = as_serving_error(exc)
+        error = as_answer(exc)
         if error is not exc:
             logger.exception("ModelStreamInfer request failed unexpectedly")
         yield _error(request, error)

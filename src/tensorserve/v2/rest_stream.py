@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator
 
 import orjson
 
-from tensorserve.core.errors import InvalidArgument, ServingError, as_serving_error
+from tensorserve.core.errors import InvalidArgument, ServingError, as_answer
 from tensorserve.dataplane import InferenceResult
 from tensorserve.rest.asgi import Headers, Receive, Send
 from tensorserve.v2.inference_request import InferenceRequest
@@ -96,7 +96,7 @@ class EventStream:
         try:
             result = step.result()
         except Exception as exc:
-            error = as_serving_error(exc)
+            error = as_answer(exc)
             return b"data: " + orjson.dumps({"error": error.message}) + b"\n\n"
         if result is None:
             return None

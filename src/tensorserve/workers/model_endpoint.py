@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from tensorserve.core.errors import Code, ServingError, as_serving_error
+from tensorserve.core.errors import Code, ServingError, as_answer
 from tensorserve.core.servable_id import ServableId
 from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
 from tensorserve.dataplane import DataPlane, ExampleInference, Inference, ModelSpec
@@ -93,14 +93,14 @@ class ServerControl:
 
 
 def error_payload(exc: BaseException) -> tuple[int, str]:
-    error = as_serving_error(exc)
+    error = as_answer(exc)
     return int(error.code), error.message
 
 
 def typed_error_payload(exc: BaseException) -> tuple[int, str, str]:
     """(code, message, class name): codecs tell some errors apart by class (V2 words
     ``ServableNotFound`` as Triton does), so the worker rebuilds the same class."""
-    error = as_serving_error(exc)
+    error = as_answer(exc)
     return int(error.code), error.message, type(error).__name__
 
 
@@ -258,7 +258,7 @@ class ModelEndpoint:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error = as_serving_error(exc)
+            error = as_answer(exc)
             if error is not exc:
                 _LOG.exception("forwarded %s failed unexpectedly", op)
             writer.send((rid, ERROR, typed_error_payload(error)))
