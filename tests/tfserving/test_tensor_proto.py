@@ -11,7 +11,11 @@ from hypothesis.extra import numpy as hnp
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from tensorserve.core.errors import InvalidArgument
-from tensorserve.tfserving.tensor_proto import ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from tensorserve.tfserving.tensor_proto import (
+    ndarray_to_tensor_proto,
+    tensor_proto_pieces,
+    tensor_proto_to_ndarray,
+)
 
 NUMERIC_DTYPES = [
     np.float16,
@@ -94,6 +98,26 @@ def test_we_read_what_tensorflow_writes(array: np.ndarray) -> None:
     decoded = tensor_proto_to_ndarray(proto)
     assert decoded.shape == array.shape
     np.testing.assert_array_equal(decoded, array)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(numeric_arrays(), string_arrays()), st.booleans(), st.booleans())
+def test_the_wire_pieces_are_the_messages_bytes(
+    array: np.ndarray, as_tensor_content: bool, strided: bool
+) -> None:
+    """Joined, the pieces are byte for byte what protobuf writes for the message, for every
+    dtype, shape (empty and scalar included) and memory layout."""
+    if strided and array.ndim:
+        array = np.repeat(array, 2, axis=-1)[..., ::2]  # a view that is not contiguous
+    expected = ndarray_to_tensor_proto(array, as_tensor_content=as_tensor_content)
+    joined = b"".join(tensor_proto_pieces(array, as_tensor_content=as_tensor_content))
+    assert joined == expected.SerializeToString()
+
+
+def test_the_wire_pieces_share_a_contiguous_arrays_buffer() -> None:
+    array = np.ones((1000, 4), np.float32)
+    values = tensor_proto_pieces(array)[-1]
+    assert isinstance(values, memoryview) and np.shares_memory(np.asarray(values), array)
 
 
 def test_outputs_use_typed_fields_by_default() -> None:

@@ -184,6 +184,13 @@ def test_input_bytes_counts_raw_and_typed_data() -> None:
     assert input_bytes(request) == 24
 
 
+def test_input_bytes_takes_the_servers_count_of_the_message_when_it_has_one() -> None:
+    class Context:
+        request_bytes = 1234
+
+    assert input_bytes(client_request("f", "i"), Context()) == 1234
+
+
 def read_back(response: Any) -> InferResult:
     return InferResult(service_pb2.ModelInferResponse.FromString(response.SerializeToString()))
 

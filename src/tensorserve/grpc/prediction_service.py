@@ -34,6 +34,7 @@ from tensorserve.dataplane import (
 )
 from tensorserve.grpc.loop_bridge import LoopContext, run_on_loop, time_remaining_s
 from tensorserve.grpc.multi_inference import InferenceTask, plan_tasks
+from tensorserve.grpc.predict_response import predict_response
 from tensorserve.grpc.proto_conversion import (
     fill_classification_result,
     fill_model_spec,
@@ -42,6 +43,7 @@ from tensorserve.grpc.proto_conversion import (
     model_spec_from_proto,
     request_model_spec,
 )
+from tensorserve.grpc.serialized_response import SerializedResponse
 from tensorserve.grpc.status import (
     abort_with_error,
     grpc_status_code,
@@ -59,7 +61,6 @@ from tensorserve.servables.example_input import serialized_examples
 from tensorserve.servables.model import Classifications
 from tensorserve.servables.signature import CLASSIFY_METHOD, Signature
 from tensorserve.tfserving import signature_def_map
-from tensorserve.tfserving.tensor_proto import ndarray_to_tensor_proto
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class PredictionService:
 
     async def Predict(
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
-    ) -> predict_pb2.PredictResponse:
+    ) -> SerializedResponse:
         return await self._answer(context, self._predict(request, context), "Predict")
 
     async def Classify(
@@ -121,7 +122,7 @@ class PredictionService:
 
     async def _predict(
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
-    ) -> predict_pb2.PredictResponse:
+    ) -> SerializedResponse:
         started = time.perf_counter()
         spec = request_model_spec(request)
         call = Inference(
@@ -138,13 +139,14 @@ class PredictionService:
         size = sum(array.nbytes for array in result.outputs.values())
         return await self._dataplane.convert(size, self._predict_response, spec, result)
 
-    def _predict_response(
-        self, spec: ModelSpec, result: InferenceResult
-    ) -> predict_pb2.PredictResponse:
-        response = predict_pb2.PredictResponse()
-        fill_model_spec(response.model_spec, spec.name, result.id.version, spec.signature)
-        self._fill_outputs(response, result.outputs)
-        return response
+    def _predict_response(self, spec: ModelSpec, result: InferenceResult) -> SerializedResponse:
+        return predict_response(
+            spec.name,
+            result.id.version,
+            spec.signature,
+            result.outputs,
+            as_tensor_content=self._tensor_content_outputs,
+        )
 
     async def _classify(
         self, request: classification_pb2.ClassificationRequest, context: grpc.aio.ServicerContext
@@ -241,14 +243,6 @@ class PredictionService:
             response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_def_map(description.signatures))
         return response
 
-    def _fill_outputs(
-        self, response: predict_pb2.PredictResponse, outputs: Mapping[str, np.ndarray]
-    ) -> None:
-        for alias, array in outputs.items():
-            ndarray_to_tensor_proto(
-                array, as_tensor_content=self._tensor_content_outputs, out=response.outputs[alias]
-            )
-
     async def _answer(self, context: grpc.aio.ServicerContext, work: Awaitable[T], api: str) -> T:
         """Await ``work``; abort the RPC with the error's code and message if it fails."""
         try:
@@ -283,7 +277,7 @@ class ThreadedPredictionService(PredictionService):
 
     def Predict(  # type: ignore[override]
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
-    ) -> predict_pb2.PredictResponse:
+    ) -> SerializedResponse:
         try:
             return self._predict_here(request, context)
         except RunsOnLoop:
@@ -292,7 +286,7 @@ class ThreadedPredictionService(PredictionService):
 
     def _predict_here(
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
-    ) -> predict_pb2.PredictResponse:
+    ) -> SerializedResponse:
         started = time.perf_counter()
         try:
             spec = request_model_spec(request)

@@ -10,6 +10,9 @@ of raising, and the wrapped method aborts such a call with INVALID_ARGUMENT and
 protobuf's own text (``Error parsing message with type 'tensorflow.serving.
 PredictRequest': Wire format was corrupt``). The servicer never sees it.
 
+Each wrapped handler's response serializer also passes a
+:class:`~tensorserve.grpc.serialized_response.SerializedResponse` through as it is.
+
 Works with any generated code (it only intercepts the two registration calls
 grpcio's generated functions make) and every handler kind; a streaming method
 that reads with ``context.read()`` instead of its request iterator still gets
@@ -30,6 +33,7 @@ from typing import Any, TypeVar
 import grpc
 
 from tensorserve.grpc.loop_bridge import LoopBridge
+from tensorserve.grpc.serialized_response import passing_serialized
 
 S = TypeVar("S")
 AddServicer = Callable[[S, Any], None]
@@ -60,7 +64,8 @@ def checked_method_handler(
     if deserializer is None:
         return handler
     decode = _tolerant(deserializer)
-    serializer = handler.response_serializer
+    # And a response its servicer serialized itself goes out as it is.
+    serializer = passing_serialized(handler.response_serializer)
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
             _checked_unary(handler.unary_unary, threaded), decode, serializer

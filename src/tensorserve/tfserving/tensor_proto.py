@@ -85,15 +85,17 @@ def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     count = math.prod(shape)
     if dtype is DataType.DT_STRING:
         _check_size(shape, _POINTER_BYTES)
-        if not proto.tensor_content:
+        strings = proto.tensor_content
+        if not strings:
             _check_fill(shape, dtype, len(proto.string_val), _POINTER_BYTES)
-        return _strings(proto, count).reshape(shape)
+        return _strings(proto, strings, count).reshape(shape)
     np_dtype = _numpy_dtype(dtype)
     _check_size(shape, np_dtype.itemsize)
     if count == 0:
         return np.zeros(shape, np_dtype)
-    if proto.tensor_content:
-        content = proto.tensor_content
+    # Read once: each read of a bytes field copies it out of the message (1.3 ms for 19 MB).
+    content = proto.tensor_content
+    if content:
         if len(content) != count * np_dtype.itemsize:
             raise InvalidArgument(
                 f"tensor_content has {len(content)} bytes; shape {list(shape)} of "
@@ -101,6 +103,47 @@ def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
             )
         return np.frombuffer(content, np_dtype.newbyteorder("<")).reshape(shape)
     return _typed_values(proto, dtype, np_dtype, count).reshape(shape)
+
+
+_TENSOR_CONTENT_TAG = b"\x22"  # tensor_content = 4, LEN
+
+
+def tensor_proto_pieces(
+    array: np.ndarray, *, as_tensor_content: bool = False
+) -> list[bytes | memoryview]:
+    """The wire format of ``ndarray_to_tensor_proto(array, ...)``, byte for byte, as
+    pieces to join: for a numeric array the values are the array's own buffer (no copy
+    when it already has the wire's dtype and layout).
+
+    Building the message costs far more for large arrays: protobuf parses the packed
+    values into its repeated field, then encodes them again when the response is
+    serialized, element by element (25 ms and 9 ms for 19 MB of floats, against 1.3 ms
+    for one copy). The header (dtype, shape) comes from the message path, so the two
+    cannot disagree on it; the values field follows it, as field order has it."""
+    array = np.asarray(array)
+    try:
+        dtype = from_numpy(array.dtype)
+    except KeyError as exc:
+        raise InvalidArgument(f"Unsupported numpy dtype for TensorProto: {array.dtype}") from exc
+    if as_tensor_content and dtype is not DataType.DT_STRING:
+        tag, wire_dtype = _TENSOR_CONTENT_TAG, array.dtype.newbyteorder("<")
+    elif dtype in _PACKED_TAGS:
+        tag, wire_dtype = _PACKED_TAGS[dtype][0], np.dtype(_PACKED_TAGS[dtype][1])
+    else:
+        return [ndarray_to_tensor_proto(array).SerializeToString()]
+    header = _header(array, dtype).SerializeToString()
+    values = np.ascontiguousarray(array, wire_dtype)
+    if values.nbytes == 0:
+        return [header]
+    return [header, tag + varint(values.nbytes), values.data.cast("B")]
+
+
+def _header(array: np.ndarray, dtype: DataType) -> tensor_pb2.TensorProto:
+    proto = tensor_pb2.TensorProto()
+    proto.dtype = dtype
+    for size in array.shape:
+        proto.tensor_shape.dim.add().size = size
+    return proto
 
 
 def ndarray_to_tensor_proto(
@@ -127,7 +170,7 @@ def ndarray_to_tensor_proto(
         tag, wire_dtype = _PACKED_TAGS[dtype]
         payload = np.ascontiguousarray(array, wire_dtype).tobytes()
         if payload:
-            proto.MergeFromString(tag + _varint(len(payload)) + payload)
+            proto.MergeFromString(tag + varint(len(payload)) + payload)
     elif dtype is DataType.DT_HALF:
         bits = np.ascontiguousarray(array, np.float16).view(np.uint16)
         proto.half_val.extend(bits.ravel().tolist())
@@ -214,9 +257,9 @@ def _fill(values: np.ndarray, count: int) -> np.ndarray:
     return np.concatenate([values, np.full(count - len(values), values[-1], values.dtype)])
 
 
-def _strings(proto: tensor_pb2.TensorProto, count: int) -> np.ndarray:
-    if proto.tensor_content and count:
-        values = _decode_string_list(proto.tensor_content, count)
+def _strings(proto: tensor_pb2.TensorProto, content: bytes, count: int) -> np.ndarray:
+    if content and count:
+        values = _decode_string_list(content, count)
     else:
         values = list(proto.string_val)
         if count > len(values):
@@ -255,7 +298,8 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """Protobuf's base-128 varint encoding of a non-negative ``value``."""
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)

@@ -189,7 +189,7 @@ def inference_call(
                 signature_name=_string_parameter(request.parameters, SIGNATURE_PARAMETER),
             ),
             decode=inputs_decoder(request, name),
-            size_hint=input_bytes(request),
+            size_hint=input_bytes(request, context),
             output_filter=_requested_outputs(request),
             timeout_s=_timeout_s(context, request.parameters),
             protocol=PROTOCOL,

@@ -102,8 +102,13 @@ def decode_inputs(
     }
 
 
-def input_bytes(request: Any) -> int:
-    """About how many bytes of tensor data ``request`` carries (the offload hint)."""
+def input_bytes(request: Any, context: object = None) -> int:
+    """About how many bytes of tensor data ``request`` carries (the offload hint): the
+    h2 server's count of the message's bytes when ``context`` has one, since reading
+    ``raw_input_contents`` copies every input out of the message (1.3 ms for 19 MB)."""
+    wire = getattr(context, "request_bytes", None)
+    if isinstance(wire, int):
+        return wire
     size = sum(len(data) for data in request.raw_input_contents)
     if size:
         return size
