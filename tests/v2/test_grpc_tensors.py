@@ -13,7 +13,12 @@ from tritonclient.grpc._utils import _get_inference_request
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.servables.dtypes import DataType
 from tensorserve.servables.signature import PREDICT_METHOD, Signature, TensorInfo
-from tensorserve.v2.grpc_tensors import infer_response, input_bytes, inputs_decoder
+from tensorserve.v2.grpc_tensors import (
+    infer_response,
+    input_bytes,
+    inputs_decoder,
+    serialized_infer_response,
+)
 
 TYPES = {
     "f": (DataType.DT_FLOAT, "FP32", np.float32),
@@ -220,3 +225,10 @@ def test_unicode_and_fortran_ordered_outputs_are_encoded_row_major() -> None:
     result = read_back(infer_response("m", 1, "", outputs))
     assert result.as_numpy("t").tolist() == ["héllo".encode(), b"x"]
     np.testing.assert_array_equal(result.as_numpy("m"), outputs["m"])
+
+
+@pytest.mark.parametrize("order", [(), ("b", "f")])
+def test_the_answer_written_to_the_wire_is_the_messages_bytes(order: tuple[str, ...]) -> None:
+    outputs = {**ARRAYS, "m": np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3))}
+    written = serialized_infer_response("m", 3, "r1", outputs, order)
+    assert written.data == infer_response("m", 3, "r1", outputs, order).SerializeToString()

@@ -18,11 +18,12 @@ import numpy as np
 from tensorserve.grpc.proto_conversion import fill_model_spec
 from tensorserve.grpc.serialized_response import SerializedResponse
 from tensorserve.protos.tfserving import predict_pb2
-from tensorserve.tfserving.tensor_proto import tensor_proto_pieces, varint
+from tensorserve.protos.wire import length_delimited, varint
+from tensorserve.tfserving.tensor_proto import tensor_proto_pieces
 
-_OUTPUTS_TAG = b"\x0a"  # PredictResponse.outputs = 1, LEN
-_KEY_TAG = b"\x0a"  # map entry key = 1, LEN
-_VALUE_TAG = b"\x12"  # map entry value = 2, LEN
+_OUTPUTS_TAG = length_delimited(1)  # PredictResponse.outputs
+_KEY_TAG = length_delimited(1)  # a map entry's key
+_VALUE_TAG = length_delimited(2)  # a map entry's value
 
 
 def predict_response(

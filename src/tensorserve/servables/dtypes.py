@@ -110,3 +110,9 @@ def from_numpy(dtype: np.dtype) -> DataType:
         return _FROM_NUMPY[np.dtype(dtype)]
     except KeyError:
         raise KeyError(f"no TensorFlow DataType for numpy dtype {dtype}") from None
+
+
+def byte_view(array: np.ndarray) -> memoryview:
+    """The bytes of C-contiguous ``array`` as a flat view, without a copy. Through uint8,
+    because some dtypes (bfloat16) cannot be exported as a buffer of their own."""
+    return array.reshape(-1).view(np.uint8).data

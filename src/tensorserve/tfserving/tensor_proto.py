@@ -28,7 +28,8 @@ import numpy as np
 
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.protos.tfserving import tensor_pb2
-from tensorserve.servables.dtypes import DataType, from_numpy
+from tensorserve.protos.wire import length_delimited, varint
+from tensorserve.servables.dtypes import DataType, byte_view, from_numpy
 
 # dtype -> (typed field, numpy dtype the field's values are read as).
 _TYPED_FIELDS: Mapping[DataType, tuple[str, np.dtype]] = types.MappingProxyType(
@@ -105,7 +106,7 @@ def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     return _typed_values(proto, dtype, np_dtype, count).reshape(shape)
 
 
-_TENSOR_CONTENT_TAG = b"\x22"  # tensor_content = 4, LEN
+_TENSOR_CONTENT_TAG = length_delimited(4)  # TensorProto.tensor_content
 
 
 def tensor_proto_pieces(
@@ -135,7 +136,7 @@ def tensor_proto_pieces(
     values = np.ascontiguousarray(array, wire_dtype)
     if values.nbytes == 0:
         return [header]
-    return [header, tag + varint(values.nbytes), values.data.cast("B")]
+    return [header, tag + varint(values.nbytes), byte_view(values)]
 
 
 def _header(array: np.ndarray, dtype: DataType) -> tensor_pb2.TensorProto:
@@ -296,16 +297,6 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
         if not byte & 0x80:
             return value, pos
-
-
-def varint(value: int) -> bytes:
-    """Protobuf's base-128 varint encoding of a non-negative ``value``."""
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _as_bytes_list(array: np.ndarray) -> list[bytes]:

@@ -11,6 +11,8 @@ Pure and thread-safe; blobs are zero-copy views of the request body.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tensorserve.core.errors import InvalidArgument
 
 HEADER = b"inference-header-content-length"
@@ -84,6 +86,6 @@ class BlobReader:
             )
 
 
-def join_body(header: bytes, blobs: list[bytes]) -> tuple[bytes, int]:
+def join_body(header: bytes, blobs: Sequence[bytes | memoryview]) -> tuple[bytes, int]:
     """A response body of ``header`` JSON then ``blobs``, and the header's length."""
     return b"".join([header, *blobs]), len(header)

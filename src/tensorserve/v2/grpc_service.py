@@ -36,11 +36,12 @@ from tensorserve.core.errors import (
 )
 from tensorserve.core.servable_state import ManagerState
 from tensorserve.dataplane import DataPlane, Inference, ModelSpec
+from tensorserve.grpc.serialized_response import passing_serialized
 from tensorserve.servables.signature import DEFAULT_SIGNATURE
 from tensorserve.v2.grpc_protos import SERVICE, SERVICE_NAME, service_pb2
 from tensorserve.v2.grpc_status import abort_v2
 from tensorserve.v2.grpc_stream import model_stream_infer
-from tensorserve.v2.grpc_tensors import infer_response, input_bytes, inputs_decoder
+from tensorserve.v2.grpc_tensors import input_bytes, inputs_decoder, serialized_infer_response
 from tensorserve.v2.metadata import (
     render_model_metadata,
     render_repository_index,
@@ -166,7 +167,7 @@ class InferenceService:
         output_bytes = sum(np.asarray(array).nbytes for array in result.outputs.values())
         return await self._dataplane.convert(
             output_bytes,
-            infer_response,
+            serialized_infer_response,
             name,
             result.id.version,
             request.id,
@@ -219,7 +220,7 @@ def add_inference_service(server: Any, dataplane: DataPlane) -> str:
             request_class = getattr(service_pb2, method.input_type.name)
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 _parsing(request_class, getattr(service, method.name)),
-                response_serializer=response_class.SerializeToString,
+                response_serializer=passing_serialized(response_class.SerializeToString),
             )
             continue
         if method.name == "ModelStreamInfer":

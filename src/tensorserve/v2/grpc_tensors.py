@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from tensorserve.core.errors import InvalidArgument
+from tensorserve.grpc.serialized_response import SerializedResponse
+from tensorserve.protos.wire import length_delimited, varint
 from tensorserve.servables.signature import Signature
 from tensorserve.v2.datatypes import Datatype, for_array, parse_datatype
 from tensorserve.v2.grpc_protos import service_pb2
@@ -127,7 +129,42 @@ def infer_response(
     order: Sequence[str] = (),
 ) -> Any:
     """A ``ModelInferResponse`` carrying ``outputs`` in raw, in ``order`` when given."""
+    response, raws = _described_outputs(model, version, request_id, outputs, order)
+    response.raw_output_contents.extend(bytes(raw) for raw in raws)
+    return response
+
+
+def serialized_infer_response(
+    model: str,
+    version: int,
+    request_id: str,
+    outputs: Mapping[str, np.ndarray],
+    order: Sequence[str] = (),
+) -> SerializedResponse:
+    """:func:`infer_response` in its wire format, byte for byte, with each output's data
+    copied once: the message without ``raw_output_contents`` (field 6, the last there
+    is), then one field-6 record per output. Putting the data into the message would
+    copy it twice more (in, then out when serialized): 20% of a 19 MB call's CPU."""
+    response, raws = _described_outputs(model, version, request_id, outputs, order)
+    pieces: list[bytes | memoryview] = [response.SerializeToString()]
+    for raw in raws:
+        pieces += (_RAW_OUTPUT_TAG + varint(len(raw)), raw)
+    return SerializedResponse(b"".join(pieces))
+
+
+_RAW_OUTPUT_TAG = length_delimited(6)  # ModelInferResponse.raw_output_contents
+
+
+def _described_outputs(
+    model: str,
+    version: int,
+    request_id: str,
+    outputs: Mapping[str, np.ndarray],
+    order: Sequence[str],
+) -> tuple[Any, list[bytes | memoryview]]:
+    """The response with every output described but no data, and the data in order."""
     response = ModelInferResponse(model_name=model, model_version=str(version), id=request_id)
+    raws: list[bytes | memoryview] = []
     for name in order or outputs:
         array = np.asarray(outputs[name])
         datatype = for_array(array, name)
@@ -135,8 +172,8 @@ def infer_response(
         tensor.name = name
         tensor.datatype = datatype.name
         tensor.shape.extend(array.shape)
-        response.raw_output_contents.append(encode_raw(array, datatype))
-    return response
+        raws.append(encode_raw(array, datatype))
+    return response, raws
 
 
 def _decode_typed(contents: Any, declared: DeclaredInput, model: str) -> np.ndarray:

@@ -62,7 +62,7 @@ def _render(
 ) -> RenderedResponse:
     names = [o.name for o in request.outputs] if request.outputs else sorted(outputs)
     rendered: list[dict[str, object]] = []
-    blobs: list[bytes] = []
+    blobs: list[bytes | memoryview] = []
     for name in names:
         array = np.asarray(outputs[name])
         datatype = _datatype(array, name, signature)

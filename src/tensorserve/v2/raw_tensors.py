@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tensorserve.core.errors import InvalidArgument
+from tensorserve.servables.dtypes import byte_view
 from tensorserve.v2.datatypes import BYTES, Datatype
 
 _LENGTH = struct.Struct("<I")
@@ -57,13 +58,15 @@ def decode_raw(
     return array.reshape(tuple(shape))
 
 
-def encode_raw(array: np.ndarray, datatype: Datatype) -> bytes:
-    """``array`` in the binary layout of ``datatype``."""
+def encode_raw(array: np.ndarray, datatype: Datatype) -> bytes | memoryview:
+    """``array`` in the binary layout of ``datatype``: for a numeric array, a view of its
+    own buffer when it already has that layout (the answer is joined once, later, so a
+    copy here would be one more of every output)."""
     if datatype.name == BYTES:
         return _encode_bytes(array)
     if datatype.numpy == np.bool_:
-        return np.ascontiguousarray(array, dtype=np.bool_).tobytes()
-    return np.ascontiguousarray(array, dtype=datatype.numpy.newbyteorder("<")).tobytes()
+        return byte_view(np.ascontiguousarray(array, dtype=np.bool_))
+    return byte_view(np.ascontiguousarray(array, dtype=datatype.numpy.newbyteorder("<")))
 
 
 def _decode_bytes(data: memoryview, count: int, tensor: str) -> np.ndarray:
