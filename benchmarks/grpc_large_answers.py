@@ -29,7 +29,7 @@ from pathlib import Path
 
 import grpc
 from harness import processes
-from harness.cpu import process_tree_cpu_s
+from harness.cpu import one_copy_us, process_tree_cpu_s
 
 SIZES = (100_000, 4_000_000, 32_000_000)
 DIRECTIONS = ("answer", "request")
@@ -66,17 +66,6 @@ def time_cell(address: str, pid: int, direction: str, size: int) -> tuple[float,
         elapsed = time.perf_counter() - started
         cpu = process_tree_cpu_s(pid) - cpu_before
     return calls / elapsed, cpu / calls * 1e6
-
-
-def one_copy_us(size: int) -> float:
-    """This process's time to copy an answer of ``size`` bytes once (best of 5)."""
-    source = bytearray(size)
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        bytes(source)
-        best = min(best, time.perf_counter() - started)
-    return best * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:

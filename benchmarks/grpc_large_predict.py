@@ -19,14 +19,13 @@ import contextlib
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import numpy as np
 from harness import models
-from harness.cpu import process_tree_cpu_s
+from harness.cpu import one_copy_us, process_tree_cpu_s
 from harness.targets import start_tensorserve
 
 SIZES = (1_000_000, 19_267_584)
@@ -83,16 +82,6 @@ def time_cell(pid: int, call: Callable[[], None], size: int) -> float:
     if before is None or after is None:
         return float("nan")
     return (after - before) / calls * 1e6
-
-
-def one_copy_us(size: int) -> float:
-    source = bytearray(size)
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        bytes(source)
-        best = min(best, time.perf_counter() - started)
-    return best * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:

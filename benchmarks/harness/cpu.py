@@ -9,6 +9,7 @@ servers whose workers are long-lived (all of ours) are priced correctly.
 from __future__ import annotations
 
 import contextlib
+import time
 
 
 def process_tree_cpu_s(pid: int) -> float | None:
@@ -28,3 +29,15 @@ def process_tree_cpu_s(pid: int) -> float | None:
             times = process.cpu_times()
             total += times.user + times.system
     return total
+
+
+def one_copy_us(size: int) -> float:
+    """This process's time to copy ``size`` bytes once (best of 5): the unit in which the
+    large-message benchmarks price a call ("copies")."""
+    source = bytearray(size)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        bytes(source)
+        best = min(best, time.perf_counter() - started)
+    return best * 1e6

@@ -14,6 +14,7 @@ of it reads the same.
 from __future__ import annotations
 
 import types
+from collections.abc import Iterator
 
 _SUSPENDABLE = 0x20 | 0x80 | 0x100 | 0x200
 """CO_GENERATOR, CO_COROUTINE, CO_ITERABLE_COROUTINE, CO_ASYNC_GENERATOR: clearing a
@@ -27,22 +28,34 @@ def release_frames(exc: BaseException) -> None:
     A frame still executing (the one that caught ``exc``, or one on another thread)
     is skipped, as are generator and coroutine frames.
     """
+    for error in _chain(exc):
+        _clear(error.__traceback__)
+
+
+def drop_tracebacks(exc: BaseException) -> None:
+    """Detach the tracebacks of ``exc`` and of the exceptions chained to it.
+
+    For an error that has been answered and will not be logged with its traceback
+    (an expected ``ServingError``): its coroutine frames, which :func:`release_frames`
+    cannot clear safely, then go when the request's coroutines do.
+    """
+    for error in _chain(exc):
+        error.__traceback__ = None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception chained to it (cause, context, group members), once."""
     seen: set[int] = set()
-    pending: list[BaseException] = [exc]
+    pending = [exc]
     while pending:
         error = pending.pop()
         if id(error) in seen:
             continue
         seen.add(id(error))
-        _clear(error.__traceback__)
-        pending.extend(_chained(error))
-
-
-def _chained(error: BaseException) -> list[BaseException]:
-    chained = [e for e in (error.__cause__, error.__context__) if e is not None]
-    if isinstance(error, BaseExceptionGroup):
-        chained.extend(error.exceptions)
-    return chained
+        yield error
+        pending += (e for e in (error.__cause__, error.__context__) if e is not None)
+        if isinstance(error, BaseExceptionGroup):
+            pending += error.exceptions
 
 
 def _clear(tb: types.TracebackType | None) -> None:
@@ -54,21 +67,3 @@ def _clear(tb: types.TracebackType | None) -> None:
             except RuntimeError:  # still executing
                 pass
         tb = tb.tb_next
-
-
-def drop_tracebacks(exc: BaseException) -> None:
-    """Detach the tracebacks of ``exc`` and of the exceptions chained to it.
-
-    For an error that has been answered and will not be logged with its traceback
-    (an expected ``ServingError``): its coroutine frames, which :func:`release_frames`
-    cannot clear safely, then go when the request's coroutines do.
-    """
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        error = pending.pop()
-        if id(error) in seen:
-            continue
-        seen.add(id(error))
-        error.__traceback__ = None
-        pending.extend(_chained(error))
