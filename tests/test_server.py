@@ -41,6 +41,12 @@ def test_auto_grpc_server_is_h2_unless_grpcio_is_configured(
     assert grpc_server_kind(options) == kind
 
 
+def test_auto_keeps_grpcio_for_alts() -> None:
+    # Only grpcio's servers speak ALTS; h2 would serve plaintext to an ALTS client.
+    options = ServerOptions(model_base_path="/m", use_alts_credentials=True)
+    assert grpc_server_kind(options) == "threads"
+
+
 def test_auto_counts_a_platform_config_file_as_batching() -> None:
     # Any of its platforms may batch; the threaded server would cap a batch at its threads.
     options = ServerOptions(

@@ -432,7 +432,6 @@ def _configure_logging() -> None:
 
 #: Flags TensorFlow Serving has that change nothing here; set, they earn a warning.
 _INERT_FLAGS = (
-    "use_alts_credentials",
     "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled",
     "thread_pool_factory_config_file",
@@ -477,6 +476,10 @@ async def _serve(options: ServerOptions) -> int:
         starting.result()
     except ServingError as err:
         print(f"Failed to start server. Error: {err.with_prefix()}", file=sys.stderr)
+        await server.stop(0)
+        return 1
+    except OSError as err:  # a port taken, an address or credentials that cannot bind
+        print(f"Failed to start server. Error: {err}", file=sys.stderr)
         await server.stop(0)
         return 1
     await signalled.wait()

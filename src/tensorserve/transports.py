@@ -123,6 +123,7 @@ class Transports:
             socket_path=opts.grpc_socket_path if self._primary else "",
             channel_arguments=opts.grpc_channel_arguments,
             ssl=self._files.ssl,
+            alts=opts.use_alts_credentials,
             # Always on: a health service costs nothing and operators need it
             # (TensorFlow Serving hides it behind --enable_grpc_healthcheck_service).
             enable_health_service=True,
@@ -216,6 +217,7 @@ def grpc_server_kind(options: ServerOptions) -> str:
     ``--grpc_max_threads`` requests; a ``--platform_config_file`` counts as batching)
     and threads otherwise. Arguments that do not parse,
     or values h2 would leave out, leave the choice to grpcio, which reports them.
+    ``--use_alts_credentials`` keeps grpcio too: only its servers speak ALTS.
     """
     from tensorserve.grpc.h2.lifetime import honoured
     from tensorserve.grpc.server import parse_channel_arguments
@@ -226,7 +228,7 @@ def grpc_server_kind(options: ServerOptions) -> str:
         arguments = parse_channel_arguments(options.grpc_channel_arguments)
     except ValueError:
         arguments = [("", "")]
-    if honoured(arguments):
+    if honoured(arguments) and not options.use_alts_credentials:
         return "h2"
     # A platform config file may batch any platform: read as batching, for that choice.
     batching = options.enable_batching or bool(options.platform_config_file)

@@ -225,6 +225,18 @@ def test_all_three_parallelism_flags_together_are_rejected() -> None:
     assert "Both configurations cannot be set." in error_of(argv).message
 
 
+def test_alts_is_refused_beside_ssl_as_tensorflow_serving_refuses_it_and_on_h2() -> None:
+    argv = [*BASE, "--use_alts_credentials", "--ssl_config_file=/ssl.config"]
+    assert error_of(argv).message == (
+        "Either use_alts_credentials must be false or ssl_config_file must be empty."
+    )
+    assert (
+        "the h2 server has no ALTS"
+        in error_of([*BASE, "--use_alts_credentials", "--grpc_server=h2"]).message
+    )
+    assert parse([*BASE, "--use_alts_credentials"]).use_alts_credentials
+
+
 def test_validate_accepts_directly_built_options() -> None:
     validate_server_options(ServerOptions(model_config_file="/c"))
 

@@ -17,11 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from tensorserve.config import SslConfig
 from tensorserve.core.errors import InvalidArgument
 from tensorserve.grpc.server import (
+    H2,
     INT32_MAX,
     GrpcOptions,
     GrpcServer,
@@ -76,6 +77,26 @@ def test_port_zero_binds_a_free_port(harness: ServerHarness) -> None:
 def test_a_busy_port_is_an_error(harness: ServerHarness, make_harness: MakeHarness) -> None:
     with pytest.raises(OSError, match="Failed to bind"):
         make_harness(GrpcOptions(port=harness.port, host="127.0.0.1"))
+
+
+def test_alts_never_falls_back_to_plaintext(server_kind: str, make_harness: MakeHarness) -> None:
+    """``--use_alts_credentials`` serves ALTS or nothing. grpcio offers ALTS only on Google
+    Cloud: elsewhere the bind fails with the reason; where it binds, a plaintext client
+    cannot call."""
+    if server_kind == H2:
+        with pytest.raises(ValueError, match="no ALTS"):
+            make_harness(GrpcOptions(port=0, host="127.0.0.1", alts=True))
+        return
+    try:
+        server = make_harness(GrpcOptions(port=0, host="127.0.0.1", alts=True))
+    except OSError as exc:
+        assert "offers only on Google Cloud" in str(exc)
+        return
+    with server.channel() as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.GetModelMetadata(get_model_metadata_pb2.GetModelMetadataRequest(), timeout=5)
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
 
 
 def test_unix_socket_only(make_harness: MakeHarness, tmp_path: Path) -> None:

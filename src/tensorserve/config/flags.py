@@ -214,6 +214,15 @@ def validate_server_options(options: ServerOptions) -> None:
         raise InvalidArgument(
             f"--grpc_server must be one of {', '.join(GRPC_SERVERS)}, not {options.grpc_server!r}."
         )
+    if options.use_alts_credentials and options.ssl_config_file:
+        raise InvalidArgument(
+            "Either use_alts_credentials must be false or ssl_config_file must be empty."
+        )
+    if options.use_alts_credentials and options.grpc_server == "h2":
+        raise InvalidArgument(
+            "--use_alts_credentials needs one of grpcio's servers (--grpc_server=threads, "
+            "asyncio or auto): the h2 server has no ALTS."
+        )
     try:
         workers = options.worker_count()
     except ValueError:

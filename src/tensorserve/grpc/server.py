@@ -88,6 +88,9 @@ class GrpcOptions:
     """A cap on concurrent RPCs (see the module docstring); None = no cap."""
     ssl: SslConfig | None = None
     """``--ssl_config_file``; None = plaintext."""
+    alts: bool = False
+    """``--use_alts_credentials``: Google's ALTS instead of plaintext (grpcio's servers
+    only; grpcio offers it only on Google Cloud, so elsewhere the bind fails)."""
     enable_health_service: bool = False
     """``--enable_grpc_healthcheck_service``."""
     enable_reflection: bool = True
@@ -246,7 +249,11 @@ def bind_ports(server: AnyServer, options: GrpcOptions) -> int:
         raise ValueError("gRPC needs a TCP port or a UNIX socket path")
     add: Callable[[str], int] = server.add_insecure_port
     config = options.ssl
-    if config is not None and isinstance(server, H2Server):
+    if options.alts:
+        if isinstance(server, H2Server):
+            raise ValueError("the h2 server has no ALTS; use one of grpcio's servers")
+        add = functools.partial(_add_alts_port, server)
+    elif config is not None and isinstance(server, H2Server):
         _check_ssl(config)
         tls = TlsFiles(
             config.server_key, config.server_cert, config.custom_ca, config.client_verify
@@ -264,6 +271,19 @@ def bind_ports(server: AnyServer, options: GrpcOptions) -> int:
         if not address.startswith("unix:"):
             bound_port = port
     return bound_port
+
+
+def _add_alts_port(server: AnyServer, address: str) -> int:
+    """Listen on ``address`` with ALTS, as TF Serving's ``AltsServerCredentials``. Where
+    grpcio has no ALTS (off Google Cloud it makes no credentials), the start fails with
+    the reason rather than serving plaintext to a client that asked for ALTS."""
+    try:
+        return _add_secure_port(server, address, grpc.alts_server_credentials())
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"{exc} (--use_alts_credentials: grpcio made no ALTS credentials, which it "
+            "offers only on Google Cloud)"
+        ) from None
 
 
 def _add_secure_port(server: AnyServer, address: str, credentials: grpc.ServerCredentials) -> int:
