@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from tensorserve.rest.connection_set import ConnectionLimits, ConnectionSet
 from tensorserve.rest.connection_state import ConnectionState
 from tensorserve.rest.http_protocol import HttpConnection
 from tests.support.fake_transport import FakeTransport, ParsedResponse, parse_responses
+from tests.support.memory import all_freed, cycle_collector_paused
 
 
 class EchoApp:
@@ -531,3 +533,21 @@ def test_an_idle_connection_at_the_drain_deadline_is_dropped() -> None:
         assert c.transport.aborted and len(c.responses()) == 1
 
     run(scenario)
+
+
+def test_a_closed_connection_is_freed_with_its_last_reference() -> None:
+    """Its parser calls back into it; once closed it lets the parser go, so it does not
+    wait in that cycle, with whatever it holds, for the cycle collector."""
+    refs: list[weakref.ref[HttpConnection]] = []
+
+    async def scenario() -> None:
+        connection = Connection()
+        refs.append(weakref.ref(connection.protocol))
+        connection.send(post("/a", b'{"x": 1}'))
+        await connection.answered(1)
+        connection.transport.close()
+        await connection.until(lambda: connection.protocol.state is ConnectionState.CLOSED)
+
+    with cycle_collector_paused():
+        run(scenario)
+        assert all_freed(refs)

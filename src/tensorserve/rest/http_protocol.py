@@ -53,6 +53,8 @@ _READING = ConnectionState.READING
 _REFUSED = ConnectionState.REFUSED
 _CLOSING = ConnectionState.CLOSING
 _CLOSED = ConnectionState.CLOSED
+_DETACHED_PARSER = httptools.HttpRequestParser(object())
+"""What a closed connection holds instead of its own parser (nothing feeds it)."""
 
 
 class _Request(NamedTuple):
@@ -134,6 +136,9 @@ class HttpConnection(asyncio.Protocol):
         if not self._lost.done():
             self._lost.set_result(None)
         self._transport = None
+        # The parser holds this connection's callbacks: let it go, so a closed connection
+        # is freed with its last reference instead of waiting in a cycle for a collection.
+        self._parser = _DETACHED_PARSER
 
     def eof_received(self) -> bool:
         """The client shut its side: answer what it sent, then close (True keeps us open)."""
@@ -198,9 +203,7 @@ class HttpConnection(asyncio.Protocol):
         self._move(_IDLE)
         self._continue_due = False
         body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
-        # Let go of the chunks now: a closed connection is a cycle (its parser calls back
-        # into it) that waits for a garbage collection, and must not hold a body.
-        self._body = []
+        self._body = []  # the request holds the body now; a kept connection must not
         self._queue.append(_Request(self._scope(), body, bool(self._parser.should_keep_alive())))
         if len(self._queue) >= _MAX_PIPELINED and self._transport is not None:
             self._transport.pause_reading()
