@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import grpc
 
 from tensorserve.grpc.loop_bridge import LoopBridge
+from tensorserve.grpc.received_size import note_received
 from tensorserve.grpc.serialized_response import passing_serialized
 
 S = TypeVar("S")
@@ -131,6 +132,7 @@ class _CheckingGenericHandler(grpc.GenericRpcHandler):
 
 def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     def decode(raw: bytes) -> Any:
+        note_received(len(raw))  # for the handler, which grpcio does not tell
         try:
             return deserializer(raw)
         except Exception as exc:  # DecodeError, or whatever a custom deserializer raises

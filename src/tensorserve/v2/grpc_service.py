@@ -36,6 +36,7 @@ from tensorserve.core.errors import (
 )
 from tensorserve.core.servable_state import ManagerState
 from tensorserve.dataplane import DataPlane, Inference, ModelSpec
+from tensorserve.grpc.received_size import note_received
 from tensorserve.grpc.serialized_response import passing_serialized
 from tensorserve.servables.signature import DEFAULT_SIGNATURE
 from tensorserve.v2.grpc_protos import SERVICE, SERVICE_NAME, service_pb2
@@ -277,6 +278,7 @@ def _parsing(
     request_class: Any, handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 ) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[Any]]:
     async def parse_then_handle(data: bytes, context: grpc.aio.ServicerContext) -> Any:
+        note_received(len(data))
         try:
             request = request_class.FromString(data)
         except (DecodeError, ValueError, RuntimeError) as exc:  # the client's bytes, whatever broke
