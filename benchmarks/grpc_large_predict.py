@@ -10,6 +10,7 @@ another tree's ``src/`` beside this checkout, so before and after are timed side
 of the tensor, so it says how many copies' worth of work a call costs::
 
     python benchmarks/grpc_large_predict.py [--rounds 3] [--before-src OLD/src]
+        [--server-flag=--grpc_server=asyncio ...]
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--before-src", help="an older tree's src/, served beside this one")
+    parser.add_argument(
+        "--server-flag",
+        action="append",
+        default=[],
+        help="a flag for every server, e.g. --server-flag=--grpc_server=asyncio (repeatable)",
+    )
     args = parser.parse_args(argv)
     trees = [("this checkout", None)]
     if args.before_src:
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             for answers, flags in (("float_val", ()), ("tensor_content", TENSOR_CONTENT)):
                 endpoints = stack.enter_context(
                     start_tensorserve(
-                        model, work_dir, False, extra_flags=flags, env=env,
+                        model, work_dir, False, extra_flags=[*flags, *args.server_flag], env=env,
                         label_suffix=f"-{index}-{answers}",
                     )
                 )  # fmt: skip
