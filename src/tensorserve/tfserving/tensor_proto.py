@@ -119,32 +119,18 @@ def tensor_proto_pieces(
     Building the message costs far more for large arrays: protobuf parses the packed
     values into its repeated field, then encodes them again when the response is
     serialized, element by element (25 ms and 9 ms for 19 MB of floats, against 1.3 ms
-    for one copy). The header (dtype, shape) comes from the message path, so the two
-    cannot disagree on it; the values field follows it, as field order has it."""
+    for one copy). Both paths share the header (dtype, shape) and the choice of values
+    field, so they cannot disagree; the values follow the header, as field order has it."""
     array = np.asarray(array)
-    try:
-        dtype = from_numpy(array.dtype)
-    except KeyError as exc:
-        raise InvalidArgument(f"Unsupported numpy dtype for TensorProto: {array.dtype}") from exc
-    if as_tensor_content and dtype is not DataType.DT_STRING:
-        tag, wire_dtype = _TENSOR_CONTENT_TAG, array.dtype.newbyteorder("<")
-    elif dtype in _PACKED_TAGS:
-        tag, wire_dtype = _PACKED_TAGS[dtype][0], np.dtype(_PACKED_TAGS[dtype][1])
-    else:
-        return [ndarray_to_tensor_proto(array).SerializeToString()]
-    header = _header(array, dtype).SerializeToString()
-    values = np.ascontiguousarray(array, wire_dtype)
+    proto, dtype = _header(array, None)
+    raw = _raw_values(array, dtype, as_tensor_content)
+    if raw is None:
+        return [_typed_values_into(proto, array, dtype).SerializeToString()]
+    tag, values = raw
+    header = proto.SerializeToString()
     if values.nbytes == 0:
         return [header]
     return [header, tag + varint(values.nbytes), byte_view(values)]
-
-
-def _header(array: np.ndarray, dtype: DataType) -> tensor_pb2.TensorProto:
-    proto = tensor_pb2.TensorProto()
-    proto.dtype = dtype
-    for size in array.shape:
-        proto.tensor_shape.dim.add().size = size
-    return proto
 
 
 def ndarray_to_tensor_proto(
@@ -155,23 +141,51 @@ def ndarray_to_tensor_proto(
     ``bytes``/``str``/``object`` arrays become ``DT_STRING`` (``str`` as UTF-8).
     """
     array = np.asarray(array)
-    proto = tensor_pb2.TensorProto() if out is None else out
+    proto, dtype = _header(array, out)
+    raw = _raw_values(array, dtype, as_tensor_content)
+    if raw is None:
+        return _typed_values_into(proto, array, dtype)
+    tag, values = raw
+    if values.nbytes:
+        # One field, parsed by protobuf in a single pass (about 100x faster than extend).
+        proto.MergeFromString(tag + varint(values.nbytes) + values.tobytes())
+    return proto
+
+
+def _header(
+    array: np.ndarray, out: tensor_pb2.TensorProto | None
+) -> tuple[tensor_pb2.TensorProto, DataType]:
+    """``out`` (a new proto when None) with ``array``'s dtype and shape, and the dtype."""
     try:
         dtype = from_numpy(array.dtype)
     except KeyError as exc:
         raise InvalidArgument(f"Unsupported numpy dtype for TensorProto: {array.dtype}") from exc
+    proto = tensor_pb2.TensorProto() if out is None else out
     proto.dtype = dtype
     for size in array.shape:
         proto.tensor_shape.dim.add().size = size
+    return proto, dtype
+
+
+def _raw_values(
+    array: np.ndarray, dtype: DataType, as_tensor_content: bool
+) -> tuple[bytes, np.ndarray] | None:
+    """For values written as one length-delimited field (``tensor_content``, or a packed
+    field whose payload is numpy's little-endian buffer): the field's tag and the array
+    in the wire's layout. None for values written one by one (strings, half, ints)."""
+    if as_tensor_content and dtype is not DataType.DT_STRING:
+        return _TENSOR_CONTENT_TAG, np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
+    if dtype in _PACKED_TAGS:
+        tag, wire_dtype = _PACKED_TAGS[dtype]
+        return tag, np.ascontiguousarray(array, wire_dtype)
+    return None
+
+
+def _typed_values_into(
+    proto: tensor_pb2.TensorProto, array: np.ndarray, dtype: DataType
+) -> tensor_pb2.TensorProto:
     if dtype is DataType.DT_STRING:
         proto.string_val.extend(_as_bytes_list(array))
-    elif as_tensor_content:
-        proto.tensor_content = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
-    elif dtype in _PACKED_TAGS:
-        tag, wire_dtype = _PACKED_TAGS[dtype]
-        payload = np.ascontiguousarray(array, wire_dtype).tobytes()
-        if payload:
-            proto.MergeFromString(tag + varint(len(payload)) + payload)
     elif dtype is DataType.DT_HALF:
         bits = np.ascontiguousarray(array, np.float16).view(np.uint16)
         proto.half_val.extend(bits.ravel().tolist())
