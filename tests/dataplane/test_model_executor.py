@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tensorserve.dataplane.idle_workers import IdleWorkers
 from tensorserve.dataplane.model_executor import ModelExecutor
 from tests.support.waiting import wait_until
 
@@ -103,20 +104,20 @@ def test_one_executor_serves_event_loops_one_after_another(executor: ModelExecut
     assert asyncio.run(main(-2)) == 2  # a fresh loop: results must not go to the closed one
 
 
-class _CountingCondition(threading.Condition):
-    def __init__(self) -> None:
-        super().__init__(threading.Lock())
+class _CountingIdleWorkers(IdleWorkers):
+    def __init__(self, lock: threading.Lock) -> None:
+        super().__init__(lock)
         self.notified = 0
 
-    def notify(self, n: int = 1) -> None:
+    def wake_one(self) -> None:
         self.notified += 1
-        super().notify(n)
+        super().wake_one()
 
 
 def test_quick_calls_wake_no_sibling_worker() -> None:
     # Waking a worker per call costs more than a quick call; slow calls are tested above.
     pool = ModelExecutor(8, name="test-quick")
-    wakes = pool._cond = _CountingCondition()  # observe the wake-ups the pool asks for
+    wakes = pool._idle = _CountingIdleWorkers(pool._lock)  # observe the wake-ups asked for
 
     def quick() -> int:
         hashlib.sha256(_16_KIB)  # tens of µs with the GIL released, as a model call runs
@@ -188,3 +189,75 @@ def test_shutdown_leaves_hung_calls_within_its_timeout() -> None:
         timeout=5,
         what="the released workers to end",
     )
+
+
+def test_a_lane_runs_no_more_calls_at_once_than_its_limit() -> None:
+    pool = ModelExecutor(6, name="test-lane")
+    guard = threading.Lock()
+    running = [0, 0]  # now, most
+
+    def call(i: int) -> int:
+        with guard:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        time.sleep(0.005)  # slow, and releases the GIL: unlimited, all six would overlap
+        with guard:
+            running[0] -= 1
+        return i
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(pool.submit(call, i, lane=("m", 2)) for i in range(24)))
+
+    try:
+        assert asyncio.run(main()) == list(range(24))
+    finally:
+        pool.shutdown(timeout=10)
+    assert running[1] == 2
+
+
+def test_calls_waiting_on_a_full_lane_hold_no_worker() -> None:
+    # Three workers; one call of a lane of one hangs, four more of that lane wait. Two
+    # calls of another model must still meet: the waiting calls are set aside, not run
+    # by workers that would then block.
+    pool = ModelExecutor(3, name="test-lane-hold")
+    gate = threading.Event()
+    barrier = threading.Barrier(2, timeout=5)
+
+    def meet() -> bool:
+        barrier.wait()
+        return True
+
+    async def main() -> list[bool]:
+        stuck = [pool.submit(gate.wait, 60, lane=("m", 1)) for _ in range(5)]
+        others = await asyncio.gather(*(pool.submit(meet) for _ in range(2)))
+        gate.set()
+        await asyncio.gather(*stuck)
+        return others
+
+    try:
+        assert asyncio.run(main()) == [True, True]
+    finally:
+        gate.set()
+        pool.shutdown(timeout=10)
+
+
+def test_a_cancelled_call_gives_back_its_place_in_the_lane() -> None:
+    pool = ModelExecutor(2, name="test-lane-cancel")
+    gate = threading.Event()
+    ran: list[str] = []
+
+    async def main() -> None:
+        first = pool.submit(lambda: (gate.wait(10), ran.append("first")), lane=("m", 1))
+        second = pool.submit(ran.append, "second", lane=("m", 1))
+        third = pool.submit(ran.append, "third", lane=("m", 1))
+        second.cancel()
+        gate.set()
+        await first
+        await asyncio.wait_for(third, 10)  # never run if the cancelled call kept its place
+
+    try:
+        asyncio.run(main())
+    finally:
+        gate.set()
+        pool.shutdown(timeout=10)
+    assert ran == ["first", "third"]

@@ -13,7 +13,12 @@ for *every* call; for a small model that is more than the model's own work.
   wake-up and a GIL hand-off each; a callable not seen yet counts as slow;
 * has each worker return the results of quick calls together, with one
   ``call_soon_threadsafe`` when the queue runs empty (or after 16 calls); a call
-  slower than half a millisecond is answered at once.
+  slower than half a millisecond is answered at once;
+* wakes the worker that went idle last (``IdleWorkers``), not the one idle longest,
+  so a light load stays on a few warm threads;
+* runs at most a lane's limit of calls of that lane at once (a model whose calls
+  compute on their own thread: ONNX Runtime); the rest wait aside, holding no
+  worker, and the worker that ends one of the lane's calls takes the next.
 
 Measured on the 2-core target with a tiny numpy call at 8 concurrent callers:
 36k calls/s with ``run_in_executor`` on an 8-thread pool, 68k with a batched
@@ -31,11 +36,12 @@ import asyncio
 import collections
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from tensorserve.core.released_frames import release_frames
 from tensorserve.core.thread_joins import join_all
+from tensorserve.dataplane.idle_workers import IdleWorkers
 
 T = TypeVar("T")
 
@@ -47,7 +53,13 @@ and GIL hand-off cost tens of microseconds, so below this one worker is faster."
 _SLOW_WEIGHT = 0.1
 _MAX_TRACKED = 1024
 
-_Call = tuple["asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+Lane = tuple[Hashable, int]
+"""Calls that should not run more than so many at once: a key (one model, say) and
+the limit. A runtime that computes on the calling thread (ONNX Runtime with one
+intra-op thread) gains nothing from more calls at once than cores: they only take
+turns on the cores, each turn's caches lost to the others. Measured: see
+``docs/benchmarks.md``, "Model calls on warm threads"."""
+_Call = tuple["asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...], "Lane | None"]
 _Result = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
 
 
@@ -57,7 +69,8 @@ class ModelExecutor:
     def __init__(self, workers: int, *, name: str = "tensorserve-model") -> None:
         if workers < 1:
             raise ValueError("a ModelExecutor needs at least one worker")
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._idle = IdleWorkers(self._lock)
         self._calls: collections.deque[_Call] = collections.deque()
         self._stopping = False
         self._pending: list[_Call] = []
@@ -67,6 +80,8 @@ class ModelExecutor:
         # GIL waits that stretch some quick calls to milliseconds do not count. Unlocked:
         # a lost update only steers one wake-up.
         self._slow_share: dict[int, float] = {}
+        self._admitted: dict[Hashable, int] = {}  # calls of each lane queued or running
+        self._waiting: dict[Hashable, collections.deque[_Call]] = {}  # the rest, per lane
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
             for i in range(workers)
@@ -77,20 +92,25 @@ class ModelExecutor:
     def workers(self) -> int:
         return len(self._threads)
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Schedule ``fn(*args)`` on a worker; the future completes on this loop."""
+    def submit(
+        self, fn: Callable[..., T], *args: Any, lane: Lane | None = None
+    ) -> asyncio.Future[T]:
+        """Schedule ``fn(*args)`` on a worker; the future completes on this loop.
+
+        ``lane`` (a key and a limit) keeps at most that many calls of the lane running
+        at once; the others wait their turn without holding a worker."""
         loop = asyncio.get_running_loop()
         if not self._started:
             self._start()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append((future, fn, args))
+        self._pending.append((future, fn, args, lane))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         return future
 
     def _start(self) -> None:
-        with self._cond:
+        with self._lock:
             if self._started:
                 return
             self._started = True
@@ -100,32 +120,37 @@ class ModelExecutor:
     def _flush(self) -> None:
         self._flush_scheduled = False
         pending, self._pending = self._pending, []
-        with self._cond:
-            self._calls.extend(pending)
-            self._cond.notify()
+        with self._lock:
+            if self._admit(pending):
+                self._idle.wake_one()
 
     def _work(self) -> None:
         results: list[_Result] = []
+        finished: Lane | None = None  # the lane of the call this worker ran last
         while True:
-            with self._cond:
+            with self._lock:
+                if finished is not None:
+                    self._leave(finished)
+                    finished = None
                 if self._calls:
                     taken = self._calls.popleft()
                     call: _Call | None = taken
                     key = _owner_key(taken[1])
                     if self._calls and self._slow_share.get(key, 1.0) > 0.5:
-                        self._cond.notify()  # the rest would wait: let a sibling take it
+                        self._idle.wake_one()  # the rest would wait: let a sibling take it
                 elif results:
                     call = None  # nothing queued: hand back what we have first
                 elif self._stopping:
                     return
                 else:
-                    self._cond.wait()
+                    self._idle.wait()
                     continue
             if call is None:
                 self._deliver(results)
                 results = []
                 continue
             del taken  # with call, the last one left, so an idle worker holds no tensors
+            finished = call[3]
             if call[0].cancelled():
                 call = None
                 continue
@@ -139,6 +164,37 @@ class ModelExecutor:
             if elapsed > _HOLD_S or len(results) >= _HOLD_CALLS:
                 self._deliver(results)
                 results = []
+
+    def _admit(self, calls: list[_Call]) -> bool:
+        """Queue ``calls`` to run (lock held), except those of a lane that has its limit
+        queued or running already: they wait aside, holding no worker, until one of
+        their lane ends. So every queued call can run. True if any was queued."""
+        queued = False
+        for call in calls:
+            lane = call[3]
+            if lane is not None:
+                admitted = self._admitted.get(lane[0], 0)
+                if admitted >= lane[1]:
+                    self._waiting.setdefault(lane[0], collections.deque()).append(call)
+                    continue
+                self._admitted[lane[0]] = admitted + 1
+            self._calls.append(call)
+            queued = True
+        return queued
+
+    def _leave(self, lane: Lane) -> None:
+        """A call of ``lane`` ended (lock held): the lane's next call takes its place, at
+        the head of the queue, for the worker that ran this one."""
+        key = lane[0]
+        waiting = self._waiting.get(key)
+        if waiting:
+            self._calls.appendleft(waiting.popleft())
+            if not waiting:
+                del self._waiting[key]
+        elif self._admitted[key] > 1:
+            self._admitted[key] -= 1
+        else:
+            del self._admitted[key]
 
     def _observe(self, key: int, elapsed: float) -> None:
         shares = self._slow_share
@@ -166,11 +222,11 @@ class ModelExecutor:
         """Let queued calls finish, then stop every worker, waiting ``timeout`` seconds
         in all (None: as long as they take). A worker still in a model call then (one
         that hangs) is left running: the threads are daemons, so the process may exit."""
-        with self._cond:
-            self._calls.extend(self._pending)
+        with self._lock:
+            self._admit(self._pending)
             self._pending = []
             self._stopping = True
-            self._cond.notify_all()
+            self._idle.wake_all()
         if self._started:
             join_all(self._threads, timeout)
 

@@ -24,7 +24,7 @@ from tensorserve.core.errors import DeadlineExceeded
 from tensorserve.core.manager import ServableHandle
 from tensorserve.core.servable_id import ServableId
 from tensorserve.dataplane.loop_handoff import loop_handoff
-from tensorserve.dataplane.model_executor import ModelExecutor
+from tensorserve.dataplane.model_executor import Lane, ModelExecutor
 from tensorserve.dataplane.observer import RequestObserver
 from tensorserve.servables.model import Classifications, Model
 from tensorserve.servables.signature import Signature
@@ -35,11 +35,12 @@ DEADLINE_MESSAGE = "Timed out waiting for notification"
 
 
 def submit(
-    executor: Executor | ModelExecutor, fn: Callable[..., T], *args: Any
+    executor: Executor | ModelExecutor, fn: Callable[..., T], *args: Any, lane: Lane | None = None
 ) -> asyncio.Future[T]:
-    """Run ``fn`` on ``executor`` from the event loop."""
+    """Run ``fn`` on ``executor`` from the event loop (``lane``: see :data:`Lane`; a
+    plain ``Executor`` has none)."""
     if isinstance(executor, ModelExecutor):
-        return executor.submit(fn, *args)
+        return executor.submit(fn, *args, lane=lane)
     return asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
 
@@ -102,8 +103,21 @@ class ModelRef:
         if submit is not None:  # a batching servable: queue without a blocked thread
             return await self._queued(submit, signature_name, inputs, output_filter, timeout_s)
         return await self._run(
-            "predict", self.model.predict, signature_name, inputs, output_filter, timeout_s
+            "predict",
+            self.model.predict,
+            signature_name,
+            inputs,
+            output_filter,
+            timeout_s,
+            lane=self._lane(signature_name),
         )
+
+    def _lane(self, signature_name: str) -> Lane | None:
+        """This model's lane for calls of ``signature_name``, when the model limits
+        how many are worth running at once (``max_concurrent_calls``)."""
+        limit_of = getattr(self.model, "max_concurrent_calls", None)
+        limit = limit_of(signature_name) if limit_of is not None else None
+        return None if limit is None else (id(self.model), limit)
 
     def predict_here(
         self,
@@ -171,9 +185,9 @@ class ModelRef:
             "multi_inference", self.model.multi_inference, tasks, examples, timeout_s
         )
 
-    async def _run(self, api: str, fn: Callable[..., T], *args: Any) -> T:
+    async def _run(self, api: str, fn: Callable[..., T], *args: Any, lane: Lane | None = None) -> T:
         start = time.perf_counter()
-        self._job = job = submit(self._executor, fn, *args)
+        self._job = job = submit(self._executor, fn, *args, lane=lane)
         result = await self._outcome(job)
         self._observer.runtime(self.id.name, api, time.perf_counter() - start)
         return result

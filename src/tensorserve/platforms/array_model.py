@@ -48,6 +48,8 @@ class ArrayModel:
 
     ``platform`` names the runtime (``onnx``, ``tflite``). Classify and regress
     are refused with InvalidArgument: these runtimes have no ``tf.Example`` parser.
+    ``calls_at_once``: predict calls worth running at once (None: no limit), for a
+    runtime that computes on the calling thread.
     """
 
     def __init__(
@@ -56,11 +58,13 @@ class ArrayModel:
         signatures: Mapping[str, Signature],
         runners: Mapping[str, SignatureRunner],
         close: Sequence[object] = (),
+        calls_at_once: int | None = None,
     ) -> None:
         self._platform = platform
         self._signatures = dict(signatures)
         self._runners = dict(runners)
         self._resources = list(close)
+        self._calls_at_once = calls_at_once
 
     @property
     def signatures(self) -> Mapping[str, Signature]:
@@ -69,6 +73,9 @@ class ArrayModel:
     @property
     def platform(self) -> str:
         return self._platform
+
+    def max_concurrent_calls(self, signature_name: str) -> int | None:
+        return self._calls_at_once
 
     def predict(
         self,

@@ -4,6 +4,11 @@ The data plane computes only through this interface, so a batching servable,
 a TensorFlow SavedModel and a test fake are interchangeable. Calls may block
 (they run model code) and so are made from worker threads, never the event
 loop. Implementations must be thread-safe.
+
+A model may also have ``max_concurrent_calls(signature_name) -> int | None``: how many
+predict calls of that signature are worth running at once (None: no limit). A runtime
+that computes on the calling thread sets it to the cores it may use; the data plane
+then runs no more at once, and the rest wait without holding a worker thread.
 """
 
 from __future__ import annotations

@@ -129,3 +129,13 @@ def test_session_threads_follow_the_server_flags() -> None:
     sequential = session_options(OnnxOptions())
     assert sequential.intra_op_num_threads == 1  # the calling thread, as TensorFlow's 0
     assert sequential.execution_mode.name == "ORT_SEQUENTIAL"
+
+
+def test_no_more_calls_at_once_than_cores(load: object) -> None:
+    # Each call computes on its calling thread (and its intra-op pool): more calls at
+    # once than cores only take turns on them.
+    assert OnnxOptions().calls_at_once(cores=4) == 4
+    assert OnnxOptions(intra_op_parallelism=2).calls_at_once(cores=4) == 2
+    assert OnnxOptions(intra_op_parallelism=8).calls_at_once(cores=4) == 1
+    model = load(onnx_models.write_half_plus_two)  # type: ignore[operator]
+    assert model.max_concurrent_calls("serving_default") == OnnxOptions().calls_at_once()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tensorserve.core.servable_id import ServableId
+from tensorserve.platforms.onnx.options import OnnxOptions
 from tensorserve.platforms.onnx.twin_loader import TwinLoader
 from tensorserve.platforms.onnx.twin_manifest import read_manifest
 from tensorserve.platforms.tensorflow.saved_model_loader import SavedModelLoader
@@ -56,6 +57,7 @@ def test_verified_twins_serve_their_signatures(exports: dict[str, Path]) -> None
         model = loader.servable()
         assert model.runtimes["serving_default"] == "onnxruntime"
         assert model.platform == "tensorflow+onnx"
+        assert model.max_concurrent_calls("") == OnnxOptions().calls_at_once()
         inputs = {
             "a": np.array([[1, 2, 3]], np.float32),
             "b": np.array([[[1, 0], [0, 1]]], np.float32),
@@ -78,6 +80,8 @@ def test_strings_and_classify_stay_in_tensorflow(exports: dict[str, Path]) -> No
         assert model.runtimes["predict_tensor"] == "onnxruntime"
         assert model.runtimes["serving_default"] == "tensorflow"
         assert model.runtimes["classify"] == "tensorflow"
+        assert model.max_concurrent_calls("predict_tensor") == OnnxOptions().calls_at_once()
+        assert model.max_concurrent_calls("serving_default") is None  # TensorFlow's own
         pixels = np.random.default_rng(1).random((2, 8, 8, 1)).astype(np.float32)
         out = model.predict("predict_tensor", {"pixels": pixels})
         assert out["classes"].dtype == object and out["probabilities"].shape == (2, 3)

@@ -61,5 +61,6 @@ class OnnxLoader(ArrayModelLoader):
             {DEFAULT_SIGNATURE: signature},
             {DEFAULT_SIGNATURE: SessionRunner(session)},
             close=[session],
+            calls_at_once=self.options.calls_at_once(),
         )
         logger.info("Loaded ONNX servable version %s from %s", self.servable_id, self.path)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from tensorserve.batching.options import default_num_batch_threads as schedulable_cpus
+
 MODEL_FILENAME = "model.onnx"
 """The file in a version directory that the ONNX platform serves."""
 
@@ -27,6 +29,16 @@ class OnnxOptions:
     def session_intra_op_threads(self) -> int:
         """``SessionOptions.intra_op_num_threads`` for this option (1 for 0)."""
         return self.intra_op_parallelism if self.intra_op_parallelism > 0 else 1
+
+    def calls_at_once(self, cores: int | None = None) -> int:
+        """Calls of one session worth running at once: each computes on its calling
+        thread (and its intra-op pool), so more than the cores (``cores``, default the
+        CPUs this process may run on) only take turns on them, each turn's caches lost.
+        On the 2-core target, 8 calls at once against 2 cost the small CNN 10-15% of its
+        images/s (``docs/benchmarks.md``, "Model calls on warm threads")."""
+        if cores is None:
+            cores = schedulable_cpus()
+        return max(1, cores // self.session_intra_op_threads)
 
     inter_op_parallelism: int = 0
     """Operators run in parallel (``--tensorflow_inter_op_parallelism``). 0 runs them one

@@ -63,6 +63,13 @@ class TwinModel(ExampleApisOfInner):
         """The runtime serving each signature (``tensorflow`` or ``onnxruntime``)."""
         return self._runtimes
 
+    def max_concurrent_calls(self, signature_name: str) -> int | None:
+        """ONNX Runtime's limit for its signatures; TensorFlow's own calls have none
+        (its kernels run on its intra-op pool, and fewer calls at once measured slower)."""
+        if (signature_name or DEFAULT_SIGNATURE) in self._onnx_names:
+            return self._onnx.max_concurrent_calls(signature_name)
+        return None
+
     def predict(
         self,
         signature_name: str,
@@ -128,7 +135,8 @@ class TwinLoader(Loader):
                 signatures[name] = tensorflow.signatures[name]
                 runners[name] = runner
                 runtimes[name] = ONNX_RUNTIME
-        self._model = TwinModel(tensorflow, ArrayModel("onnx", signatures, runners), runtimes)
+        onnx = ArrayModel("onnx", signatures, runners, calls_at_once=self._options.calls_at_once())
+        self._model = TwinModel(tensorflow, onnx, runtimes)
         logger.info(
             "Runtimes of %s: %s",
             self._path,
