@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 from harness import h2load, tools, wrk
-from harness.cpu import process_tree_cpu_s
+from harness.cpu import process_tree_cpu_s, wait_until_idle
 from harness.grpc_requests import predict_request, write_grpc_frame
 from harness.measurement import Measurement
 from harness.models import BenchModel, mobilenet_v2, small_cnn
@@ -444,8 +444,10 @@ def main(argv: list[str]) -> int:
         for model, batches in cases:
             cells += in_process_cells(model, batches, stack)
             cells += served_cells(model, batches, work, args, stack)
+        servers = sorted({cell.server_pid for cell in cells if cell.server_pid is not None})
         for _ in range(args.rounds):
             for cell in cells:
+                wait_until_idle(servers)  # the last cell's abandoned requests end first
                 cell.time(args.duration)
     report(cells)
     print(

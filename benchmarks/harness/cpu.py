@@ -31,6 +31,29 @@ def process_tree_cpu_s(pid: int) -> float | None:
     return total
 
 
+def wait_until_idle(
+    pids: list[int], busy_below: float = 0.05, interval_s: float = 0.25, limit_s: float = 60.0
+) -> float:
+    """Wait until the servers ``pids`` (with their children) use less than ``busy_below``
+    of a core over ``interval_s``, or ``limit_s`` passed; returns the seconds waited.
+
+    A load generator stops with requests in flight, and a server runs them to the end:
+    four abandoned batch-32 MobileNetV2 requests are seconds of CPU. Without this wait
+    that tail lands in the next cell, on the next server (measured: its gRPC batch-1
+    cell read 100-120 images/s after a batch-32 cell, 170-190 alone)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        before = [process_tree_cpu_s(pid) for pid in pids]
+        time.sleep(interval_s)
+        after = [process_tree_cpu_s(pid) for pid in pids]
+        used = sum(
+            b - a for a, b in zip(before, after, strict=True) if a is not None and b is not None
+        )
+        if used / interval_s < busy_below:
+            break
+    return time.monotonic() - started
+
+
 def one_copy_us(size: int) -> float:
     """This process's time to copy ``size`` bytes once (best of 5): the unit in which the
     large-message benchmarks price a call ("copies")."""
