@@ -328,6 +328,33 @@ def test_a_run_past_its_deadline_and_grace_is_deadline_exceeded() -> None:
     assert harness.observer.finished[-1][3] is Code.DEADLINE_EXCEEDED
 
 
+def test_a_call_still_queued_when_its_deadline_passes_never_runs() -> None:
+    # One worker, held by a first request; the second's call waits in the queue until its
+    # deadline. It is taken back then: its version is released at once and the model
+    # never runs it, so an overloaded server does not work for requests nobody awaits.
+    harness = Harness(ModelExecutor(1, name="test-withdrawn"), deadline_grace_s=0.05)
+    harness.model.gate.clear()
+
+    async def scenario() -> None:
+        first = asyncio.create_task(harness.dataplane.predict(harness.call()))
+        await asyncio.to_thread(
+            lambda: wait_until(lambda: harness.model.timeouts, timeout=5, what="first run")
+        )
+        with pytest.raises(DeadlineExceeded):
+            await harness.dataplane.predict(harness.call(timeout_s=0.01))
+        assert harness.manager.open_handles == 1  # the first's only
+        harness.model.gate.set()
+        await first
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        harness.model.gate.set()
+        harness.executor.shutdown()
+    assert harness.model.timeouts == [None]  # the second call never ran
+    harness.assert_released()
+
+
 def test_no_deadline_means_no_timeout_for_the_model(harness: Harness) -> None:
     asyncio.run(harness.dataplane.predict(harness.call()))
     assert harness.model.timeouts == [None]

@@ -261,3 +261,50 @@ def test_a_cancelled_call_gives_back_its_place_in_the_lane() -> None:
         gate.set()
         pool.shutdown(timeout=10)
     assert ran == ["first", "third"]
+
+
+def test_a_withdrawn_call_never_runs_and_its_lane_moves_on() -> None:
+    pool = ModelExecutor(2, name="test-withdraw")
+    started, gate = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def first_call() -> None:
+        started.set()
+        gate.wait(10)
+        ran.append("first")
+
+    async def main() -> tuple[bool, bool, bool]:
+        first = pool.submit(first_call, lane=("m", 1))
+        queued = pool.submit(ran.append, "queued", lane=("m", 1))  # waits aside
+        assert await asyncio.to_thread(started.wait, 5)
+        late = pool.submit(ran.append, "late", lane=("m", 1))
+        taken_back = pool.withdraw(queued)
+        running = pool.withdraw(first)  # it runs: it cannot be taken back
+        gate.set()
+        await first
+        await asyncio.wait_for(late, 10)
+        return taken_back, running, queued.cancelled()
+
+    try:
+        assert asyncio.run(main()) == (True, False, True)
+    finally:
+        gate.set()
+        pool.shutdown(timeout=10)
+    assert ran == ["first", "late"]
+
+
+def test_a_call_withdrawn_before_its_hand_over_never_runs() -> None:
+    pool = ModelExecutor(1, name="test-withdraw-pending")
+    ran: list[int] = []
+
+    async def main() -> bool:
+        dropped = pool.submit(ran.append, 1)
+        withdrawn = pool.withdraw(dropped)  # still in this loop iteration's batch
+        await pool.submit(ran.append, 2)
+        return withdrawn and dropped.cancelled()
+
+    try:
+        assert asyncio.run(main())
+    finally:
+        pool.shutdown(timeout=10)
+    assert ran == [2]

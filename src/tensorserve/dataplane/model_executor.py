@@ -109,6 +109,37 @@ class ModelExecutor:
             loop.call_soon(self._flush)
         return future
 
+    def withdraw(self, future: asyncio.Future[Any]) -> bool:
+        """Take back a call that has not started, cancelling its future: True if it was
+        still waiting (it will never run), False if it runs or ran. For a caller that
+        gave up (deadline, client gone): under overload, the calls of requests nobody
+        waits for any more would otherwise still run, ahead of live ones. Call from the
+        event loop."""
+        for index, call in enumerate(self._pending):
+            if call[0] is future:
+                del self._pending[index]
+                future.cancel()
+                return True
+        with self._lock:
+            for index, call in enumerate(self._calls):
+                if call[0] is future:
+                    del self._calls[index]
+                    if call[3] is not None:
+                        self._leave(call[3])  # its place in the lane goes to the next
+                        if self._calls:
+                            self._idle.wake_one()
+                    future.cancel()
+                    return True
+            for key, waiting in self._waiting.items():
+                for index, call in enumerate(waiting):
+                    if call[0] is future:
+                        del waiting[index]
+                        if not waiting:
+                            del self._waiting[key]
+                        future.cancel()
+                        return True
+        return False
+
     def _start(self) -> None:
         with self._lock:
             if self._started:

@@ -220,10 +220,15 @@ class ModelRef:
             return
         self._closed = True
         job = self._job
-        if job is not None and not job.done():
+        if job is not None and not job.done() and not self._withdrawn(job):
             job.add_done_callback(lambda _job: self._release())
         else:
             self._release()
+
+    def _withdrawn(self, job: asyncio.Future[Any]) -> bool:
+        """Whether ``job``, a call the caller no longer waits for, was taken back before
+        it started (so it never runs, and the version is free at once)."""
+        return isinstance(self._executor, ModelExecutor) and self._executor.withdraw(job)
 
     def _release(self) -> None:
         self._observer.inflight(self.id.name, -1)
