@@ -355,6 +355,39 @@ def test_a_call_still_queued_when_its_deadline_passes_never_runs() -> None:
     harness.assert_released()
 
 
+def test_a_model_that_limits_its_calls_at_once_gets_no_more() -> None:
+    # ONNX Runtime's models say the cores; a limit below 1 means none.
+    harness = Harness(ModelExecutor(4, name="test-limited"))
+    guard, running, most = threading.Lock(), [0], [0]
+    predict = harness.model.predict
+
+    def counted(*args: Any) -> dict[str, np.ndarray]:
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.005)
+        with guard:
+            running[0] -= 1
+        return predict(*args)
+
+    harness.model.predict = counted  # type: ignore[method-assign]
+
+    async def burst() -> None:
+        await asyncio.gather(*(harness.dataplane.predict(harness.call()) for _ in range(12)))
+
+    try:
+        harness.model.max_concurrent_calls = lambda name: 1  # type: ignore[attr-defined]
+        asyncio.run(burst())
+        assert most[0] == 1
+        most[0] = 0
+        harness.model.max_concurrent_calls = lambda name: 0  # type: ignore[attr-defined]
+        asyncio.run(burst())
+        assert most[0] > 1
+    finally:
+        harness.executor.shutdown()
+    harness.assert_released()
+
+
 def test_no_deadline_means_no_timeout_for_the_model(harness: Harness) -> None:
     asyncio.run(harness.dataplane.predict(harness.call()))
     assert harness.model.timeouts == [None]

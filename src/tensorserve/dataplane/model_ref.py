@@ -117,7 +117,7 @@ class ModelRef:
         how many are worth running at once (``max_concurrent_calls``)."""
         limit_of = getattr(self.model, "max_concurrent_calls", None)
         limit = limit_of(signature_name) if limit_of is not None else None
-        return None if limit is None else (id(self.model), limit)
+        return (id(self.model), limit) if limit is not None and limit >= 1 else None
 
     def predict_here(
         self,
