@@ -13,7 +13,7 @@ import pytest
 from tensorserve.core import errors
 from tensorserve.core.servable_id import ServableId
 from tensorserve.platforms.array_model import ArrayModel
-from tensorserve.platforms.tflite.tflite_loader import TfLiteLoader
+from tensorserve.platforms.tflite.tflite_loader import DEFAULT_POOL_SIZE, TfLiteLoader
 from tensorserve.servables.dtypes import DataType
 from tests.support.paths import tfserving_model
 
@@ -38,6 +38,7 @@ def load() -> Iterator[object]:
 def test_half_plus_two_answers_at_any_batch_size(load: object) -> None:
     model = load("saved_model_half_plus_two_tflite")  # type: ignore[operator]
     assert model.platform == "tflite"
+    assert model.max_concurrent_calls("") == DEFAULT_POOL_SIZE  # one call per interpreter
     signature = model.signatures["serving_default"]
     assert list(signature.inputs) == ["x"] and list(signature.outputs) == ["y"]
     out = model.predict("", {"x": np.array([[1.0], [2.0], [5.0]], np.float32)})

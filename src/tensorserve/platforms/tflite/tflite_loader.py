@@ -154,6 +154,9 @@ class TfLiteLoader(ArrayModelLoader):
             {name: s.signature for name, s in found.items()},
             {name: _runner(pool, s) for name, s in found.items()},
             close=[pool],
+            # No more calls at once than interpreters: the rest wait in the model's lane,
+            # not on a worker thread blocked in the pool's queue.
+            calls_at_once=self.pool_size,
         )
         logger.info("Loaded TFLite servable version %s from %s", self.servable_id, self.path)
 
