@@ -211,6 +211,15 @@ def test_max_concurrency_waits_within_the_deadline(kinds: LoadedServable) -> Non
     assert kinds.predict(X, "slow")["y"].tolist() == [1.0, 2.0]
 
 
+def test_max_concurrency_is_the_lane_limit_for_the_worker_pool(
+    kinds: LoadedServable, tmp_path: Path
+) -> None:
+    # The data plane queues calls past it in the version's lane (no worker thread held).
+    assert kinds.model.max_concurrent_calls("slow") == 1
+    with load_servable(write_version(tmp_path, 1, {"servable.py": EXAMPLES})) as uncapped:
+        assert uncapped.model.max_concurrent_calls("serving_default") is None
+
+
 def test_the_issue_example_through_testing(tmp_path: Path) -> None:
     with load_servable(write_version(tmp_path, 1, {"servable.py": doubler(3.0)})) as tripler:
         assert tripler.predict({"x": [1.0]})["y"].tolist() == [3.0]

@@ -10,7 +10,10 @@ Blocking (``def``) methods run in the caller's worker thread; ``async def``
 methods run on the server's event loop (:meth:`PythonModel.predict_async`),
 and a step that holds the loop longer than ``LOOP_BLOCK_WARN_S`` is logged.
 ``max_concurrency`` is a semaphore acquired within the caller's deadline, so a
-wait ends in a slot or DEADLINE_EXCEEDED, never a silent hang. Thread-safe.
+wait ends in a slot or DEADLINE_EXCEEDED, never a silent hang; through the data
+plane, blocking calls past it first wait in the version's lane of the worker pool
+(``max_concurrent_calls``), holding no thread, and a caller that gives up there
+takes its call back. Thread-safe.
 """
 
 from __future__ import annotations
@@ -108,6 +111,12 @@ class PythonModel:
     def runs_on_loop(self, signature_name: str) -> bool:
         """Whether a unary call of this signature is an ``async def`` to await on the loop."""
         return signature_name in self._coroutines
+
+    def max_concurrent_calls(self, signature_name: str) -> int | None:
+        """``max_concurrency``, for the data plane's worker pool: calls past it wait in this
+        version's lane instead of each holding a worker thread blocked on a slot, which
+        with enough of them left no worker for any other model."""
+        return type(self.servable).max_concurrency or None
 
     def predict(
         self,
