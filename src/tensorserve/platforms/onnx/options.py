@@ -30,6 +30,12 @@ class OnnxOptions:
         """``SessionOptions.intra_op_num_threads`` for this option (1 for 0)."""
         return self.intra_op_parallelism if self.intra_op_parallelism > 0 else 1
 
+    inter_op_parallelism: int = 0
+    """Operators run in parallel (``--tensorflow_inter_op_parallelism``). 0 runs them one
+    after another (ONNX Runtime's sequential mode), since concurrent requests already
+    keep every core busy; a positive value turns on the parallel executor with that
+    many threads."""
+
     def calls_at_once(self, cores: int | None = None) -> int:
         """Calls of one session worth running at once: each computes on its calling
         thread (and its intra-op pool), so more than the cores (``cores``, default the
@@ -39,9 +45,3 @@ class OnnxOptions:
         if cores is None:
             cores = schedulable_cpus()
         return max(1, cores // self.session_intra_op_threads)
-
-    inter_op_parallelism: int = 0
-    """Operators run in parallel (``--tensorflow_inter_op_parallelism``). 0 runs them one
-    after another (ONNX Runtime's sequential mode), since concurrent requests already
-    keep every core busy; a positive value turns on the parallel executor with that
-    many threads."""
