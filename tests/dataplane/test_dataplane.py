@@ -87,6 +87,7 @@ class Model:
         timeout_s: float | None = None,
     ) -> dict[str, np.ndarray]:
         self.timeouts.append(timeout_s)
+        self.threads.append(threading.get_ident())
         assert self.gate.wait(10)
         if self.error is not None:
             raise self.error
@@ -282,6 +283,44 @@ def test_a_refused_requests_tensors_go_with_it_not_at_a_garbage_collection(
     harness.assert_released()
 
 
+def test_a_call_refused_in_place_lets_its_tensors_go_with_it() -> None:
+    # The same for a quick call run on the event loop (a compute_only model).
+    harness = Harness(ModelExecutor(2, name="test-in-place-refused"))
+    harness.model.compute_only = lambda name: True  # type: ignore[attr-defined]
+    tensors: list[weakref.ref[np.ndarray]] = []
+    predict = harness.model.predict
+
+    def refusing_model(*args: Any) -> dict[str, np.ndarray]:
+        if len(harness.model.threads) < 50 and harness.model.threads[-1:] != [loop_thread]:
+            return predict(*args)  # warming up: until a call ran in place
+        inputs = args[1]
+        harness.model.threads.append(threading.get_ident())
+        tensors.extend(weakref.ref(array) for array in inputs.values())
+        raise InvalidArgument("refused by the model")
+
+    harness.model.predict = refusing_model  # type: ignore[method-assign]
+    loop_thread = -1
+
+    async def scenario() -> Code:
+        nonlocal loop_thread
+        loop_thread = threading.get_ident()
+        while not tensors:
+            try:
+                await harness.dataplane.predict(harness.call())
+            except InvalidArgument as error:
+                assert harness.model.threads[-1] == loop_thread
+                return error.code
+        return Code.OK
+
+    try:
+        with cycle_collector_paused():
+            assert asyncio.run(scenario()) is Code.INVALID_ARGUMENT
+            wait_until(lambda: all_freed(tensors), timeout=10, what="the tensors to be freed")
+    finally:
+        harness.executor.shutdown()
+    harness.assert_released()
+
+
 def test_cancellation_holds_the_version_until_the_model_run_ends(harness: Harness) -> None:
     harness.model.gate.clear()
 
@@ -385,6 +424,70 @@ def test_a_model_that_limits_its_calls_at_once_gets_no_more() -> None:
         assert most[0] > 1
     finally:
         harness.executor.shutdown()
+    harness.assert_released()
+
+
+def test_quick_calls_of_a_compute_only_model_run_in_place_and_large_ones_on_workers() -> None:
+    # A call predicted quicker than a hand-over to a worker runs on the event loop; the
+    # prediction comes from the calls seen, so the first call of a model runs on a worker.
+    harness = Harness(ModelExecutor(2, name="test-in-place"))
+    harness.model.compute_only = lambda name: True  # type: ignore[attr-defined]
+    large = Inference(ModelSpec("m"), lambda signature: {"x": np.ones(4 << 20, np.float32)}, 10)
+
+    async def scenario() -> int:
+        for _ in range(50):
+            await harness.dataplane.predict(harness.call())
+            if harness.model.threads[-1] == threading.get_ident():
+                break
+        await harness.dataplane.predict(large)
+        return threading.get_ident()
+
+    try:
+        loop_thread = asyncio.run(scenario())
+    finally:
+        harness.executor.shutdown()
+    first, *_, quick, big = harness.model.threads
+    assert first != loop_thread
+    assert quick == loop_thread
+    assert big != loop_thread  # 16 MiB: predicted far slower than a hand-over
+    assert harness.observer.finished[-1][3] is Code.OK
+    harness.assert_released()
+
+
+def test_a_model_not_compute_only_never_runs_on_the_event_loop() -> None:
+    harness = Harness(ModelExecutor(2, name="test-not-in-place"))
+
+    async def scenario() -> int:
+        for _ in range(20):
+            await harness.dataplane.predict(harness.call())
+        return threading.get_ident()
+
+    try:
+        loop_thread = asyncio.run(scenario())
+    finally:
+        harness.executor.shutdown()
+    assert loop_thread not in harness.model.threads
+
+
+def test_an_error_raised_by_a_call_in_place_is_the_requests_error() -> None:
+    harness = Harness(ModelExecutor(2, name="test-in-place-error"))
+    harness.model.compute_only = lambda name: True  # type: ignore[attr-defined]
+
+    async def scenario() -> None:
+        for _ in range(50):
+            await harness.dataplane.predict(harness.call())
+            if harness.model.threads[-1] == threading.get_ident():
+                break
+        harness.model.error = InvalidArgument("bad input")
+        with pytest.raises(InvalidArgument, match="bad input"):
+            await harness.dataplane.predict(harness.call())
+        assert harness.model.threads[-1] == threading.get_ident()  # it ran in place
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        harness.executor.shutdown()
+    assert harness.observer.finished[-1][3] is Code.INVALID_ARGUMENT
     harness.assert_released()
 
 

@@ -308,3 +308,28 @@ def test_a_call_withdrawn_before_its_hand_over_never_runs() -> None:
     finally:
         pool.shutdown(timeout=10)
     assert ran == [2]
+
+
+def test_timed_is_told_how_long_a_call_ran_but_not_its_wait(executor: ModelExecutor) -> None:
+    told: list[float] = []
+    gate = threading.Event()
+
+    def held() -> None:
+        assert gate.wait(10)
+
+    def failing() -> None:
+        raise ValueError("no")
+
+    async def main() -> None:
+        blockers = [executor.submit(held) for _ in range(executor.workers)]
+        timed = executor.submit(time.sleep, 0.01, timed=told.append)  # waits for a worker
+        errored = executor.submit(failing, timed=told.append)
+        await asyncio.sleep(0.2)  # the timed call waits this long for a worker
+        gate.set()
+        await asyncio.gather(*blockers, timed)
+        with pytest.raises(ValueError):
+            await errored
+
+    asyncio.run(main())
+    assert len(told) == 1  # a call that raised says nothing of what a call costs
+    assert 0.01 <= told[0] < 0.2

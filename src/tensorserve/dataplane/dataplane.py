@@ -35,6 +35,7 @@ from tensorserve.core.errors import (
 from tensorserve.core.manager import Manager
 from tensorserve.core.servable_id import ServableRequest
 from tensorserve.core.servable_state import ManagerState, ServableState, ServableStateMonitor
+from tensorserve.dataplane.call_costs import CallCosts
 from tensorserve.dataplane.inference import (
     ExampleInference,
     ExampleResult,
@@ -116,6 +117,7 @@ class DataPlane:
         self._manager = manager
         self._states = states
         self._executor = executor
+        self._costs = CallCosts()
         self.observer: RequestObserver = observer or NullObserver()
         self.repository: ModelRepository = repository or StaticRepository(states)
         self.offload_bytes = offload_bytes
@@ -258,7 +260,7 @@ class DataPlane:
         Raises ``ServableNotFound`` when no available version matches.
         """
         handle = self._manager.get_servable_handle(self.servable_request(spec))
-        return ModelRef(handle, self._executor, self.observer, backstop_s)
+        return ModelRef(handle, self._executor, self.observer, backstop_s, self._costs)
 
     def servable_request(self, spec: ModelSpec) -> ServableRequest:
         """The manager request for ``spec``; raises for an empty name or unknown label."""

@@ -59,7 +59,11 @@ the limit. A runtime that computes on the calling thread (ONNX Runtime with one
 intra-op thread) gains nothing from more calls at once than cores: they only take
 turns on the cores, each turn's caches lost to the others. Measured: see
 ``docs/benchmarks.md``, "Model calls on warm threads"."""
-_Call = tuple["asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...], "Lane | None"]
+Timed = Callable[[float], None]
+"""Told the seconds a call ran (on its worker, not counting its wait for one)."""
+_Call = tuple[
+    "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...], "Lane | None", "Timed | None"
+]
 _Result = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
 
 
@@ -93,17 +97,22 @@ class ModelExecutor:
         return len(self._threads)
 
     def submit(
-        self, fn: Callable[..., T], *args: Any, lane: Lane | None = None
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        lane: Lane | None = None,
+        timed: Timed | None = None,
     ) -> asyncio.Future[T]:
         """Schedule ``fn(*args)`` on a worker; the future completes on this loop.
 
         ``lane`` (a key and a limit) keeps at most that many calls of the lane running
-        at once; the others wait their turn without holding a worker."""
+        at once; the others wait their turn without holding a worker. ``timed`` is
+        told how long the call ran, on its worker, when it returned."""
         loop = asyncio.get_running_loop()
         if not self._started:
             self._start()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append((future, fn, args, lane))
+        self._pending.append((future, fn, args, lane, timed))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -186,10 +195,15 @@ class ModelExecutor:
                 call = None
                 continue
             started = time.perf_counter()
-            results.append((call[0], *_outcome(call[1], call[2])))
-            call = None
+            value, error = _outcome(call[1], call[2])
             elapsed = time.perf_counter() - started
+            results.append((call[0], value, error))
+            timed = call[4] if error is None else None
+            call = value = error = None
             self._observe(key, elapsed)
+            if timed is not None:
+                timed(elapsed)
+                timed = None
             # Hold results back only while calls are quick, so batching them never
             # delays an answer by more than a fraction of a millisecond.
             if elapsed > _HOLD_S or len(results) >= _HOLD_CALLS:

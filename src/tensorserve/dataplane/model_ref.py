@@ -3,10 +3,13 @@
 A :class:`ModelRef` keeps its version loaded until it is closed *and* the model
 call it started has ended, so a version is never unloaded under a running
 model even when the request gives up first (deadline, client gone). Model code
-runs on the data plane's worker pool (or a batching servable's queue), never on
-the event loop. A ref made with ``backstop_s`` fails its model calls with
-DEADLINE_EXCEEDED that many seconds after they start (one loop timer each:
-half the cost of ``asyncio.timeout``), while the call itself runs on.
+runs on the data plane's worker pool (or a batching servable's queue), not on
+the event loop, with one exception: a predict call of a model that says it only
+computes (``compute_only``) and that :class:`CallCosts` predicts to take less
+than a hand-over to a worker runs in place. A ref made with ``backstop_s`` fails
+its model calls with DEADLINE_EXCEEDED that many seconds after they start (one
+loop timer each: half the cost of ``asyncio.timeout``), while the call itself
+runs on.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import numpy as np
 from tensorserve.core.errors import DeadlineExceeded
 from tensorserve.core.manager import ServableHandle
 from tensorserve.core.servable_id import ServableId
+from tensorserve.dataplane.call_costs import CallCosts, input_bytes
 from tensorserve.dataplane.loop_handoff import loop_handoff
-from tensorserve.dataplane.model_executor import Lane, ModelExecutor
+from tensorserve.dataplane.model_executor import Lane, ModelExecutor, Timed
 from tensorserve.dataplane.observer import RequestObserver
 from tensorserve.servables.model import Classifications, Model
 from tensorserve.servables.signature import Signature
@@ -35,12 +39,16 @@ DEADLINE_MESSAGE = "Timed out waiting for notification"
 
 
 def submit(
-    executor: Executor | ModelExecutor, fn: Callable[..., T], *args: Any, lane: Lane | None = None
+    executor: Executor | ModelExecutor,
+    fn: Callable[..., T],
+    *args: Any,
+    lane: Lane | None = None,
+    timed: Timed | None = None,
 ) -> asyncio.Future[T]:
-    """Run ``fn`` on ``executor`` from the event loop (``lane``: see :data:`Lane`; a
-    plain ``Executor`` has none)."""
+    """Run ``fn`` on ``executor`` from the event loop (``lane``, ``timed``: see
+    :meth:`ModelExecutor.submit`; a plain ``Executor`` has neither)."""
     if isinstance(executor, ModelExecutor):
-        return executor.submit(fn, *args, lane=lane)
+        return executor.submit(fn, *args, lane=lane, timed=timed)
     return asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
 
@@ -48,12 +56,14 @@ class ModelRef:
     """One request's hold on one model version; closing releases it.
 
     Use as a context manager. Call the async methods from the event loop;
-    they run the model on the data plane's worker pool.
+    they run the model on the data plane's worker pool (a quick call of a
+    ``compute_only`` model: in place).
     """
 
     __slots__ = (
         "_backstop_s",
         "_closed",
+        "_costs",
         "_executor",
         "_handle",
         "_job",
@@ -68,8 +78,10 @@ class ModelRef:
         executor: Executor | ModelExecutor,
         observer: RequestObserver,
         backstop_s: float | None = None,
+        costs: CallCosts | None = None,
     ) -> None:
         self._handle = handle
+        self._costs = costs
         self._backstop_s = backstop_s
         self._executor = executor
         self._observer = observer
@@ -102,6 +114,17 @@ class ModelRef:
         submit = getattr(self.model, "submit_predict", None)
         if submit is not None:  # a batching servable: queue without a blocked thread
             return await self._queued(submit, signature_name, inputs, output_filter, timeout_s)
+        timed = None
+        costs = self._costs
+        if costs is not None and self._compute_only(signature_name):
+            size = input_bytes(inputs)
+            if size is not None:
+                key = (id(self.model), signature_name)
+                if costs.quick(key, size):
+                    return self._in_place(
+                        key, size, signature_name, inputs, output_filter, timeout_s
+                    )
+                timed = functools.partial(costs.observe, key, size)
         return await self._run(
             "predict",
             self.model.predict,
@@ -110,7 +133,31 @@ class ModelRef:
             output_filter,
             timeout_s,
             lane=self._lane(signature_name),
+            timed=timed,
         )
+
+    def _compute_only(self, signature_name: str) -> bool:
+        """Whether the model says this signature's calls only compute (``compute_only``)."""
+        compute_only = getattr(self.model, "compute_only", None)
+        return compute_only is not None and bool(compute_only(signature_name))
+
+    def _in_place(
+        self,
+        key: tuple[int, str],
+        size: int,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str],
+        timeout_s: float | None,
+    ) -> dict[str, np.ndarray]:
+        """Run a call predicted to be quicker than a hand-over here, on the event loop."""
+        start = time.perf_counter()
+        outputs = self.model.predict(signature_name, inputs, output_filter, timeout_s)
+        elapsed = time.perf_counter() - start
+        assert self._costs is not None
+        self._costs.observe(key, size, elapsed)
+        self._observer.runtime(self.id.name, "predict", elapsed)
+        return outputs
 
     def _lane(self, signature_name: str) -> Lane | None:
         """This model's lane for calls of ``signature_name``, when the model limits
@@ -185,9 +232,16 @@ class ModelRef:
             "multi_inference", self.model.multi_inference, tasks, examples, timeout_s
         )
 
-    async def _run(self, api: str, fn: Callable[..., T], *args: Any, lane: Lane | None = None) -> T:
+    async def _run(
+        self,
+        api: str,
+        fn: Callable[..., T],
+        *args: Any,
+        lane: Lane | None = None,
+        timed: Timed | None = None,
+    ) -> T:
         start = time.perf_counter()
-        self._job = job = submit(self._executor, fn, *args, lane=lane)
+        self._job = job = submit(self._executor, fn, *args, lane=lane, timed=timed)
         result = await self._outcome(job)
         self._observer.runtime(self.id.name, api, time.perf_counter() - start)
         return result

@@ -49,7 +49,9 @@ class ArrayModel:
     ``platform`` names the runtime (``onnx``, ``tflite``). Classify and regress
     are refused with InvalidArgument: these runtimes have no ``tf.Example`` parser.
     ``calls_at_once``: predict calls worth running at once (None: no limit), for a
-    runtime that computes on the calling thread.
+    runtime that computes on the calling thread. ``compute_only``: the runners only
+    compute, their time growing with the inputs (no I/O, no waiting on a shared pool),
+    so a call predicted to be quick may run on the event loop (``dataplane/call_costs``).
     """
 
     def __init__(
@@ -59,12 +61,14 @@ class ArrayModel:
         runners: Mapping[str, SignatureRunner],
         close: Sequence[object] = (),
         calls_at_once: int | None = None,
+        compute_only: bool = False,
     ) -> None:
         self._platform = platform
         self._signatures = dict(signatures)
         self._runners = dict(runners)
         self._resources = list(close)
         self._calls_at_once = calls_at_once
+        self._compute_only = compute_only
 
     @property
     def signatures(self) -> Mapping[str, Signature]:
@@ -76,6 +80,9 @@ class ArrayModel:
 
     def max_concurrent_calls(self, signature_name: str) -> int | None:
         return self._calls_at_once
+
+    def compute_only(self, signature_name: str) -> bool:
+        return self._compute_only
 
     def predict(
         self,

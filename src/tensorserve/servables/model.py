@@ -2,13 +2,21 @@
 
 The data plane computes only through this interface, so a batching servable,
 a TensorFlow SavedModel and a test fake are interchangeable. Calls may block
-(they run model code) and so are made from worker threads, never the event
-loop. Implementations must be thread-safe.
+(they run model code) and so are made from worker threads, not the event loop
+(except quick calls of a ``compute_only`` model, below). Implementations must be
+thread-safe.
 
 A model may also have ``max_concurrent_calls(signature_name) -> int | None``: how many
 predict calls of that signature are worth running at once (None: no limit). A runtime
 that computes on the calling thread sets it to the cores it may use; the data plane
 then runs no more at once, and the rest wait without holding a worker thread.
+
+And ``compute_only(signature_name) -> bool``: True when that signature's predict calls
+only compute, their time growing with their inputs (no I/O, no waiting on a lock or a
+pool). The data plane then runs a call it predicts to be quicker than a hand-over to a
+worker on the event loop itself (``dataplane/call_costs.py``). ONNX Runtime's models say
+so; TensorFlow's do not (a graph may wait on a queue, and measured no faster), nor do
+Python servables (user code may block).
 """
 
 from __future__ import annotations

@@ -139,3 +139,4 @@ def test_no_more_calls_at_once_than_cores(load: object) -> None:
     assert OnnxOptions(intra_op_parallelism=8).calls_at_once(cores=4) == 1
     model = load(onnx_models.write_half_plus_two)  # type: ignore[operator]
     assert model.max_concurrent_calls("serving_default") == OnnxOptions().calls_at_once()
+    assert model.compute_only("serving_default")  # quick calls may run in place

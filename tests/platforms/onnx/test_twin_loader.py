@@ -82,6 +82,10 @@ def test_strings_and_classify_stay_in_tensorflow(exports: dict[str, Path]) -> No
         assert model.runtimes["classify"] == "tensorflow"
         assert model.max_concurrent_calls("predict_tensor") == OnnxOptions().calls_at_once()
         assert model.max_concurrent_calls("serving_default") is None  # TensorFlow's own
+        # ONNX Runtime only computes, so its quick calls may run on the event loop;
+        # TensorFlow's image decoding signature stays on the workers.
+        assert model.compute_only("predict_tensor")
+        assert not model.compute_only("serving_default")
         pixels = np.random.default_rng(1).random((2, 8, 8, 1)).astype(np.float32)
         out = model.predict("predict_tensor", {"pixels": pixels})
         assert out["classes"].dtype == object and out["probabilities"].shape == (2, 3)

@@ -39,6 +39,7 @@ def test_half_plus_two_answers_at_any_batch_size(load: object) -> None:
     model = load("saved_model_half_plus_two_tflite")  # type: ignore[operator]
     assert model.platform == "tflite"
     assert model.max_concurrent_calls("") == DEFAULT_POOL_SIZE  # one call per interpreter
+    assert not model.compute_only("")  # a call may wait for an interpreter of the pool
     signature = model.signatures["serving_default"]
     assert list(signature.inputs) == ["x"] and list(signature.outputs) == ["y"]
     out = model.predict("", {"x": np.array([[1.0], [2.0], [5.0]], np.float32)})

@@ -62,5 +62,6 @@ class OnnxLoader(ArrayModelLoader):
             {DEFAULT_SIGNATURE: SessionRunner(session)},
             close=[session],
             calls_at_once=self.options.calls_at_once(),
+            compute_only=True,
         )
         logger.info("Loaded ONNX servable version %s from %s", self.servable_id, self.path)

@@ -70,6 +70,11 @@ class TwinModel(ExampleApisOfInner):
             return self._onnx.max_concurrent_calls(signature_name)
         return None
 
+    def compute_only(self, signature_name: str) -> bool:
+        """ONNX Runtime's signatures only compute. A request ONNX Runtime refuses goes to
+        TensorFlow in the same call, which is timed with it."""
+        return (signature_name or DEFAULT_SIGNATURE) in self._onnx_names
+
     def predict(
         self,
         signature_name: str,
@@ -135,7 +140,13 @@ class TwinLoader(Loader):
                 signatures[name] = tensorflow.signatures[name]
                 runners[name] = runner
                 runtimes[name] = ONNX_RUNTIME
-        onnx = ArrayModel("onnx", signatures, runners, calls_at_once=self._options.calls_at_once())
+        onnx = ArrayModel(
+            "onnx",
+            signatures,
+            runners,
+            calls_at_once=self._options.calls_at_once(),
+            compute_only=True,
+        )
         self._model = TwinModel(tensorflow, onnx, runtimes)
         logger.info(
             "Runtimes of %s: %s",

@@ -1,0 +1,74 @@
+"""Which model calls are quick enough to run on the event loop itself.
+
+Handing a call to a worker thread and its answer back costs two thread wake-ups and
+two GIL hand-overs: on the 2-core target, tens of microseconds of CPU and more of
+latency. For a model whose call is itself ~50 µs (the MNIST CNN in ONNX Runtime at
+batch 1), that is most of the call. :class:`CallCosts` predicts a call's time from
+the size of its inputs, so the data plane can run a call predicted to be quick where
+it is, and hand every other one to the workers.
+
+Only models that say their calls just compute (``compute_only``: no I/O, no waiting
+on anything, time growing with the input) are ever run in place. The prediction is a
+running average of seconds per input byte, per model and signature, taken over the
+calls seen so far wherever they ran. Fixed per-call overhead makes a small call's rate
+the higher one, so a large input after small ones is over-estimated and goes to a
+worker; a signature never seen runs on a worker first. Calls that keep running slower
+raise the rate, so a loaded machine moves them back to the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+
+IN_PLACE_S = 0.0002
+"""Calls predicted at or below this run on the event loop: about what a hand-over to a
+worker and back costs here. Measured: ``docs/benchmarks.md``, "Quick calls in place"."""
+_FASTER, _SLOWER = 0.5, 0.1
+"""How far one call moves the rate down or up. A call is timed by the wall clock, and on
+a worker that includes waiting for the GIL after the runtime returns (up to the switch
+interval, 5 ms, while the event loop is busy): the lower envelope is the call's cost."""
+_MAX_TRACKED = 1024
+
+
+def input_bytes(inputs: Mapping[str, np.ndarray]) -> int | None:
+    """The bytes a call computes on; None when that says nothing of its cost (strings
+    and other object arrays, whose elements live outside the array)."""
+    total = 0
+    for array in inputs.values():
+        if not isinstance(array, np.ndarray) or array.dtype.hasobject:
+            return None
+        total += array.nbytes
+    return total
+
+
+class CallCosts:
+    """Seconds per input byte of recent calls, per key (a model and signature).
+
+    Used from the event loop only; worker threads report through it too, but a lost
+    update only steers one call."""
+
+    __slots__ = ("_limit_s", "_rates")
+
+    def __init__(self, limit_s: float = IN_PLACE_S) -> None:
+        self._limit_s = limit_s
+        self._rates: dict[Hashable, float] = {}
+
+    def quick(self, key: Hashable, size: int) -> bool:
+        """Whether a call of ``key`` on ``size`` input bytes is predicted to take at most
+        the limit (False for a key not seen yet)."""
+        rate = self._rates.get(key)
+        return rate is not None and rate * size <= self._limit_s
+
+    def observe(self, key: Hashable, size: int, elapsed_s: float) -> None:
+        """Record that a call of ``key`` on ``size`` input bytes took ``elapsed_s``."""
+        rate = elapsed_s / max(size, 1)
+        rates = self._rates
+        known = rates.get(key)
+        if known is None:
+            if len(rates) >= _MAX_TRACKED:  # keys of unloaded models: start afresh
+                rates.clear()
+            rates[key] = rate
+        else:
+            rates[key] = known + (rate - known) * (_FASTER if rate < known else _SLOWER)
