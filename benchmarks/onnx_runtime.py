@@ -26,6 +26,10 @@ cell: images/s with ``--prefer_onnx_model`` >= 3x without. A ratio from one run 
 
     PYTHONPATH=src .venv/bin/python benchmarks/onnx_runtime.py              # ~4 min
     PYTHONPATH=src .venv/bin/python benchmarks/onnx_runtime.py --quick      # ~2 min
+
+``--before-src OLD/src`` also serves the ONNX Runtime cells from another source tree, in
+the same rounds, and prints this tree's images/s over that one's: the A/B of a change to
+the request path.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ from harness.processes import free_port, running
 GOAL = 3.0
 """Served images/s with ``--prefer_onnx_model`` over without, per cell (issue 12)."""
 TENSORFLOW, ONNX = "TensorFlow", "ONNX Runtime"
+BEFORE = "ONNX Runtime, --before-src"
+"""The ``--prefer_onnx_model`` server from another source tree, for an A/B of a change."""
 PLACES = ("in-process", "TF Serving gRPC", "V2 binary REST")
 
 
@@ -137,9 +143,15 @@ def model_available(rest_target: str, model: str) -> Callable[[], bool]:
 
 @contextlib.contextmanager
 def server(
-    model: BenchModel, work: Path, prefer_onnx: bool, extra_flags: Sequence[str], onednn: bool
+    model: BenchModel,
+    work: Path,
+    prefer_onnx: bool,
+    extra_flags: Sequence[str],
+    onednn: bool,
+    source: str | None = None,
 ) -> Iterator[tuple[int, str, str]]:
-    """A ``tensorserve serve`` of ``model``; yields its pid, gRPC and REST targets."""
+    """A ``tensorserve serve`` of ``model`` (from ``source``, a ``src/`` directory, when
+    given); yields its pid, gRPC and REST targets."""
     grpc_port, rest_port = free_port(), free_port()
     command = [
         sys.executable, "-m", "tensorserve", "serve", f"--port={grpc_port}",
@@ -148,10 +160,13 @@ def server(
     ]  # fmt: skip
     if prefer_onnx:
         command.append("--prefer_onnx_model")
-    env = {"TF_ENABLE_ONEDNN_OPTS": "1"} if onednn else None
-    log = work / f"server-{model.name}-{'onnx' if prefer_onnx else 'tf'}.log"
+    env = {"TF_ENABLE_ONEDNN_OPTS": "1"} if onednn else {}
+    if source is not None:
+        env["PYTHONPATH"] = source
+    tag = f"{'onnx' if prefer_onnx else 'tf'}{'-before' if source else ''}"
+    log = work / f"server-{model.name}-{tag}.log"
     rest = f"127.0.0.1:{rest_port}"
-    name = f"tensorserve {model.name} {prefer_onnx=}"
+    name = f"tensorserve {model.name} {prefer_onnx=} {source=}"
     with running(name, command, model_available(rest, model.name), log, env=env) as process:
         if prefer_onnx:
             runtimes = [line for line in log.read_text().splitlines() if "Runtimes of" in line]
@@ -307,9 +322,12 @@ def served_cells(
     stack: contextlib.ExitStack,
 ) -> list[Cell]:
     cells = []
-    for runtime, prefer_onnx in ((TENSORFLOW, False), (ONNX, True)):
+    servers: list[tuple[str, bool, str | None]] = [(TENSORFLOW, False, None), (ONNX, True, None)]
+    if args.before_src:
+        servers.append((BEFORE, True, str(Path(args.before_src).resolve())))
+    for runtime, prefer_onnx, source in servers:
         pid, grpc_target, rest_target = stack.enter_context(
-            server(model, work, prefer_onnx, args.server_flag, args.server_onednn)
+            server(model, work, prefer_onnx, args.server_flag, args.server_onednn, source)
         )
         for n, batch in batches.items():
             call, submit = grpc_call(grpc_target, model, batch)
@@ -372,6 +390,20 @@ def report(cells: list[Cell]) -> None:
             f"| {model} | {place} | {batch} | {tf_rate:,.1f} | {onnx_rate:,.1f} | {ratio:.2f}x "
             f"| {cpu(tf_cell)} | {cpu(onnx_cell)} | {goal} |"
         )
+    befores = [key for key in by_key if key[3] == BEFORE]
+    if not befores:
+        return
+    print(
+        "\n| model | where | batch | ONNX images/s, --before-src | this tree | this / before "
+        "| CPU µs/req before | CPU µs/req this |\n|---|---|---|---:|---:|---:|---:|---:|"
+    )
+    for model, place, batch, _ in befores:
+        before, after = by_key[model, place, batch, BEFORE], by_key[model, place, batch, ONNX]
+        before_rate, after_rate = statistics.median(before.rates), statistics.median(after.rates)
+        print(
+            f"| {model} | {place} | {batch} | {before_rate:,.1f} | {after_rate:,.1f} "
+            f"| {after_rate / before_rate:.2f}x | {cpu(before)} | {cpu(after)} |"
+        )
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -406,6 +438,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="append",
         default=[],
         help="extra flag for both servers, e.g. --server-flag=--tensorflow_intra_op_parallelism=2",
+    )
+    parser.add_argument(
+        "--before-src",
+        help="another tree's src/ (git archive OLD src): its --prefer_onnx_model server is "
+        "timed beside this tree's, and a second table gives the ratios",
     )
     args = parser.parse_args(argv)
     if args.quick:
