@@ -16,7 +16,7 @@ def test_a_call_like_the_quick_ones_seen_is_quick_and_a_larger_one_is_not() -> N
     costs.observe("m", 1000, 0.0005)  # 0.5 µs per byte
     assert costs.quick("m", 1000)
     assert costs.quick("m", 2000)  # 1 ms: at the limit
-    assert not costs.quick("m", 2100)
+    assert not costs.quick("m", 8100)  # past four times the limit: not even re-measured
     assert not costs.quick("other", 10)  # per key
 
 
@@ -48,3 +48,21 @@ def test_input_bytes_counts_numeric_arrays_and_refuses_object_ones() -> None:
     assert input_bytes(numbers) == 2 * 3 * 4 + 4 * 8
     assert input_bytes({"s": np.array([b"x" * 10_000], object)}) is None
     assert input_bytes({}) == 0
+
+
+def test_calls_kept_on_the_workers_by_slow_timings_are_re_measured_in_place() -> None:
+    # A worker's timing includes its wait for the GIL back: a busy loop can keep a quick
+    # call's estimate above the limit. Once a second such a call runs in place instead.
+    now = [100.0]
+    costs = CallCosts(0.0002, clock=lambda: now[0])
+    costs.observe("m", 1000, 0.0004)  # twice the limit, as timed on a worker
+    assert costs.quick("m", 1000)  # due for a re-measurement
+    assert not costs.quick("m", 1000)  # not again within the second
+    costs.observe("m", 1000, 0.0001)  # in place: the call itself
+    costs.observe("m", 1000, 0.0004)  # on a worker again
+    now[0] += 1.0
+    assert costs.quick("m", 1000)
+    costs.observe("m", 1000, 0.0001)
+    assert costs.quick("m", 1000) and costs.quick("m", 1000)  # quick now, every call
+    costs.observe("other", 1000, 0.005)  # 25 times the limit: never probed
+    assert not costs.quick("other", 1000)

@@ -14,11 +14,17 @@ calls seen so far wherever they ran. Fixed per-call overhead makes a small call'
 the higher one, so a large input after small ones is over-estimated and goes to a
 worker; a signature never seen runs on a worker first. Calls that keep running slower
 raise the rate, so a loaded machine moves them back to the workers.
+
+A call on a worker is timed with its wait for the GIL back, which a busy event loop can
+stretch past the limit even when the call itself is quick. So calls kept on the workers
+by that are re-measured: while the prediction is within a few times the limit, one call
+a second runs in place, where the wait does not arise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import time
+from collections.abc import Callable, Hashable, Mapping
 
 import numpy as np
 
@@ -29,6 +35,10 @@ _FASTER, _SLOWER = 0.5, 0.1
 """How far one call moves the rate down or up. A call is timed by the wall clock, and on
 a worker that includes waiting for the GIL after the runtime returns (up to the switch
 interval, 5 ms, while the event loop is busy): the lower envelope is the call's cost."""
+_PROBE_WITHIN = 4.0
+"""A call predicted at most this many times the limit may run in place to be re-measured
+(at most once a second): a wrong guess blocks the loop for under a millisecond."""
+_PROBE_EVERY_S = 1.0
 _MAX_TRACKED = 1024
 
 
@@ -49,17 +59,35 @@ class CallCosts:
     Used from the event loop only; worker threads report through it too, but a lost
     update only steers one call."""
 
-    __slots__ = ("_limit_s", "_rates")
+    __slots__ = ("_clock", "_limit_s", "_probed", "_rates")
 
-    def __init__(self, limit_s: float = IN_PLACE_S) -> None:
+    def __init__(
+        self, limit_s: float = IN_PLACE_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._limit_s = limit_s
+        self._clock = clock
         self._rates: dict[Hashable, float] = {}
+        self._probed: dict[Hashable, float] = {}  # when a call last ran in place to re-measure
 
     def quick(self, key: Hashable, size: int) -> bool:
-        """Whether a call of ``key`` on ``size`` input bytes is predicted to take at most
-        the limit (False for a key not seen yet)."""
+        """Whether a call of ``key`` on ``size`` input bytes should run in place: predicted
+        to take at most the limit, or due for a re-measurement (False for a key not seen
+        yet)."""
         rate = self._rates.get(key)
-        return rate is not None and rate * size <= self._limit_s
+        if rate is None:
+            return False
+        predicted = rate * size
+        if predicted <= self._limit_s:
+            return True
+        if predicted > self._limit_s * _PROBE_WITHIN:
+            return False
+        now = self._clock()
+        if now - self._probed.get(key, -_PROBE_EVERY_S) < _PROBE_EVERY_S:
+            return False
+        if len(self._probed) >= _MAX_TRACKED:
+            self._probed.clear()
+        self._probed[key] = now
+        return True
 
     def observe(self, key: Hashable, size: int, elapsed_s: float) -> None:
         """Record that a call of ``key`` on ``size`` input bytes took ``elapsed_s``."""
