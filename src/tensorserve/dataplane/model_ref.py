@@ -119,10 +119,12 @@ class ModelRef:
         if costs is not None and self._compute_only(signature_name):
             size = input_bytes(inputs)
             if size is not None:
-                key = (id(self.model), signature_name)
+                # By name and version, not id(model): a version loaded after another was
+                # unloaded may get the same id, not the same costs.
+                key = (self.id.name, self.id.version, signature_name)
                 if costs.quick(key, size):
                     return self._in_place(
-                        key, size, signature_name, inputs, output_filter, timeout_s
+                        costs, key, size, signature_name, inputs, output_filter, timeout_s
                     )
                 timed = functools.partial(costs.observe, key, size)
         return await self._run(
@@ -143,7 +145,8 @@ class ModelRef:
 
     def _in_place(
         self,
-        key: tuple[int, str],
+        costs: CallCosts,
+        key: tuple[str, int, str],
         size: int,
         signature_name: str,
         inputs: Mapping[str, np.ndarray],
@@ -154,8 +157,7 @@ class ModelRef:
         start = time.perf_counter()
         outputs = self.model.predict(signature_name, inputs, output_filter, timeout_s)
         elapsed = time.perf_counter() - start
-        assert self._costs is not None
-        self._costs.observe(key, size, elapsed)
+        costs.observe(key, size, elapsed)
         self._observer.runtime(self.id.name, "predict", elapsed)
         return outputs
 
