@@ -28,6 +28,8 @@ from collections.abc import Callable, Hashable, Mapping
 
 import numpy as np
 
+from tensorserve.dataplane.running_averages import MAX_TRACKED, RunningAverages
+
 IN_PLACE_S = 0.0002
 """Calls predicted at or below this run on the event loop: about what a hand-over to a
 worker and back costs here. Measured: ``docs/benchmarks.md``, "Quick calls in place"."""
@@ -39,7 +41,6 @@ _PROBE_WITHIN = 4.0
 """A call predicted at most this many times the limit may run in place to be re-measured
 (at most once a second): a wrong guess blocks the loop for under a millisecond."""
 _PROBE_EVERY_S = 1.0
-_MAX_TRACKED = 1024
 
 
 def input_bytes(inputs: Mapping[str, np.ndarray]) -> int | None:
@@ -66,7 +67,7 @@ class CallCosts:
     ) -> None:
         self._limit_s = limit_s
         self._clock = clock
-        self._rates: dict[Hashable, float] = {}
+        self._rates = RunningAverages(up=_SLOWER, down=_FASTER)
         self._probed: dict[Hashable, float] = {}  # when a call last ran in place to re-measure
 
     def quick(self, key: Hashable, size: int) -> bool:
@@ -84,19 +85,11 @@ class CallCosts:
         now = self._clock()
         if now - self._probed.get(key, -_PROBE_EVERY_S) < _PROBE_EVERY_S:
             return False
-        if len(self._probed) >= _MAX_TRACKED:
+        if len(self._probed) >= MAX_TRACKED:
             self._probed.clear()
         self._probed[key] = now
         return True
 
     def observe(self, key: Hashable, size: int, elapsed_s: float) -> None:
         """Record that a call of ``key`` on ``size`` input bytes took ``elapsed_s``."""
-        rate = elapsed_s / max(size, 1)
-        rates = self._rates
-        known = rates.get(key)
-        if known is None:
-            if len(rates) >= _MAX_TRACKED:  # keys of unloaded models: start afresh
-                rates.clear()
-            rates[key] = rate
-        else:
-            rates[key] = known + (rate - known) * (_FASTER if rate < known else _SLOWER)
+        self._rates.add(key, elapsed_s / max(size, 1))

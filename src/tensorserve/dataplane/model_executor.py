@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 from tensorserve.core.released_frames import release_frames
 from tensorserve.core.thread_joins import join_all
 from tensorserve.dataplane.idle_workers import IdleWorkers
+from tensorserve.dataplane.running_averages import RunningAverages
 
 T = TypeVar("T")
 
@@ -51,7 +52,6 @@ _PARALLEL_S = 0.0002
 """Typical call time above which queued calls are spread over the workers: a wake-up
 and GIL hand-off cost tens of microseconds, so below this one worker is faster."""
 _SLOW_WEIGHT = 0.1
-_MAX_TRACKED = 1024
 
 Lane = tuple[Hashable, int]
 """Calls that should not run more than so many at once: a key (one model, say) and
@@ -83,7 +83,7 @@ class ModelExecutor:
         # of its calls slower than _PARALLEL_S. "Slow" means most calls are, so the
         # GIL waits that stretch some quick calls to milliseconds do not count. Unlocked:
         # a lost update only steers one wake-up.
-        self._slow_share: dict[int, float] = {}
+        self._slow_share = RunningAverages(up=_SLOW_WEIGHT, down=_SLOW_WEIGHT)
         self._admitted: dict[Hashable, int] = {}  # calls of each lane queued or running
         self._waiting: dict[Hashable, collections.deque[_Call]] = {}  # the rest, per lane
         self._threads = [
@@ -176,7 +176,8 @@ class ModelExecutor:
                     taken = self._calls.popleft()
                     call: _Call | None = taken
                     key = _owner_key(taken[1])
-                    if self._calls and self._slow_share.get(key, 1.0) > 0.5:
+                    share = self._slow_share.get(key)  # None: not seen yet, so slow
+                    if self._calls and (share is None or share > 0.5):
                         self._idle.wake_one()  # the rest would wait: let a sibling take it
                 elif results:
                     call = None  # nothing queued: hand back what we have first
@@ -200,7 +201,7 @@ class ModelExecutor:
             results.append((call[0], value, error))
             timed = call[4] if error is None else None
             call = value = error = None
-            self._observe(key, elapsed)
+            self._slow_share.add(key, 1.0 if elapsed > _PARALLEL_S else 0.0)
             if timed is not None:
                 timed(elapsed)
                 timed = None
@@ -240,17 +241,6 @@ class ModelExecutor:
             self._admitted[key] -= 1
         else:
             del self._admitted[key]
-
-    def _observe(self, key: int, elapsed: float) -> None:
-        shares = self._slow_share
-        slow = 1.0 if elapsed > _PARALLEL_S else 0.0
-        share = shares.get(key)
-        if share is None:
-            if len(shares) >= _MAX_TRACKED:  # ids of unloaded models: start afresh
-                shares.clear()
-            shares[key] = slow
-        else:
-            shares[key] = share + (slow - share) * _SLOW_WEIGHT
 
     def _deliver(self, results: list[_Result]) -> None:
         # Each future completes on its own loop (one, in a server; tests may use several).

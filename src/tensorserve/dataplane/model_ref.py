@@ -155,10 +155,8 @@ class ModelRef:
     ) -> dict[str, np.ndarray]:
         """Run a call predicted to be quicker than a hand-over here, on the event loop."""
         start = time.perf_counter()
-        outputs = self.model.predict(signature_name, inputs, output_filter, timeout_s)
-        elapsed = time.perf_counter() - start
-        costs.observe(key, size, elapsed)
-        self._observer.runtime(self.id.name, "predict", elapsed)
+        outputs = self.predict_here(signature_name, inputs, output_filter, timeout_s)
+        costs.observe(key, size, time.perf_counter() - start)
         return outputs
 
     def _lane(self, signature_name: str) -> Lane | None:
@@ -175,9 +173,10 @@ class ModelRef:
         output_filter: Sequence[str] = (),
         timeout_s: float | None = None,
     ) -> dict[str, np.ndarray]:
-        """Run predict on the calling thread, never the event loop's: a plain model
-        runs here, a batching servable blocks here until its batch ran. Not for a
-        signature that :meth:`runs_on_loop`. Thread-safe."""
+        """Run predict on the calling thread: a plain model runs here, a batching
+        servable blocks here until its batch ran. Not on the event loop's thread (except
+        for a quick call of a ``compute_only`` model), and not for a signature that
+        :meth:`runs_on_loop`. Thread-safe."""
         start = time.perf_counter()
         outputs = self.model.predict(signature_name, inputs, output_filter, timeout_s)
         self._observer.runtime(self.id.name, "predict", time.perf_counter() - start)
